@@ -1,0 +1,1 @@
+"""circle: the terminal client for Circle."""

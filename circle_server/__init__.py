@@ -1,0 +1,1 @@
+"""circle-server: hosts ephemeral circles and relays ciphertext."""

@@ -1,0 +1,115 @@
+"""What travels inside the encryption: message bodies, knocks, circle info, welcomes, rosters.
+
+These are msgpack maps like frames, decoded with the same limits, but the server never sees
+them (PROTOCOL.md 5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol import limits
+from protocol.codec import Bool, Bytes, Int, ListOf, Nested, Opt, Str, Struct, spec
+
+REACTIONS = ("i_hear_you", "same_here", "sending_strength", "thank_you")
+"""The fixed set of supportive reactions (F8)."""
+REACTION_LABELS = {
+    "i_hear_you": "I hear you",
+    "same_here": "same here",
+    "sending_strength": "sending strength",
+    "thank_you": "thank you",
+}
+MOODS = ("rough", "low", "okay", "good", "great")
+ROLES = ("member", "co", "facilitator")
+
+MessageRef = ListOf(Int(0, limits.MAX_SEQ), 3)
+"""A message id: ``[sender, epoch, seq]``."""
+
+Body = Str(limits.MAX_BODY)
+Handle = Str(limits.MAX_HANDLE)
+Key = Bytes(limits.KEY_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class PostContent(Struct):
+    body: str = spec(Body)
+    reply_to: tuple[int, ...] | None = spec(Opt(MessageRef))
+    warning: str | None = spec(Opt(Str(80)))
+    me: bool = spec(Bool())
+
+
+@dataclass(frozen=True, slots=True)
+class ReactContent(Struct):
+    target: tuple[int, ...] = spec(MessageRef)
+    reaction: str = spec(Str(32, REACTIONS))
+
+
+@dataclass(frozen=True, slots=True)
+class RetractContent(Struct):
+    target: tuple[int, ...] = spec(MessageRef)
+
+
+@dataclass(frozen=True, slots=True)
+class PinContent(Struct):
+    body: str = spec(Str(1000))
+
+
+KIND_CONTENT: dict[str, type[Struct]] = {
+    "post": PostContent,
+    "react": ReactContent,
+    "retract": RetractContent,
+    "pin": PinContent,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KnockContent(Struct):
+    """Sealed under the invite's knock key; only invite holders (the facilitator) read it."""
+
+    handle: str = spec(Handle)
+    mood: str | None = spec(Opt(Str(16, MOODS)))
+
+
+@dataclass(frozen=True, slots=True)
+class InfoContent(Struct):
+    """The circle's title and ground rules, sealed under the invite's info key."""
+
+    title: str = spec(Str(limits.MAX_TITLE))
+    rules: str = spec(Str(4000))
+    facilitator_box: bytes = spec(Key)
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry(Struct):
+    member: int = spec(Int(1, limits.MAX_MEMBER_ID))
+    handle: str = spec(Handle)
+    sign_key: bytes = spec(Key)
+    box_key: bytes = spec(Key)
+    role: str = spec(Str(16, ROLES))
+
+
+@dataclass(frozen=True, slots=True)
+class RosterContent(Struct):
+    circle: bytes = spec(Bytes(limits.ID_BYTES))
+    version: int = spec(Int(1, limits.MAX_SEQ))
+    members: tuple[RosterEntry, ...] = spec(ListOf(Nested(RosterEntry), limits.MAX_CAPACITY))
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeContent(Struct):
+    """Sealed to the joiner's box key: the epoch key and the roster at admission."""
+
+    circle: bytes = spec(Bytes(limits.ID_BYTES))
+    member: int = spec(Int(1, limits.MAX_MEMBER_ID))
+    epoch: int = spec(Int(0, limits.MAX_EPOCH))
+    key: bytes = spec(Key)
+    roster: RosterContent = spec(Nested(RosterContent))
+    pinned: str | None = spec(Opt(Str(1000)))
+
+
+@dataclass(frozen=True, slots=True)
+class ConcernContent(Struct):
+    """Sealed to one facilitator: which message worries the sender, and why."""
+
+    target: tuple[int, ...] | None = spec(Opt(MessageRef))
+    note: str = spec(Str(500))

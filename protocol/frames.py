@@ -1,0 +1,547 @@
+"""Every frame exchanged between clients and server, as typed frozen classes over msgpack.
+
+A frame on the wire is one websocket binary message holding one msgpack map: ``{"t": TYPE,
+...fields}`` with string keys only. :func:`decode_frame` applies hard limits before and while
+unpacking and validates every field; it raises only :class:`~protocol.errors.RemoteProtocolError`
+(and its subclasses). PROTOCOL.md section 3 documents each frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from protocol import limits
+from protocol.codec import (
+    Bool,
+    Bytes,
+    Float,
+    Int,
+    ListOf,
+    Nested,
+    Opt,
+    Str,
+    Struct,
+    pack,
+    spec,
+    unpack,
+    wrap_field_errors,
+)
+from protocol.errors import ErrorCode, RemoteProtocolError
+
+__all__ = [
+    "FRAME_TYPES",
+    "Frame",
+    "decode_frame",
+    "encode_frame",
+]
+
+CircleId = Bytes(limits.ID_BYTES)
+Key = Bytes(limits.KEY_BYTES)
+Sig = Bytes(limits.SIG_BYTES)
+MemberId = Int(1, limits.MAX_MEMBER_ID)
+Epoch = Int(0, limits.MAX_EPOCH)
+Seq = Int(0, limits.MAX_SEQ)
+Sealed = Bytes(max_len=limits.MAX_SEALED)
+
+MESSAGE_KINDS = ("post", "react", "retract", "pin")
+MODERATION_ACTIONS = (
+    "warn",
+    "mute",
+    "unmute",
+    "remove",
+    "ban",
+    "lock",
+    "unlock",
+    "slow",
+    "round_start",
+    "round_next",
+    "round_end",
+    "delegate",
+    "revoke",
+    "handover",
+    "extend",
+    "close",
+)
+NOTICE_ACTIONS = (*MODERATION_ACTIONS, "joined", "left", "pass", "warning_time", "paused")
+CLOSE_REASONS = ("facilitator", "time_up", "no_facilitator", "shutdown")
+OPEN_POLICIES = ("anyone", "approved")
+ROLES = ("member", "co", "facilitator")
+
+
+# --------------------------------------------------------------------------- nested structs
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope(Struct):
+    """A sealed, signed message (PROTOCOL.md 5.5); the server relays it unread."""
+
+    epoch: int = spec(Epoch)
+    seq: int = spec(Int(1, limits.MAX_SEQ))
+    nonce: bytes = spec(Bytes(limits.NONCE_BYTES))
+    ct: bytes = spec(Sealed)
+    sig: bytes = spec(Sig)
+
+
+@dataclass(frozen=True, slots=True)
+class Delegation(Struct):
+    """The root facilitator key vouching for a co-facilitator's key (PROTOCOL.md 5.7)."""
+
+    member: int = spec(MemberId)
+    key: bytes = spec(Key)
+    role: str = spec(Str(16, ("co", "facilitator")))
+    sig: bytes = spec(Sig)
+
+
+@dataclass(frozen=True, slots=True)
+class Authority(Struct):
+    """Who signed a facilitator object: the signing key, its signature, and a delegation."""
+
+    signer: bytes = spec(Key)
+    sig: bytes = spec(Sig)
+    cert: Delegation | None = spec(Opt(Nested(Delegation)))
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeBody(Struct):
+    """Epoch key and roster sealed to one joiner, signed by a facilitator (PROTOCOL.md 5.4)."""
+
+    epoch: int = spec(Epoch)
+    sealed: bytes = spec(Sealed)
+    auth: Authority = spec(Nested(Authority))
+
+
+@dataclass(frozen=True, slots=True)
+class SealedTo(Struct):
+    """A ciphertext for one member (rekey entries, concerns)."""
+
+    member: int = spec(MemberId)
+    sealed: bytes = spec(Bytes(max_len=1024))
+
+
+@dataclass(frozen=True, slots=True)
+class Approval(Struct):
+    """A host-approved long-term facilitator key signing this circle's facilitator key."""
+
+    key: bytes = spec(Key)
+    sig: bytes = spec(Sig)
+
+
+@dataclass(frozen=True, slots=True)
+class LobbyEntry(Struct):
+    """A listed circle: anyone, the server operator included, can knock on it (F7)."""
+
+    circle: bytes = spec(CircleId)
+    title: str = spec(Str(limits.MAX_TITLE))
+    ends_at: float = spec(Float())
+    seats: int = spec(Int(0, limits.MAX_CAPACITY))
+    secret: bytes = spec(Bytes(limits.SECRET_BYTES))
+    fingerprint: bytes = spec(Bytes(limits.FINGERPRINT_BYTES))
+
+
+# --------------------------------------------------------------------------- frames
+
+
+@dataclass(frozen=True, slots=True)
+class Frame(Struct):
+    """Base class of every wire frame; ``TYPE`` is the ``t`` key on the wire."""
+
+    TYPE: ClassVar[str] = ""
+
+
+def _frame(cls: type[Frame]) -> type[Frame]:
+    FRAME_TYPES[cls.TYPE] = cls
+    return cls
+
+
+FRAME_TYPES: dict[str, type[Frame]] = {}
+
+
+# Handshake ---------------------------------------------------------------------------------
+@_frame
+@dataclass(frozen=True, slots=True)
+class Hello(Frame):
+    """Client -> server, first frame: the protocol version the client speaks."""
+
+    TYPE: ClassVar[str] = "hello"
+    version: int = spec(Int(0, 65535))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class ServerHello(Frame):
+    """Server -> client: version, a fresh challenge, the host's guidelines and crisis text."""
+
+    TYPE: ClassVar[str] = "server_hello"
+    version: int = spec(Int(0, 65535))
+    challenge: bytes = spec(Bytes(limits.CHALLENGE_BYTES))
+    guidelines: str = spec(Str())
+    crisis: str = spec(Str())
+    max_frame: int = spec(Int(1024, 16 * 1024 * 1024))
+    lobby: bool = spec(Bool())
+    open_policy: str = spec(Str(16, OPEN_POLICIES))
+
+
+# Circles -----------------------------------------------------------------------------------
+@_frame
+@dataclass(frozen=True, slots=True)
+class OpenCircle(Frame):
+    """Facilitator -> server: open a circle (F1). ``sig`` proves the facilitator key."""
+
+    TYPE: ClassVar[str] = "open"
+    circle: bytes = spec(CircleId)
+    facilitator_key: bytes = spec(Key)
+    verifier: bytes = spec(Key)
+    info: bytes = spec(Sealed)
+    minutes: int = spec(Int(1, limits.MAX_MINUTES))
+    capacity: int = spec(Int(2, limits.MAX_CAPACITY))
+    auto_admit: bool = spec(Bool())
+    listed: bool = spec(Bool())
+    title: str | None = spec(Opt(Str(limits.MAX_TITLE)))
+    secret: bytes | None = spec(Opt(Bytes(limits.SECRET_BYTES)))
+    approval: Approval | None = spec(Opt(Nested(Approval)))
+    sig: bytes = spec(Sig)
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Opened(Frame):
+    """Server -> facilitator: the circle exists; the facilitator's member id and end time."""
+
+    TYPE: ClassVar[str] = "opened"
+    circle: bytes = spec(CircleId)
+    member: int = spec(MemberId)
+    ends_at: float = spec(Float())
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Join(Frame):
+    """Joiner -> server: per-circle public keys and the admission proof (S2)."""
+
+    TYPE: ClassVar[str] = "join"
+    circle: bytes = spec(CircleId)
+    sign_key: bytes = spec(Key)
+    box_key: bytes = spec(Key)
+    proof: bytes = spec(Sig)
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class CircleInfo(Frame):
+    """Server -> joiner after a valid proof: the sealed ground rules and the clock."""
+
+    TYPE: ClassVar[str] = "info"
+    circle: bytes = spec(CircleId)
+    member: int = spec(MemberId)
+    facilitator_key: bytes = spec(Key)
+    info: bytes = spec(Sealed)
+    ends_at: float = spec(Float())
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Knock(Frame):
+    """Joiner -> server, after accepting the ground rules: the sealed handle (waiting room)."""
+
+    TYPE: ClassVar[str] = "knock"
+    sealed: bytes = spec(Bytes(max_len=1024))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Knocked(Frame):
+    """Server -> facilitators: someone is in the waiting room."""
+
+    TYPE: ClassVar[str] = "knocked"
+    member: int = spec(MemberId)
+    sign_key: bytes = spec(Key)
+    box_key: bytes = spec(Key)
+    sealed: bytes = spec(Bytes(max_len=1024))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Admit(Frame):
+    """Facilitator -> server: admit a knocking member with their sealed welcome."""
+
+    TYPE: ClassVar[str] = "admit"
+    member: int = spec(MemberId)
+    welcome: WelcomeBody = spec(Nested(WelcomeBody))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Decline(Frame):
+    """Facilitator -> server: turn a knock away."""
+
+    TYPE: ClassVar[str] = "decline"
+    member: int = spec(MemberId)
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Welcome(Frame):
+    """Server -> joiner: admitted; the facilitator-signed welcome."""
+
+    TYPE: ClassVar[str] = "welcome"
+    circle: bytes = spec(CircleId)
+    member: int = spec(MemberId)
+    welcome: WelcomeBody = spec(Nested(WelcomeBody))
+    ends_at: float = spec(Float())
+    rseq: int = spec(Seq)
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Declined(Frame):
+    """Server -> joiner: the facilitator turned the knock away."""
+
+    TYPE: ClassVar[str] = "declined"
+
+
+# Talking -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Sent(Frame):
+    env: Envelope = spec(Nested(Envelope))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Post(_Sent):
+    """Member -> server: a message (F8); subject to mute, slow mode and go-around turns."""
+
+    TYPE: ClassVar[str] = "post"
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class React(_Sent):
+    """Member -> server: one of the fixed supportive reactions to a message."""
+
+    TYPE: ClassVar[str] = "react"
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Retract(_Sent):
+    """Member -> server: take back one's own message (clients check the sender)."""
+
+    TYPE: ClassVar[str] = "retract"
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Pin(_Sent):
+    """Facilitator -> server: pin a note for everyone."""
+
+    TYPE: ClassVar[str] = "pin"
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Relayed(Frame):
+    """Server -> members: a sealed message with its sender id and relay sequence number."""
+
+    TYPE: ClassVar[str] = "relayed"
+    kind: str = spec(Str(16, MESSAGE_KINDS))
+    sender: int = spec(MemberId)
+    rseq: int = spec(Seq)
+    env: Envelope = spec(Nested(Envelope))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class PassTurn(Frame):
+    """Member -> server: pass in a go-around (always allowed, F9)."""
+
+    TYPE: ClassVar[str] = "pass"
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Concern(Frame):
+    """Member -> server: a concern sealed to each facilitator (F16)."""
+
+    TYPE: ClassVar[str] = "concern"
+    to: tuple[SealedTo, ...] = spec(ListOf(Nested(SealedTo), 32))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class ConcernNotice(Frame):
+    """Server -> one facilitator: a concern raised by a member."""
+
+    TYPE: ClassVar[str] = "concern_notice"
+    sender: int = spec(MemberId)
+    sealed: bytes = spec(Bytes(max_len=1024))
+
+
+# Roster and epochs -------------------------------------------------------------------------
+@_frame
+@dataclass(frozen=True, slots=True)
+class Roster(Frame):
+    """Facilitator -> everyone: the signed, sealed roster (S4). ``rseq`` is set by the server."""
+
+    TYPE: ClassVar[str] = "roster"
+    version: int = spec(Int(1, limits.MAX_SEQ))
+    epoch: int = spec(Epoch)
+    nonce: bytes = spec(Bytes(limits.NONCE_BYTES))
+    sealed: bytes = spec(Sealed)
+    auth: Authority = spec(Nested(Authority))
+    rseq: int | None = spec(Opt(Seq))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Rekey(Frame):
+    """Facilitator -> everyone: a new epoch key sealed to each remaining member (S5)."""
+
+    TYPE: ClassVar[str] = "rekey"
+    epoch: int = spec(Int(1, limits.MAX_EPOCH))
+    keys: tuple[SealedTo, ...] = spec(ListOf(Nested(SealedTo), limits.MAX_CAPACITY))
+    auth: Authority = spec(Nested(Authority))
+    rseq: int | None = spec(Opt(Seq))
+
+
+# Moderation and time -----------------------------------------------------------------------
+@_frame
+@dataclass(frozen=True, slots=True)
+class Moderate(Frame):
+    """Facilitator -> server: a moderation action signed by a facilitator key (F17)."""
+
+    TYPE: ClassVar[str] = "moderate"
+    action: str = spec(Str(16, MODERATION_ACTIONS))
+    target: int | None = spec(Opt(MemberId))
+    minutes: int | None = spec(Opt(Int(0, limits.MAX_MINUTES)))
+    order: tuple[int, ...] = spec(ListOf(MemberId))
+    note: bytes | None = spec(Opt(Bytes(max_len=2048)))
+    key: bytes | None = spec(Opt(Key))
+    cert: Delegation | None = spec(Opt(Nested(Delegation)))
+    seq: int = spec(Int(1, limits.MAX_SEQ))
+    signer: bytes = spec(Key)
+    sig: bytes = spec(Sig)
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Notice(Frame):
+    """Server -> members: a neutral notice of a membership or moderation event."""
+
+    TYPE: ClassVar[str] = "notice"
+    action: str = spec(Str(16, NOTICE_ACTIONS))
+    target: int | None = spec(Opt(MemberId))
+    minutes: int | None = spec(Opt(Int(0, limits.MAX_MINUTES)))
+    order: tuple[int, ...] = spec(ListOf(MemberId))
+    note: bytes | None = spec(Opt(Bytes(max_len=2048)))
+    cert: Delegation | None = spec(Opt(Nested(Delegation)))
+    rseq: int = spec(Seq)
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Timer(Frame):
+    """Server -> members: the session clock (F4); ``warning`` is minutes left when a warning."""
+
+    TYPE: ClassVar[str] = "timer"
+    ends_at: float = spec(Float())
+    warning: int | None = spec(Opt(Int(0, limits.MAX_MINUTES)))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Leave(Frame):
+    """Member -> server: leave the circle now."""
+
+    TYPE: ClassVar[str] = "leave"
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Closed(Frame):
+    """Server -> members: the circle has vanished (F5); clients wipe keys and transcript."""
+
+    TYPE: ClassVar[str] = "closed"
+    reason: str = spec(Str(16, CLOSE_REASONS))
+
+
+# Lobby and resume --------------------------------------------------------------------------
+@_frame
+@dataclass(frozen=True, slots=True)
+class LobbyRequest(Frame):
+    """Client -> server: list the listed circles."""
+
+    TYPE: ClassVar[str] = "lobby_request"
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Lobby(Frame):
+    """Server -> client: the listed circles (F7)."""
+
+    TYPE: ClassVar[str] = "lobby"
+    circles: tuple[LobbyEntry, ...] = spec(ListOf(Nested(LobbyEntry)))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Resume(Frame):
+    """Member -> server after a dropped connection: prove the member key, ask for the rest."""
+
+    TYPE: ClassVar[str] = "resume"
+    circle: bytes = spec(CircleId)
+    member: int = spec(MemberId)
+    last_rseq: int = spec(Seq)
+    proof: bytes = spec(Sig)
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Resumed(Frame):
+    """Server -> member: resumed; ``missed`` frames follow; ``lost`` when the buffer overflowed."""
+
+    TYPE: ClassVar[str] = "resumed"
+    circle: bytes = spec(CircleId)
+    member: int = spec(MemberId)
+    missed: int = spec(Seq)
+    lost: bool = spec(Bool())
+    ends_at: float = spec(Float())
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class Error(Frame):
+    """Server -> client: a rejection with a stable code and a human message (PROTOCOL.md 6)."""
+
+    TYPE: ClassVar[str] = "error"
+    code: int = spec(Int(1000, 9999))
+    message: str = spec(Str(500))
+    ref: str | None = spec(Opt(Str(32)))
+
+
+# --------------------------------------------------------------------------- codec
+
+_TYPE_KEY = frozenset({"t"})
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """Frame -> msgpack bytes."""
+    data: dict[str, Any] = {"t": frame.TYPE}
+    data.update(frame.to_map())
+    return pack(data)
+
+
+def decode_frame(data: bytes, max_bytes: int = limits.MAX_FRAME_BYTES) -> Frame:
+    """Msgpack bytes -> Frame, validating limits and every field.
+
+    Raises only :class:`RemoteProtocolError` (``MALFORMED``, ``UNKNOWN_FRAME``, ``BAD_FIELD``
+    or :class:`~protocol.errors.FrameTooLarge`).
+    """
+    obj = unpack(data, max_bytes)
+    if not isinstance(obj, dict) or not all(isinstance(key, str) for key in obj):
+        raise RemoteProtocolError("a frame must be a map with string keys", ErrorCode.MALFORMED)
+    frame_type = obj.get("t")
+    cls = FRAME_TYPES.get(frame_type) if isinstance(frame_type, str) else None
+    if cls is None:
+        raise RemoteProtocolError("unknown frame type", ErrorCode.UNKNOWN_FRAME)
+    return wrap_field_errors(lambda: cls.from_map(obj, skip=_TYPE_KEY))

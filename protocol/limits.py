@@ -1,0 +1,49 @@
+"""Named protocol limits shared by server and client (PROTOCOL.md section 2)."""
+
+from __future__ import annotations
+
+PROTOCOL_VERSION = 1
+SUPPORTED_VERSIONS = frozenset({1})
+
+MAX_FRAME_BYTES = 64 * 1024
+"""Default largest websocket message a server accepts; hosts may lower it."""
+
+MAX_STR = 8 * 1024
+"""Largest plaintext string field in a frame (guidelines, crisis resources, error text)."""
+MAX_TITLE = 120
+MAX_LIST = 256
+"""Largest list in a frame (rekey entries, go-around order, lobby listing)."""
+MAX_MAP = 32
+MAX_SEALED = 20 * 1024
+"""Largest ciphertext field: the biggest padding bucket plus AEAD overhead, with room."""
+
+ID_BYTES = 16
+"""Circle ids are 16 random bytes chosen by the opener."""
+KEY_BYTES = 32
+SIG_BYTES = 64
+NONCE_BYTES = 24
+CHALLENGE_BYTES = 32
+SECRET_BYTES = 32
+FINGERPRINT_BYTES = 16
+
+MAX_MEMBER_ID = 2**31 - 1
+MAX_SEQ = 2**53
+MAX_EPOCH = 2**31 - 1
+MAX_MINUTES = 24 * 60
+MAX_CAPACITY = 256
+
+PAD_BUCKETS = (256, 1024, 4096, 16384)
+"""Plaintexts are padded to the smallest bucket that fits (S1)."""
+
+MAX_HANDLE = 32
+MAX_BODY = PAD_BUCKETS[-1] - 512
+"""Largest message body in bytes of UTF-8; the rest of the bucket is for content framing."""
+
+MAX_SEQ_JUMP = 1000
+"""A sender's sequence number may not jump further ahead than this (caps skipped-gap state)."""
+MAX_EPOCH_JUMP = 16
+"""A rekey may skip at most this many epochs (a member that missed some while away)."""
+EPOCH_RETENTION = 2
+"""Previous epoch keys kept for late messages; older ones are wiped."""
+MAX_OPEN_GAPS = 256
+"""Missing sequence numbers remembered per sender; older gaps are reported and forgotten."""

@@ -1,0 +1,97 @@
+"""Member and circle state machines: every transition lives in these tables (PROTOCOL.md 7).
+
+Like h11's ``_state.py``, nothing outside this module decides which state follows which; the
+server registry asks :func:`member_after` / :func:`circle_after` and which frames a member in
+a state may send.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from protocol.errors import ErrorCode, RemoteProtocolError
+
+
+class MemberState(Enum):
+    CONNECTED = "connected"  # said hello, not yet in a circle
+    PROVED = "proved"  # admission proof accepted, reading the ground rules
+    WAITING = "waiting"  # knocked, in the waiting room
+    ADMITTED = "admitted"  # in the circle (mute is a timed flag on top of this)
+    AWAY = "away"  # connection dropped; may resume within the grace period
+    GONE = "gone"  # left, declined, removed, banned, or the circle closed
+
+
+class CircleState(Enum):
+    OPEN = "open"
+    PAUSED = "paused"  # no facilitator connected: admissions paused, grace timer running
+    CLOSED = "closed"
+
+
+MEMBER_TRANSITIONS: dict[tuple[MemberState, str], MemberState] = {
+    (MemberState.CONNECTED, "open"): MemberState.ADMITTED,
+    (MemberState.CONNECTED, "join"): MemberState.PROVED,
+    (MemberState.CONNECTED, "resume"): MemberState.ADMITTED,
+    (MemberState.PROVED, "knock"): MemberState.WAITING,
+    (MemberState.PROVED, "leave"): MemberState.GONE,
+    (MemberState.PROVED, "drop"): MemberState.GONE,
+    (MemberState.WAITING, "admit"): MemberState.ADMITTED,
+    (MemberState.WAITING, "decline"): MemberState.GONE,
+    (MemberState.WAITING, "leave"): MemberState.GONE,
+    (MemberState.WAITING, "drop"): MemberState.GONE,
+    (MemberState.ADMITTED, "leave"): MemberState.GONE,
+    (MemberState.ADMITTED, "remove"): MemberState.GONE,
+    (MemberState.ADMITTED, "ban"): MemberState.GONE,
+    (MemberState.ADMITTED, "drop"): MemberState.AWAY,
+    (MemberState.ADMITTED, "close"): MemberState.GONE,
+    (MemberState.AWAY, "resume"): MemberState.ADMITTED,
+    (MemberState.AWAY, "expire"): MemberState.GONE,
+    (MemberState.AWAY, "remove"): MemberState.GONE,
+    (MemberState.AWAY, "ban"): MemberState.GONE,
+    (MemberState.AWAY, "close"): MemberState.GONE,
+}
+
+CIRCLE_TRANSITIONS: dict[tuple[CircleState, str], CircleState] = {
+    (CircleState.OPEN, "facilitator_lost"): CircleState.PAUSED,
+    (CircleState.PAUSED, "facilitator_back"): CircleState.OPEN,
+    (CircleState.OPEN, "close"): CircleState.CLOSED,
+    (CircleState.PAUSED, "close"): CircleState.CLOSED,
+}
+
+# Frames a connection may send in each state; anything else is OUT_OF_ORDER.
+_TALK = frozenset({"post", "react", "retract", "pass", "concern", "leave", "lobby_request"})
+_FACILITATE = frozenset({"admit", "decline", "pin", "roster", "rekey", "moderate"})
+ALLOWED_FRAMES: dict[MemberState, frozenset[str]] = {
+    MemberState.CONNECTED: frozenset({"open", "join", "resume", "lobby_request"}),
+    MemberState.PROVED: frozenset({"knock", "leave", "lobby_request"}),
+    MemberState.WAITING: frozenset({"leave", "lobby_request"}),
+    MemberState.ADMITTED: _TALK | _FACILITATE,
+    MemberState.AWAY: frozenset(),
+    MemberState.GONE: frozenset({"lobby_request"}),
+}
+FACILITATOR_FRAMES = _FACILITATE
+"""Frames only a facilitator or co-facilitator may send (checked by role, not state)."""
+
+
+def member_after(state: MemberState, event: str) -> MemberState:
+    try:
+        return MEMBER_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise RemoteProtocolError(
+            f"{event!r} is not possible while {state.value}", ErrorCode.OUT_OF_ORDER
+        ) from None
+
+
+def circle_after(state: CircleState, event: str) -> CircleState:
+    try:
+        return CIRCLE_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise RemoteProtocolError(
+            f"{event!r} is not possible while the circle is {state.value}", ErrorCode.OUT_OF_ORDER
+        ) from None
+
+
+def check_frame_allowed(state: MemberState, frame_type: str) -> None:
+    if frame_type not in ALLOWED_FRAMES[state]:
+        raise RemoteProtocolError(
+            f"a {frame_type!r} frame is not allowed while {state.value}", ErrorCode.OUT_OF_ORDER
+        )

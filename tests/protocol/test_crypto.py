@@ -1,0 +1,261 @@
+"""Crypto construction: tamper tests on every sealed object, padding, key files, round-trips."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol import crypto, limits
+from protocol.content import InfoContent, KnockContent, PostContent
+from protocol.crypto import CircleSecrets, MemberKeys, SigningKeys
+from protocol.errors import CryptoError, TamperedError
+from protocol.frames import Authority, Relayed, WelcomeBody
+from protocol.group import CircleCrypto, open_info, open_knock, seal_info, seal_knock
+from protocol.handshake import (
+    approve,
+    resume_proof,
+    sign_moderate,
+    sign_open,
+    verify_approval,
+    verify_moderate,
+    verify_open,
+    verify_resume,
+)
+
+from .harness import Group
+
+
+def flips(data: bytes) -> list[bytes]:
+    """The object with one byte flipped at its start, middle and end."""
+    out = []
+    for index in (0, len(data) // 2, len(data) - 1):
+        mutable = bytearray(data)
+        mutable[index] ^= 0x01
+        out.append(bytes(mutable))
+    return out
+
+
+def assert_tamper_evident(data: bytes, open_: Callable[[bytes], object]) -> None:
+    open_(data)  # the untouched object opens
+    for bad in flips(data):
+        with pytest.raises(TamperedError):
+            open_(bad)
+    with pytest.raises(TamperedError):
+        open_(data[:-1])
+
+
+@pytest.fixture(scope="module")
+def group() -> Group:
+    g = Group()
+    g.join("quiet-otter")
+    g.join("gentle-lynx")
+    return g
+
+
+def test_message_ciphertext_nonce_and_signature_are_tamper_evident(group: Group) -> None:
+    a = group.parties[2]
+    readers = iter(range(10_000))
+
+    def fresh_open(env_field: str, value: bytes) -> object:
+        relayed = group.post(a, "a message to tamper with")
+        env = relayed.env
+        import dataclasses
+
+        forged = dataclasses.replace(env, **{env_field: value}) if value else env
+        reader = group.parties[3].circle
+        next(readers)
+        return reader.open(Relayed(kind="post", sender=a.member, rseq=1, env=forged))
+
+    sample = group.post(a, "sample").env
+    for field in ("ct", "sig", "nonce"):
+        original: bytes = getattr(sample, field)
+        for bad in flips(original):
+            with pytest.raises(TamperedError):
+                fresh_open(field, bad)
+
+
+def test_sealed_box_is_tamper_evident() -> None:
+    keys = MemberKeys.generate()
+    sealed = crypto.seal_to(keys.box.public, b"epoch key material")
+    assert_tamper_evident(sealed, lambda d: crypto.open_sealed(keys.box, d, "box"))
+    other = MemberKeys.generate()
+    with pytest.raises(TamperedError):
+        crypto.open_sealed(other.box, sealed, "box")
+
+
+def test_welcome_is_tamper_evident(group: Group) -> None:
+    joiner = MemberKeys.generate()
+    fac = group.facilitator.keys.sign
+    body = group.signer.welcome(
+        77, joiner.sign.public, joiner.box.public, 5, b"e" * 32, group.roster_content()
+    )
+
+    def open_(sealed: bytes) -> object:
+        circle = CircleCrypto(
+            group.invite.circle_id, 77, joiner, fac.public, group.invite.facilitator_fingerprint
+        )
+        return circle.accept_welcome(WelcomeBody(epoch=5, sealed=sealed, auth=body.auth))
+
+    assert_tamper_evident(body.sealed, open_)
+
+    def open_sig(sig: bytes) -> object:
+        circle = CircleCrypto(
+            group.invite.circle_id, 77, joiner, fac.public, group.invite.facilitator_fingerprint
+        )
+        auth = Authority(signer=fac.public, sig=sig, cert=None)
+        return circle.accept_welcome(WelcomeBody(epoch=5, sealed=body.sealed, auth=auth))
+
+    for bad in flips(body.auth.sig):
+        with pytest.raises(TamperedError):
+            open_sig(bad)
+
+
+def test_rekey_entry_and_roster_are_tamper_evident(group: Group) -> None:
+    import dataclasses
+
+    from protocol.frames import SealedTo
+
+    c = group.parties[3]
+    key = group.signer.new_epoch_key()
+    epoch = c.circle.epoch + 1
+    rekey = group.signer.rekey(epoch, key, [group.entries[c.member]])
+    entry = rekey.keys[0]
+    for bad in flips(entry.sealed):
+        forged = dataclasses.replace(rekey, keys=(SealedTo(member=c.member, sealed=bad),))
+        with pytest.raises(TamperedError):
+            c.circle.apply_rekey(forged)
+    group.roster_version += 1
+    roster = group.signer.roster(
+        group.roster_content(), c.circle.epoch, c.circle.epoch_key(c.circle.epoch)
+    )
+    for field in ("sealed", "nonce"):
+        for bad in flips(getattr(roster, field)):
+            with pytest.raises(TamperedError):
+                c.circle.apply_roster(dataclasses.replace(roster, **{field: bad}))
+    assert c.circle.apply_roster(roster)
+
+
+def test_knock_and_info_are_tamper_evident() -> None:
+    secrets = CircleSecrets.from_secret(b"s" * 32, b"i" * 16)
+    keys = MemberKeys.generate()
+    knock = seal_knock(secrets, b"i" * 16, keys, KnockContent(handle="quiet-otter", mood=None))
+    assert_tamper_evident(
+        knock, lambda d: open_knock(secrets, b"i" * 16, keys.sign.public, keys.box.public, d)
+    )
+    info = seal_info(
+        secrets, b"i" * 16, b"f" * 32, InfoContent(title="t", rules="r", facilitator_box=b"b" * 32)
+    )
+    assert_tamper_evident(info, lambda d: open_info(secrets, b"i" * 16, b"f" * 32, d))
+    # Bound to the circle and to the joiner's keys.
+    with pytest.raises(TamperedError):
+        open_info(secrets, b"j" * 16, b"f" * 32, info)
+    with pytest.raises(TamperedError):
+        open_knock(secrets, b"i" * 16, b"x" * 32, keys.box.public, knock)
+
+
+def test_admission_proof_is_bound_to_challenge_circle_and_keys() -> None:
+    secrets = CircleSecrets.from_secret(b"s" * 32, b"i" * 16)
+    proof = crypto.admission_proof(secrets, b"c" * 32, b"i" * 16, b"k" * 32, b"b" * 32)
+    crypto.verify_admission(secrets.verifier, proof, b"c" * 32, b"i" * 16, b"k" * 32, b"b" * 32)
+    for args in (
+        (b"C" * 32, b"i" * 16, b"k" * 32, b"b" * 32),  # replayed against a new challenge
+        (b"c" * 32, b"j" * 16, b"k" * 32, b"b" * 32),
+        (b"c" * 32, b"i" * 16, b"K" * 32, b"b" * 32),
+    ):
+        with pytest.raises(TamperedError):
+            crypto.verify_admission(secrets.verifier, proof, *args)
+    for bad in flips(proof):
+        with pytest.raises(TamperedError):
+            crypto.verify_admission(
+                secrets.verifier, bad, b"c" * 32, b"i" * 16, b"k" * 32, b"b" * 32
+            )
+    wrong = CircleSecrets.from_secret(b"t" * 32, b"i" * 16)
+    guess = crypto.admission_proof(wrong, b"c" * 32, b"i" * 16, b"k" * 32, b"b" * 32)
+    with pytest.raises(TamperedError):
+        crypto.verify_admission(secrets.verifier, guess, b"c" * 32, b"i" * 16, b"k" * 32, b"b" * 32)
+
+
+def test_keys_are_derived_per_purpose() -> None:
+    secrets = CircleSecrets.from_secret(b"s" * 32, b"i" * 16)
+    values = {secrets.knock_key, secrets.info_key, secrets.admission.seed, secrets.verifier}
+    assert len(values) == 4
+    assert crypto.epoch_subkey(b"e" * 32, "message") != crypto.epoch_subkey(b"e" * 32, "roster")
+    other_circle = CircleSecrets.from_secret(b"s" * 32, b"j" * 16)
+    assert other_circle.knock_key != secrets.knock_key
+
+
+def test_open_moderation_resume_and_approval_signatures(group: Group) -> None:
+    import dataclasses
+
+    fac = group.facilitator.keys.sign
+    challenge = b"c" * 32
+    verify_open(b"o" * 32, sign_open(fac, b"o" * 32, group.open_frame))
+    with pytest.raises(TamperedError):
+        verify_open(challenge, sign_open(fac, b"o" * 32, group.open_frame))
+    longterm = SigningKeys.generate()
+    opened = dataclasses.replace(
+        group.open_frame, approval=approve(longterm, challenge, group.open_frame.circle, fac.public)
+    )
+    assert verify_approval(challenge, opened) == longterm.public
+    with pytest.raises(TamperedError):
+        verify_approval(b"x" * 32, opened)
+    mod = sign_moderate(fac, group.invite.circle_id, 1, "mute", target=3, minutes=10)
+    verify_moderate(group.invite.circle_id, mod)
+    for change in ({"minutes": 60}, {"target": 2}, {"seq": 2}, {"action": "ban"}):
+        with pytest.raises(TamperedError):
+            verify_moderate(group.invite.circle_id, dataclasses.replace(mod, **change))
+    proof = resume_proof(fac, challenge, group.invite.circle_id, 1)
+    verify_resume(fac.public, proof, challenge, group.invite.circle_id, 1)
+    with pytest.raises(TamperedError):
+        verify_resume(fac.public, proof, challenge, group.invite.circle_id, 2)
+
+
+@given(st.binary(max_size=limits.PAD_BUCKETS[-1] - 1))
+def test_padding_round_trips_to_a_bucket(data: bytes) -> None:
+    padded = crypto.pad(data)
+    assert len(padded) in limits.PAD_BUCKETS
+    assert crypto.unpad(padded) == data
+
+
+def test_padding_rejects_garbage() -> None:
+    with pytest.raises(CryptoError):
+        crypto.pad(b"x" * limits.PAD_BUCKETS[-1])
+    with pytest.raises(TamperedError):
+        crypto.unpad(b"\x00" * 256)
+    with pytest.raises(TamperedError):
+        crypto.unpad(b"x" * 100)
+
+
+@settings(max_examples=50, deadline=None)
+@given(body=st.text(max_size=2000), me=st.booleans(), warning=st.none() | st.text(max_size=80))
+def test_message_round_trip(group: Group, body: str, me: bool, warning: str | None) -> None:
+    a, b = group.parties[2], group.parties[3]
+    content = PostContent(body=body, reply_to=None, warning=warning, me=me)
+    env = a.circle.seal("post", content)
+    opened = b.circle.open(Relayed(kind="post", sender=a.member, rseq=1, env=env))
+    assert opened.content == content
+
+
+def test_transcript_is_unambiguous() -> None:
+    assert crypto.transcript(b"ab", b"c") != crypto.transcript(b"a", b"bc")
+    assert crypto.transcript(1, b"") != crypto.transcript(b"\x00" * 7 + b"\x01")
+
+
+def test_key_file_round_trip_and_wrong_passphrase() -> None:
+    blob = crypto.lock_seed(b"q" * 32, "correct horse battery staple")
+    assert crypto.unlock_seed(blob, "correct horse battery staple") == b"q" * 32
+    with pytest.raises(CryptoError, match="wrong passphrase"):
+        crypto.unlock_seed(blob, "wrong")
+    with pytest.raises(CryptoError, match="not a Circle"):
+        crypto.unlock_seed(b"garbage", "x")
+
+
+def test_repr_never_shows_secrets() -> None:
+    keys = MemberKeys.generate()
+    secrets = CircleSecrets.from_secret(b"s" * 32, b"i" * 16)
+    text = repr(keys) + repr(secrets)
+    assert keys.sign.seed.hex() not in text and keys.box.secret.hex() not in text
+    assert "7373737373" not in text

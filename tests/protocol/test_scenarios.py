@@ -1,0 +1,275 @@
+"""Group scenarios over the recording relay (S1-S6): what the server sees, and what it cannot do."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+
+from protocol import crypto
+from protocol.content import PostContent, ReactContent, RosterEntry
+from protocol.crypto import MemberKeys
+from protocol.errors import EpochError, ReplayError, TamperedError, WrongFacilitatorError
+from protocol.frames import Relayed
+from protocol.group import CircleCrypto, FacilitatorSigner
+
+from .harness import Group
+
+BODIES = [
+    "I have not slept properly since the funeral and I keep pretending I am fine",
+    "My sister does not know I have been drinking again, only you do",
+    "Thank you for listening, it helps more than I expected it would",
+]
+
+
+@pytest.fixture
+def group() -> Group:
+    g = Group()
+    for handle in ("quiet-otter", "gentle-lynx", "brave-finch"):
+        g.join(handle)
+    return g
+
+
+def members(g: Group) -> list:
+    return [g.parties[m] for m in sorted(g.parties)]
+
+
+def test_everyone_reads_everyone(group: Group) -> None:
+    sender = members(group)[1]
+    relayed = group.post(sender, BODIES[0])
+    group.deliver(relayed)
+    for party in members(group):
+        assert party.inbox[-1].content.body == BODIES[0]
+        assert party.inbox[-1].sender == sender.member
+
+
+def test_wire_holds_no_body_or_handle(group: Group) -> None:
+    """S1: no 8-byte run of any body or handle appears in what the server relayed."""
+    for i, body in enumerate(BODIES):
+        group.deliver(group.post(members(group)[i % 4], body))
+    wire = group.relay.recorded()
+    secrets = BODIES + [p.handle for p in members(group)] + [group.rules]
+    for text in secrets:
+        raw = text.encode()
+        assert len(raw) >= 8
+        for start in range(len(raw) - 7):
+            assert raw[start : start + 8] not in wire, f"{text[:12]!r}... leaked"
+
+
+def test_ciphertexts_are_padded_to_buckets(group: Group) -> None:
+    sizes = {len(group.post(members(group)[1], "x" * n).env.ct) for n in (1, 50, 200)}
+    assert sizes == {256 + crypto.AEAD_OVERHEAD}
+
+
+def test_removed_member_cannot_read_after_rekey(group: Group) -> None:
+    """S5: the removed member gets no key for the new epoch, and old keys do not open it."""
+    fac, a, b, removed = members(group)
+    old_key = removed.circle.epoch_key(removed.circle.epoch)
+    rekey, roster = group.remove(removed.member)
+    for party in (fac, a, b):
+        assert party.circle.apply_rekey(rekey)
+        assert party.circle.apply_roster(roster)
+    assert removed.circle.apply_rekey(rekey) is False
+    assert removed.circle.removed
+    relayed = group.post(a, BODIES[1])
+    group.deliver(relayed, to=[fac, b])
+    assert b.inbox[-1].content.body == BODIES[1]
+    with pytest.raises(EpochError):
+        removed.circle.open(relayed)
+    # Even holding every key it ever had, the ciphertext does not open.
+    ad = crypto.message_ad(
+        group.invite.circle_id, relayed.env.epoch, a.member, relayed.env.seq, "post"
+    )
+    with pytest.raises(TamperedError):
+        crypto.aead_open(
+            crypto.epoch_subkey(old_key, "message"), relayed.env.ct, ad, relayed.env.nonce, "m"
+        )
+
+
+def test_welcome_signed_by_another_key_is_rejected(group: Group) -> None:
+    """S2: a server cannot pose as the facilitator, with its own key or a forged root key."""
+    impostor = FacilitatorSigner(group.invite.circle_id, MemberKeys.generate().sign)
+    joiner = MemberKeys.generate()
+    circle = CircleCrypto(
+        group.invite.circle_id,
+        99,
+        joiner,
+        group.facilitator.keys.sign.public,
+        group.invite.facilitator_fingerprint,
+    )
+    forged = impostor.welcome(
+        99, joiner.sign.public, joiner.box.public, 7, b"k" * 32, group.roster_content()
+    )
+    with pytest.raises(WrongFacilitatorError):
+        circle.accept_welcome(forged)
+    # A server that swaps in its own root key fails the invite fingerprint check.
+    with pytest.raises(WrongFacilitatorError):
+        CircleCrypto(
+            group.invite.circle_id,
+            99,
+            joiner,
+            impostor.keys.public,
+            group.invite.facilitator_fingerprint,
+        )
+
+
+def test_welcome_for_someone_else_is_rejected(group: Group) -> None:
+    fac = group.signer
+    joiner, other = MemberKeys.generate(), MemberKeys.generate()
+    welcome = fac.welcome(
+        50, other.sign.public, other.box.public, 9, b"k" * 32, group.roster_content()
+    )
+    circle = CircleCrypto(
+        group.invite.circle_id, 50, joiner, fac.keys.public, group.invite.facilitator_fingerprint
+    )
+    with pytest.raises(TamperedError):
+        circle.accept_welcome(welcome)
+
+
+def test_member_cannot_pass_off_a_message_as_anothers(group: Group) -> None:
+    """S3: relabelling the sender, or signing as someone else, is rejected."""
+    fac, a, b, c = members(group)
+    relayed = group.post(a, "this is really from a")
+    forged = dataclasses.replace(relayed, sender=b.member)
+    with pytest.raises(TamperedError):
+        c.circle.open(forged)
+    # b builds a reaction claiming to be a: encrypts under a's id but can only sign as b.
+    key = crypto.epoch_subkey(b.circle.epoch_key(b.circle.epoch), "message")
+    ad = crypto.message_ad(group.invite.circle_id, b.circle.epoch, a.member, 77, "react")
+    content = ReactContent(
+        target=(a.member, relayed.env.epoch, relayed.env.seq), reaction="same_here"
+    )
+    from protocol.codec import pack
+    from protocol.frames import Envelope
+
+    nonce, ct, sig = crypto.seal_message(key, b.keys.sign, ad, pack(content.to_map()))
+    env = Envelope(epoch=b.circle.epoch, seq=77, nonce=nonce, ct=ct, sig=sig)
+    with pytest.raises(TamperedError):
+        c.circle.open(Relayed(kind="react", sender=a.member, rseq=5, env=env))
+    # And the kind is bound too: a post relabelled as a reaction fails.
+    with pytest.raises(TamperedError):
+        c.circle.open(dataclasses.replace(relayed, kind="react"))
+
+
+def test_replayed_message_is_delivered_once(group: Group) -> None:
+    fac, a, b, c = members(group)
+    relayed = group.post(a, "said once")
+    assert b.circle.open(relayed).content.body == "said once"
+    with pytest.raises(ReplayError):
+        b.circle.open(relayed)
+    with pytest.raises(ReplayError):
+        b.circle.open(dataclasses.replace(relayed, rseq=relayed.rseq + 100))
+
+
+def test_shuffled_messages_are_all_delivered_once(group: Group) -> None:
+    fac, a, b, c = members(group)
+    frames = [group.post(p, f"message {i} from {p.handle}") for i in range(10) for p in (a, b, fac)]
+    shuffled = frames + frames[:7]  # with duplicates
+    random.Random(7).shuffle(shuffled)
+    delivered = []
+    for frame in shuffled:
+        try:
+            delivered.append(c.circle.open(frame))
+        except ReplayError:
+            pass
+    assert sorted(o.content.body for o in delivered) == sorted(
+        f"message {i} from {p.handle}" for i in range(10) for p in (a, b, fac)
+    )
+    assert c.circle.open_gaps() == {}
+
+
+def test_dropped_message_shows_as_gap(group: Group) -> None:
+    fac, a, b, c = members(group)
+    first, dropped, third = (group.post(a, f"part {i}") for i in range(3))
+    c.circle.open(first)
+    opened = c.circle.open(third)
+    assert opened.new_gaps == (dropped.env.seq,)
+    assert c.circle.open_gaps() == {(a.member, dropped.env.epoch): (dropped.env.seq,)}
+    late = c.circle.open(dropped)
+    assert late.filled_gap and c.circle.open_gaps() == {}
+
+
+def test_fingerprints_match_and_detect_split_rosters(group: Group) -> None:
+    """S4: everyone computes the same fingerprint; a server showing two rosters is caught."""
+    prints = {p.circle.fingerprint() for p in members(group)}
+    assert len(prints) == 1
+    fac, a, b, c = members(group)
+    # A new member joins; the relay withholds the roster update from c.
+    newcomer_keys = MemberKeys.generate()
+    group.entries[42] = RosterEntry(
+        member=42,
+        handle="silent-hare",
+        sign_key=newcomer_keys.sign.public,
+        box_key=newcomer_keys.box.public,
+        role="member",
+    )
+    group.roster_version += 1
+    roster = group.relay.carry(
+        group.signer.roster(group.roster_content(), group.epoch, group.epoch_key)
+    )
+    for party in (fac, a, b):
+        assert party.circle.apply_roster(roster)
+    assert a.circle.fingerprint() == b.circle.fingerprint() != c.circle.fingerprint()
+
+
+def test_stale_roster_cannot_roll_back(group: Group) -> None:
+    fac, a, b, c = members(group)
+    old = group.relay.carry(
+        group.signer.roster(group.roster_content(), group.epoch, group.epoch_key)
+    )
+    group.roster_version += 1
+    new = group.signer.roster(group.roster_content(), group.epoch, group.epoch_key)
+    assert a.circle.apply_roster(new)
+    assert a.circle.apply_roster(old) is False
+    assert a.circle.roster_version == group.roster_version
+
+
+def test_co_facilitator_rekey_is_accepted_and_revocation_holds(group: Group) -> None:
+    fac, a, b, c = members(group)
+    cert = group.signer.delegate(a.member, a.keys.sign.public, "co")
+    group.entries[a.member] = dataclasses.replace(group.entries[a.member], role="co")
+    group.roster_version += 1
+    roster = group.signer.roster(group.roster_content(), group.epoch, group.epoch_key)
+    for party in members(group):
+        party.circle.apply_roster(roster)
+    co = FacilitatorSigner(group.invite.circle_id, a.keys.sign, cert=cert)
+    new_key = co.new_epoch_key()
+    rekey = co.rekey(group.epoch + 1, new_key, [group.entries[m] for m in sorted(group.entries)])
+    assert b.circle.apply_rekey(rekey)
+    # A member who was never delegated cannot rekey, even with a copied certificate.
+    rogue = FacilitatorSigner(group.invite.circle_id, c.keys.sign, cert=cert)
+    bad = rogue.rekey(group.epoch + 2, new_key, [group.entries[m] for m in sorted(group.entries)])
+    with pytest.raises(WrongFacilitatorError):
+        b.circle.apply_rekey(bad)
+
+
+def test_old_epochs_are_forgotten(group: Group) -> None:
+    fac, a, b, c = members(group)
+    first_epoch = c.circle.epoch
+    for _ in range(4):
+        key = group.signer.new_epoch_key()
+        group.epoch += 1
+        c.circle.apply_rekey(group.signer.rekey(group.epoch, key, [group.entries[c.member]]))
+    assert first_epoch not in c.circle.held_epochs
+    assert len(c.circle.held_epochs) == 3
+
+
+def test_rekey_epoch_jumps_are_capped(group: Group) -> None:
+    fac, a, b, c = members(group)
+    key = group.signer.new_epoch_key()
+    far = group.signer.rekey(c.circle.epoch + 100, key, [group.entries[c.member]])
+    with pytest.raises(EpochError):
+        c.circle.apply_rekey(far)
+    backwards = group.signer.rekey(max(c.circle.epoch, 1), key, [group.entries[c.member]])
+    with pytest.raises(EpochError):
+        c.circle.apply_rekey(backwards)
+
+
+def test_sealing_wrong_content_type_is_a_local_error(group: Group) -> None:
+    from protocol.errors import LocalProtocolError
+
+    with pytest.raises(LocalProtocolError):
+        group.facilitator.circle.seal(
+            "react", PostContent(body="x", reply_to=None, warning=None, me=False)
+        )
