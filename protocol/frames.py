@@ -408,12 +408,18 @@ class Rekey(Frame):
 @_frame
 @dataclass(frozen=True, slots=True)
 class Moderate(Frame):
-    """Facilitator -> server: a moderation action signed by a facilitator key (F17)."""
+    """Facilitator -> server: a moderation action signed by a facilitator key (F17).
+
+    ``minutes`` is for mute and extend; ``seconds`` for slow mode and the go-around share
+    timer; ``order`` for round_start; ``note`` is a private warning sealed to the target;
+    ``key``/``cert`` name the delegate for delegate and handover.
+    """
 
     TYPE: ClassVar[str] = "moderate"
     action: str = spec(Str(16, MODERATION_ACTIONS))
     target: int | None = spec(Opt(MemberId))
     minutes: int | None = spec(Opt(Int(0, limits.MAX_MINUTES)))
+    seconds: int | None = spec(Opt(Int(0, 3600)))
     order: tuple[int, ...] = spec(ListOf(MemberId))
     note: bytes | None = spec(Opt(Bytes(max_len=2048)))
     key: bytes | None = spec(Opt(Key))
@@ -432,6 +438,7 @@ class Notice(Frame):
     action: str = spec(Str(16, NOTICE_ACTIONS))
     target: int | None = spec(Opt(MemberId))
     minutes: int | None = spec(Opt(Int(0, limits.MAX_MINUTES)))
+    seconds: int | None = spec(Opt(Int(0, 3600)))
     order: tuple[int, ...] = spec(ListOf(MemberId))
     note: bytes | None = spec(Opt(Bytes(max_len=2048)))
     cert: Delegation | None = spec(Opt(Nested(Delegation)))

@@ -177,6 +177,7 @@ def test_lists_decode_as_tuples_so_frames_stay_hashable_and_frozen() -> None:
         action="round_start",
         target=None,
         minutes=None,
+        seconds=None,
         order=(3, 1, 2),
         note=None,
         key=None,

@@ -1,0 +1,187 @@
+"""What a client session tells its user interface: plain, immutable events (no textual)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol.content import PostContent
+from protocol.invite import Invite
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class of session events."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connected(Event):
+    guidelines: str
+    crisis: str
+    open_policy: str
+    lobby: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CircleOpened(Event):
+    invite: Invite
+    ends_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RulesToAccept(Event):
+    """The circle's ground rules and the host's guidelines; accept, then knock."""
+
+    title: str
+    rules: str
+    guidelines: str
+    ends_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting(Event):
+    """Knocked: in the waiting room until a facilitator admits."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted(Event):
+    member: int
+    ends_at: float
+    pinned: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Declined(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class KnockReceived(Event):
+    """Someone is in the waiting room (facilitators only)."""
+
+    member: int
+    handle: str
+    mood: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class KnockWithdrawn(Event):
+    member: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived(Event):
+    id: tuple[int, int, int]
+    sender: int
+    handle: str
+    content: PostContent
+    mine: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionReceived(Event):
+    target: tuple[int, ...]
+    sender: int
+    handle: str
+    reaction: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retracted(Event):
+    target: tuple[int, int, int]
+    sender: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pinned(Event):
+    body: str
+    sender: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gap(Event):
+    """Messages from ``sender`` that never arrived (S6); ``count`` of them."""
+
+    sender: int
+    handle: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RosterChanged(Event):
+    members: tuple[tuple[int, str, str], ...]  # (member id, handle, role)
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeReceived(Event):
+    """A neutral notice: ``text`` is ready to show, e.g. "quiet-otter was muted for 10 min"."""
+
+    action: str
+    target: int | None
+    text: str
+    about_me: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoundChanged(Event):
+    order: tuple[int, ...]
+    speaker: int | None
+    share_seconds: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerChanged(Event):
+    ends_at: float
+    warning: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConcernReceived(Event):
+    sender: int
+    handle: str
+    target: tuple[int, ...] | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateWarning(Event):
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LobbyListed(Event):
+    circles: tuple[tuple[str, float, int, str], ...]  # (title, ends_at, seats, invite)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReceived(Event):
+    code: int
+    message: str
+    ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Removed(Event):
+    """This member was removed or banned; keys are wiped."""
+
+    banned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CircleClosed(Event):
+    """The circle vanished (F5); transcript and keys are wiped."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed(Event):
+    missed: int
+    lost: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityAlert(Event):
+    """Something failed a cryptographic check: the server or a member may be misbehaving."""
+
+    message: str

@@ -1,0 +1,147 @@
+"""What the lead facilitator's client does on its own: admit, rekey, roster, sign moderation.
+
+Admission always moves the circle to a new epoch, so a newcomer cannot read anything said
+before it arrived; so does every departure, so whoever left cannot read what follows (S5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol.content import KnockContent, RosterContent, RosterEntry
+from protocol.crypto import CircleSecrets, Random
+from protocol.frames import Admit, Decline, Delegation, Frame, Knocked, Moderate
+from protocol.group import CircleCrypto, FacilitatorSigner, open_knock
+from protocol.handshake import sign_moderate
+
+PERIODIC_REKEY_MESSAGES = 200
+"""The lead also rekeys after this many messages in one epoch (forward secrecy)."""
+
+
+@dataclass(slots=True)
+class PendingKnock:
+    member: int
+    sign_key: bytes
+    box_key: bytes
+    handle: str
+    mood: str | None
+
+
+class Facilitation:
+    """State the lead facilitator's client keeps beyond a member's (PROTOCOL.md 3, 5.8)."""
+
+    def __init__(
+        self,
+        circle: CircleCrypto,
+        secrets: CircleSecrets,
+        rng: Random,
+        cert: Delegation | None = None,
+    ) -> None:
+        self.circle = circle
+        self.secrets = secrets
+        self.signer = FacilitatorSigner(circle.circle_id, circle.keys.sign, cert=cert, rng=rng)
+        self.knocks: dict[int, PendingKnock] = {}
+        self.mod_seq = 0
+        self.messages_in_epoch = 0
+        self.pinned: str | None = None
+        self.delegations: dict[int, Delegation] = {}
+
+    # -- knocks ------------------------------------------------------------------------------
+    def on_knocked(self, frame: Knocked) -> PendingKnock:
+        content: KnockContent = open_knock(
+            self.secrets, self.circle.circle_id, frame.sign_key, frame.box_key, frame.sealed
+        )
+        knock = PendingKnock(
+            frame.member, frame.sign_key, frame.box_key, content.handle, content.mood
+        )
+        self.knocks[frame.member] = knock
+        return knock
+
+    def handle_taken(self, handle: str) -> bool:
+        taken = {e.handle.casefold() for e in self.circle.roster.values()}
+        return handle.casefold() in taken
+
+    def admit(self, member: int) -> list[Frame]:
+        """Welcome (new epoch) for the joiner, the same epoch for everyone else, a new roster."""
+        knock = self.knocks.pop(member)
+        handle = knock.handle
+        if self.handle_taken(handle):  # handles are unique within a circle (F3)
+            handle = f"{handle}-{member}"[:32]
+        entry = RosterEntry(
+            member=member,
+            handle=handle,
+            sign_key=knock.sign_key,
+            box_key=knock.box_key,
+            role="member",
+        )
+        entries = dict(self.circle.roster)
+        entries[member] = entry
+        epoch, key, roster = self._next(entries)
+        welcome = self.signer.welcome(
+            member, knock.sign_key, knock.box_key, epoch, key, roster, self.pinned
+        )
+        current = [e for m, e in sorted(entries.items()) if m != member]
+        return [
+            Admit(member=member, welcome=welcome),
+            self.signer.rekey(epoch, key, current),
+            self.signer.roster(roster, epoch, key),
+        ]
+
+    def decline(self, member: int) -> Decline:
+        self.knocks.pop(member, None)
+        return Decline(member=member)
+
+    # -- epochs ------------------------------------------------------------------------------
+    def _next(self, entries: dict[int, RosterEntry]) -> tuple[int, bytes, RosterContent]:
+        epoch = self.circle.epoch + 1
+        key = self.signer.new_epoch_key()
+        roster = RosterContent(
+            circle=self.circle.circle_id,
+            version=self.circle.roster_version + 1,
+            members=tuple(entries[m] for m in sorted(entries)),
+        )
+        self.messages_in_epoch = 0
+        return epoch, key, roster
+
+    def rekey(self, without: int | None = None, roles: dict[int, str] | None = None) -> list[Frame]:
+        """A new epoch for everyone on the roster except ``without``, and the new roster."""
+        entries = {m: e for m, e in self.circle.roster.items() if m != without}
+        for member, role in (roles or {}).items():
+            if member in entries:
+                old = entries[member]
+                entries[member] = RosterEntry(
+                    member=old.member,
+                    handle=old.handle,
+                    sign_key=old.sign_key,
+                    box_key=old.box_key,
+                    role=role,
+                )
+        epoch, key, roster = self._next(entries)
+        return [
+            self.signer.rekey(epoch, key, list(roster.members)),
+            self.signer.roster(roster, epoch, key),
+        ]
+
+    def count_message(self) -> list[Frame]:
+        """Periodic rekey: after enough messages, move everyone to a fresh epoch."""
+        self.messages_in_epoch += 1
+        if self.messages_in_epoch >= PERIODIC_REKEY_MESSAGES:
+            return self.rekey()
+        return []
+
+    # -- moderation --------------------------------------------------------------------------
+    def moderate(self, action: str, **fields: object) -> Moderate:
+        self.mod_seq += 1
+        return sign_moderate(
+            self.circle.keys.sign,
+            self.circle.circle_id,
+            self.mod_seq,
+            action,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def delegation(self, member: int, role: str) -> Delegation:
+        entry = self.circle.roster[member]
+        cert = self.signer.delegate(member, entry.sign_key, role)
+        self.delegations[member] = cert
+        return cert

@@ -1,0 +1,623 @@
+"""The client session core: sans-I/O, no textual, no asyncio (PROTOCOL.md 3).
+
+Feed it every frame from the server with :meth:`Session.receive`, which returns events for
+the user interface; commands (:meth:`open_circle`, :meth:`join`, :meth:`post`, ...) queue
+frames that the connection shell takes with :meth:`take_outgoing`. The same object carries a
+member across reconnects: after a new ``server_hello`` it resumes by itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from circle_client import events as ev
+from circle_client.facilitation import Facilitation
+from circle_client.notices import notice_text
+from protocol import crypto, limits
+from protocol.codec import decode_struct, pack
+from protocol.content import (
+    ConcernContent,
+    InfoContent,
+    KnockContent,
+    PinContent,
+    PostContent,
+    ReactContent,
+    RetractContent,
+    RosterContent,
+    RosterEntry,
+)
+from protocol.crypto import CircleSecrets, MemberKeys, Random, system_random
+from protocol.errors import CircleError, CryptoError, EpochError, LocalProtocolError, ReplayError
+from protocol.frames import (
+    CircleInfo,
+    Closed,
+    Concern,
+    ConcernNotice,
+    Declined,
+    Error,
+    Frame,
+    Hello,
+    Join,
+    Knock,
+    Knocked,
+    Leave,
+    Lobby,
+    LobbyRequest,
+    Notice,
+    OpenCircle,
+    Opened,
+    PassTurn,
+    Pin,
+    Post,
+    React,
+    Rekey,
+    Relayed,
+    Resume,
+    Resumed,
+    Retract,
+    Roster,
+    SealedTo,
+    ServerHello,
+    Timer,
+    Welcome,
+)
+from protocol.group import CircleCrypto, open_info, seal_info, seal_knock
+from protocol.handshake import resume_proof, sign_open
+from protocol.invite import Invite
+
+PENDING_LIMIT = 128
+"""Messages held while waiting for the rekey that opens them."""
+KIND_FRAMES: dict[str, type[Post | React | Retract | Pin]] = {
+    "post": Post,
+    "react": React,
+    "retract": Retract,
+    "pin": Pin,
+}
+
+
+class Session:
+    """One person's connection to one circle (or to the lobby)."""
+
+    def __init__(self, rng: Random = system_random, clock: Callable[[], float] = time.time) -> None:
+        self.rng = rng
+        self.clock = clock
+        self._outbox: list[Frame] = [Hello(version=limits.PROTOCOL_VERSION)]
+        self.server: ev.Connected | None = None
+        self.challenge = b""
+        self.invite: Invite | None = None
+        self.secrets: CircleSecrets | None = None
+        self.keys: MemberKeys | None = None
+        self.circle: CircleCrypto | None = None
+        self.lead: Facilitation | None = None
+        self.handle = ""
+        self.member: int | None = None
+        self.admitted = False
+        self.closed = False
+        self.auto_admit = False
+        self.last_rseq = 0
+        self.ends_at = 0.0
+        self.muted_until = 0.0
+        self.round: tuple[int, ...] = ()
+        self._open_request: tuple[OpenCircle, InfoContent, str] | None = None
+        self._pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
+        self.server_url = ""
+
+    # ------------------------------------------------------------------ plumbing
+    def take_outgoing(self) -> list[Frame]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def reconnecting(self) -> None:
+        """The connection dropped: the next connection starts with hello (then resumes)."""
+        self.server = None
+        self._outbox = [Hello(version=limits.PROTOCOL_VERSION)]
+
+    def _send(self, *frames: Frame) -> None:
+        self._outbox.extend(frames)
+
+    def _require_circle(self) -> CircleCrypto:
+        if self.circle is None or not self.admitted or self.closed:
+            raise LocalProtocolError("not in a circle")
+        return self.circle
+
+    def _require_lead(self) -> Facilitation:
+        if self.lead is None:
+            raise LocalProtocolError("only the facilitator can do that")
+        return self.lead
+
+    # ------------------------------------------------------------------ commands
+    def open_circle(
+        self,
+        server_url: str,
+        *,
+        handle: str,
+        title: str,
+        rules: str,
+        minutes: int = 60,
+        capacity: int = 12,
+        listed: bool = False,
+        auto_admit: bool = False,
+    ) -> Invite:
+        """Open a circle as its facilitator; the invite is ready once ``CircleOpened`` arrives."""
+        if not self.challenge:
+            raise LocalProtocolError("wait for the server's hello first")
+        self.keys = MemberKeys.generate(self.rng)
+        fpr = crypto.fingerprint(self.keys.sign.public)
+        self.invite = Invite.create(server_url, fpr, self.rng)
+        self.secrets = CircleSecrets.from_secret(self.invite.secret, self.invite.circle_id)
+        self.handle, self.auto_admit = handle, auto_admit
+        info_content = InfoContent(title=title, rules=rules, facilitator_box=self.keys.box.public)
+        info = seal_info(
+            self.secrets, self.invite.circle_id, self.keys.sign.public, info_content, self.rng
+        )
+        unsigned = OpenCircle(
+            circle=self.invite.circle_id,
+            facilitator_key=self.keys.sign.public,
+            verifier=self.secrets.verifier,
+            info=info,
+            minutes=minutes,
+            capacity=capacity,
+            auto_admit=auto_admit,
+            listed=listed,
+            title=title if listed else None,
+            secret=self.invite.secret if listed else None,
+            approval=None,
+            sig=bytes(64),
+        )
+        frame = sign_open(self.keys.sign, self.challenge, unsigned)
+        self._open_request = (frame, info_content, handle)
+        self._send(frame)
+        return self.invite
+
+    def join(self, invite: Invite | str) -> None:
+        """Knock on a circle's door with an invite: proof first, the ground rules come back."""
+        if not self.challenge:
+            raise LocalProtocolError("wait for the server's hello first")
+        self.invite = Invite.parse(invite) if isinstance(invite, str) else invite
+        self.secrets = CircleSecrets.from_secret(self.invite.secret, self.invite.circle_id)
+        self.keys = MemberKeys.generate(self.rng)
+        proof = crypto.admission_proof(
+            self.secrets,
+            self.challenge,
+            self.invite.circle_id,
+            self.keys.sign.public,
+            self.keys.box.public,
+        )
+        self._send(
+            Join(
+                circle=self.invite.circle_id,
+                sign_key=self.keys.sign.public,
+                box_key=self.keys.box.public,
+                proof=proof,
+            )
+        )
+
+    def accept_rules(self, handle: str, mood: str | None = None) -> None:
+        """The user read and accepted the ground rules: knock with the (sealed) handle."""
+        if self.secrets is None or self.invite is None or self.keys is None:
+            raise LocalProtocolError("join a circle first")
+        self.handle = handle
+        content = KnockContent(handle=handle, mood=mood)
+        sealed = seal_knock(self.secrets, self.invite.circle_id, self.keys, content, self.rng)
+        self._send(Knock(sealed=sealed))
+
+    def _seal(
+        self, kind: str, content: PostContent | ReactContent | RetractContent | PinContent
+    ) -> tuple[int, int, int]:
+        circle = self._require_circle()
+        env = circle.seal(kind, content)
+        self._send(KIND_FRAMES[kind](env=env))
+        return (circle.member, env.epoch, env.seq)
+
+    def post(
+        self,
+        body: str,
+        *,
+        reply_to: tuple[int, int, int] | None = None,
+        warning: str | None = None,
+        me: bool = False,
+    ) -> tuple[int, int, int]:
+        return self._seal("post", PostContent(body=body, reply_to=reply_to, warning=warning, me=me))
+
+    def react(self, target: tuple[int, int, int], reaction: str) -> None:
+        self._seal("react", ReactContent(target=target, reaction=reaction))
+
+    def retract(self, target: tuple[int, int, int]) -> None:
+        if target[0] != self.member:
+            raise LocalProtocolError("you can only take back your own messages")
+        self._seal("retract", RetractContent(target=target))
+
+    def pin(self, body: str) -> None:
+        self._require_lead().pinned = body
+        self._seal("pin", PinContent(body=body))
+
+    def pass_turn(self) -> None:
+        self._send(PassTurn())
+
+    def leave(self) -> None:
+        if not self.closed:
+            self._send(Leave())
+        self.wipe()
+
+    def request_lobby(self) -> None:
+        self._send(LobbyRequest())
+
+    def concern(self, target: tuple[int, int, int] | None, note: str) -> None:
+        """Flag a message to the facilitators only, sealed to each of them (F16)."""
+        circle = self._require_circle()
+        plain = pack(ConcernContent(target=target, note=note).to_map())
+        to = tuple(
+            SealedTo(member=e.member, sealed=crypto.seal_to(e.box_key, plain, self.rng))
+            for e in circle.roster.values()
+            if e.role in ("facilitator", "co") and e.member != self.member
+        )
+        if not to:
+            raise LocalProtocolError("there is no facilitator to tell")
+        self._send(Concern(to=to))
+
+    # facilitator commands --------------------------------------------------------------
+    def admit(self, member: int) -> None:
+        self._send(*self._require_lead().admit(member))
+
+    def decline(self, member: int) -> None:
+        self._send(self._require_lead().decline(member))
+
+    def moderate(
+        self,
+        action: str,
+        *,
+        target: int | None = None,
+        minutes: int | None = None,
+        seconds: int | None = None,
+        order: tuple[int, ...] = (),
+        note: str | None = None,
+    ) -> None:
+        """Sign and send a moderation action (F17); a private warning's note is sealed."""
+        lead = self._require_lead()
+        circle = self._require_circle()
+        sealed_note = None
+        cert = None
+        key = None
+        if note is not None and target is not None:
+            sealed_note = crypto.seal_to(circle.roster[target].box_key, note.encode(), self.rng)
+        if action in ("delegate", "handover") and target is not None:
+            cert = lead.delegation(target, "co" if action == "delegate" else "facilitator")
+            key = cert.key
+        self._send(
+            lead.moderate(
+                action,
+                target=target,
+                minutes=minutes,
+                seconds=seconds,
+                order=order,
+                note=sealed_note,
+                key=key,
+                cert=cert,
+            )
+        )
+
+    # ------------------------------------------------------------------ receiving
+    def receive(self, frame: Frame) -> list[ev.Event]:
+        """Apply one frame from the server; return what the user should see."""
+        handler = getattr(self, f"_on_{frame.TYPE}", None)
+        if handler is None:
+            return [ev.ErrorReceived(code=0, message=f"unexpected {frame.TYPE} frame", ref=None)]
+        result: list[ev.Event] = handler(frame)
+        return result
+
+    def _on_server_hello(self, frame: ServerHello) -> list[ev.Event]:
+        self.challenge = frame.challenge
+        self.server = ev.Connected(frame.guidelines, frame.crisis, frame.open_policy, frame.lobby)
+        if self.admitted and self.circle is not None and self.keys is not None and not self.closed:
+            proof = resume_proof(
+                self.keys.sign, frame.challenge, self.circle.circle_id, self.circle.member
+            )
+            self._send(
+                Resume(
+                    circle=self.circle.circle_id,
+                    member=self.circle.member,
+                    last_rseq=self.last_rseq,
+                    proof=proof,
+                )
+            )
+            return []
+        return [self.server]
+
+    def _on_opened(self, frame: Opened) -> list[ev.Event]:
+        assert self._open_request is not None and self.keys is not None and self.invite is not None
+        assert self.secrets is not None
+        _request, _info, handle = self._open_request
+        self._open_request = None
+        self.member, self.ends_at, self.admitted = frame.member, frame.ends_at, True
+        self.circle = CircleCrypto(
+            frame.circle,
+            frame.member,
+            self.keys,
+            self.keys.sign.public,
+            self.invite.facilitator_fingerprint,
+            self.rng,
+        )
+        entry = RosterEntry(
+            member=frame.member,
+            handle=handle,
+            sign_key=self.keys.sign.public,
+            box_key=self.keys.box.public,
+            role="facilitator",
+        )
+        epoch_key = self.rng(limits.KEY_BYTES)
+        self.circle.start(
+            epoch_key, RosterContent(circle=frame.circle, version=1, members=(entry,))
+        )
+        self.lead = Facilitation(self.circle, self.secrets, self.rng)
+        return [ev.CircleOpened(self.invite, frame.ends_at), self._roster_event()]
+
+    def _on_info(self, frame: CircleInfo) -> list[ev.Event]:
+        assert self.invite is not None and self.secrets is not None and self.keys is not None
+        try:
+            self.circle = CircleCrypto(
+                frame.circle,
+                frame.member,
+                self.keys,
+                frame.facilitator_key,
+                self.invite.facilitator_fingerprint,
+                self.rng,
+            )
+            info = open_info(self.secrets, frame.circle, frame.facilitator_key, frame.info)
+        except CryptoError:
+            self.wipe()
+            return [
+                ev.SecurityAlert(
+                    "The server answered with a circle that does not match your invite. "
+                    "Do not continue; ask the facilitator for a fresh invite."
+                )
+            ]
+        self.member, self.ends_at = frame.member, frame.ends_at
+        guidelines = self.server.guidelines if self.server else ""
+        return [ev.RulesToAccept(info.title, info.rules, guidelines, frame.ends_at)]
+
+    def _on_welcome(self, frame: Welcome) -> list[ev.Event]:
+        assert self.circle is not None
+        try:
+            content = self.circle.accept_welcome(frame.welcome)
+        except CircleError:
+            self.wipe()
+            return [
+                ev.SecurityAlert(
+                    "The admission did not come from the facilitator named in your invite. "
+                    "Leave, and ask the facilitator for a fresh invite."
+                )
+            ]
+        self.admitted, self.ends_at = True, frame.ends_at
+        self.last_rseq = max(self.last_rseq, frame.rseq)
+        return [
+            ev.Admitted(self.circle.member, frame.ends_at, content.pinned),
+            self._roster_event(),
+        ]
+
+    def _on_declined(self, frame: Declined) -> list[ev.Event]:
+        self.wipe()
+        return [ev.Declined()]
+
+    def _on_knocked(self, frame: Knocked) -> list[ev.Event]:
+        if self.lead is None:
+            return []
+        try:
+            knock = self.lead.on_knocked(frame)
+        except CircleError:
+            return [ev.SecurityAlert("A knock could not be read and was ignored.")]
+        if self.auto_admit:
+            self._send(*self.lead.admit(frame.member))
+            return []
+        return [ev.KnockReceived(knock.member, knock.handle, knock.mood)]
+
+    def _on_relayed(self, frame: Relayed) -> list[ev.Event]:
+        self._note_rseq(frame.rseq)
+        circle = self.circle
+        if circle is None or not self.admitted:
+            return []
+        if frame.env.epoch > circle.epoch:
+            self._pending.append(frame)
+            return []
+        try:
+            opened = circle.open(frame)
+        except ReplayError:
+            return []
+        except EpochError:
+            return []  # older than the keys we keep
+        except CircleError:
+            return [ev.SecurityAlert("A message failed its integrity check and was dropped.")]
+        handle = circle.handle_of(opened.sender) or "someone"
+        out: list[ev.Event] = []
+        if opened.new_gaps:
+            out.append(ev.Gap(opened.sender, handle, len(opened.new_gaps)))
+        content = opened.content
+        if isinstance(content, PostContent):
+            mine = opened.sender == self.member
+            out.append(ev.MessageReceived(opened.id, opened.sender, handle, content, mine))
+        elif isinstance(content, ReactContent):
+            out.append(ev.ReactionReceived(content.target, opened.sender, handle, content.reaction))
+        elif isinstance(content, RetractContent):
+            target = content.target
+            if len(target) == 3 and target[0] == opened.sender:  # only one's own (S3)
+                out.append(ev.Retracted((target[0], target[1], target[2]), opened.sender))
+        elif isinstance(content, PinContent):
+            entry = circle.roster.get(opened.sender)
+            if entry is not None and entry.role in ("facilitator", "co"):
+                out.append(ev.Pinned(content.body, opened.sender))
+        if self.lead is not None and frame.kind == "post":
+            self._send(*self.lead.count_message())
+        return out
+
+    def _on_roster(self, frame: Roster) -> list[ev.Event]:
+        if frame.rseq:
+            self._note_rseq(frame.rseq)
+        circle = self.circle
+        if circle is None or not self.admitted:
+            return []
+        if frame.epoch > circle.epoch:
+            self._pending.append(frame)
+            return []
+        try:
+            changed = circle.apply_roster(frame)
+        except CircleError:
+            return [ev.SecurityAlert("A roster update failed its signature check and was ignored.")]
+        return [self._roster_event()] if changed else []
+
+    def _on_rekey(self, frame: Rekey) -> list[ev.Event]:
+        if frame.rseq:
+            self._note_rseq(frame.rseq)
+        circle = self.circle
+        if circle is None or not self.admitted or frame.epoch <= circle.epoch:
+            return []
+        try:
+            kept = circle.apply_rekey(frame)
+        except CircleError:
+            return [ev.SecurityAlert("A key change failed its signature check and was ignored.")]
+        if not kept:
+            self.wipe()
+            return [ev.Removed(banned=False)]
+        out: list[ev.Event] = []
+        pending, self._pending = list(self._pending), deque(maxlen=PENDING_LIMIT)
+        for held in pending:
+            out += self.receive(held)
+        return out
+
+    def _on_notice(self, frame: Notice) -> list[ev.Event]:
+        if frame.rseq:
+            self._note_rseq(frame.rseq)
+        circle = self.circle
+        handles = {m: e.handle for m, e in circle.roster.items()} if circle else {}
+        if self.lead is not None and frame.target in self.lead.knocks:
+            handles[frame.target] = self.lead.knocks[frame.target].handle
+        about_me = frame.target is not None and frame.target == self.member
+        out: list[ev.Event] = []
+        action = frame.action
+        if action == "left" and frame.rseq == 0:
+            if self.lead is not None:
+                self.lead.knocks.pop(frame.target or 0, None)
+            return [ev.KnockWithdrawn(frame.target or 0)]
+        if action == "warn":
+            text = "A facilitator sent you a private note."
+            if frame.note is not None and self.keys is not None:
+                try:
+                    text = crypto.open_sealed(self.keys.box, frame.note, "warning").decode()
+                except (CryptoError, UnicodeDecodeError):
+                    pass
+            return [ev.PrivateWarning(text)]
+        if action == "mute" and about_me:
+            self.muted_until = self.clock() + (frame.minutes or 0) * 60
+        if action == "unmute" and about_me:
+            self.muted_until = 0.0
+        out.append(ev.NoticeReceived(action, frame.target, notice_text(frame, handles), about_me))
+        if action in ("round_start", "round_next", "pass"):
+            self.round = frame.order
+            out.append(
+                ev.RoundChanged(frame.order, frame.order[0] if frame.order else None, frame.seconds)
+            )
+        elif action == "round_end":
+            self.round = ()
+            out.append(ev.RoundChanged((), None, None))
+        if action in ("remove", "ban") and about_me:
+            self.wipe()
+            out.append(ev.Removed(banned=action == "ban"))
+            return out
+        out += self._lead_reacts(frame)
+        return out
+
+    def _lead_reacts(self, frame: Notice) -> list[ev.Event]:
+        """The lead facilitator's client keeps keys and roster in step with membership."""
+        if action_is_handover_to_me := (frame.action == "handover" and frame.target == self.member):
+            if self.circle is not None and self.secrets is not None:
+                self.lead = Facilitation(self.circle, self.secrets, self.rng, cert=frame.cert)
+        lead = self.lead
+        if lead is None or frame.target is None:
+            return []
+        if frame.action in ("left", "remove", "ban"):
+            if frame.target in lead.circle.roster:
+                self._send(*lead.rekey(without=frame.target))
+        elif frame.action == "delegate":
+            self._send(*lead.rekey(roles={frame.target: "co"}))
+        elif frame.action == "revoke":
+            self._send(*lead.rekey(roles={frame.target: "member"}))
+        elif frame.action == "handover":
+            if action_is_handover_to_me:
+                old = [m for m, e in lead.circle.roster.items() if e.role == "facilitator"]
+                roles = {m: "member" for m in old if m != self.member}
+                roles[frame.target] = "facilitator"
+                self._send(*lead.rekey(roles=roles))
+            else:
+                self.lead = None
+        return []
+
+    def _on_timer(self, frame: Timer) -> list[ev.Event]:
+        self.ends_at = frame.ends_at
+        return [ev.TimerChanged(frame.ends_at, frame.warning)]
+
+    def _on_closed(self, frame: Closed) -> list[ev.Event]:
+        self.wipe()
+        return [ev.CircleClosed(frame.reason)]
+
+    def _on_resumed(self, frame: Resumed) -> list[ev.Event]:
+        self.ends_at = frame.ends_at
+        return [ev.Resumed(frame.missed, frame.lost)]
+
+    def _on_lobby(self, frame: Lobby) -> list[ev.Event]:
+        listed = []
+        for entry in frame.circles:
+            if self.server_url:
+                host_invite = Invite.create(
+                    self.server_url, entry.fingerprint, circle_id=entry.circle
+                )
+                invite = Invite(
+                    host_invite.host,
+                    host_invite.port,
+                    host_invite.tls,
+                    entry.circle,
+                    entry.secret,
+                    entry.fingerprint,
+                )
+                listed.append((entry.title, entry.ends_at, entry.seats, str(invite)))
+        return [ev.LobbyListed(tuple(listed))]
+
+    def _on_concern_notice(self, frame: ConcernNotice) -> list[ev.Event]:
+        if self.keys is None or self.circle is None:
+            return []
+        try:
+            plain = crypto.open_sealed(self.keys.box, frame.sealed, "concern")
+            content = decode_struct(ConcernContent, plain)
+        except CircleError:
+            return [ev.SecurityAlert("A concern could not be read.")]
+        handle = self.circle.handle_of(frame.sender) or "someone"
+        return [ev.ConcernReceived(frame.sender, handle, content.target, content.note)]
+
+    def _on_error(self, frame: Error) -> list[ev.Event]:
+        return [ev.ErrorReceived(frame.code, frame.message, frame.ref)]
+
+    # ------------------------------------------------------------------ state
+    def _note_rseq(self, rseq: int) -> None:
+        self.last_rseq = max(self.last_rseq, rseq)
+
+    def _roster_event(self) -> ev.RosterChanged:
+        assert self.circle is not None
+        members = tuple((e.member, e.handle, e.role) for _, e in sorted(self.circle.roster.items()))
+        return ev.RosterChanged(members, self.circle.fingerprint())
+
+    def fingerprint(self) -> str:
+        return self._require_circle().fingerprint()
+
+    def handle_of(self, member: int) -> str:
+        if self.circle is None:
+            return "someone"
+        return self.circle.handle_of(member) or "someone"
+
+    def wipe(self) -> None:
+        """F5: drop keys, roster and pending messages from memory."""
+        if self.circle is not None:
+            self.circle.wipe()
+        self.closed = True
+        self.admitted = False
+        self.lead = None
+        self.secrets = None
+        self._pending.clear()

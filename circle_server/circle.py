@@ -1,0 +1,118 @@
+"""The server's view of one circle and its members: plain state, no I/O, no frames sent.
+
+The registry (registry.py) owns the rules; this module holds the data they act on and the
+small questions about it (who is connected, who may moderate, whose turn it is).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from protocol.frames import Frame
+from protocol.states import CircleState, MemberState
+
+FACILITATOR_ROLES = frozenset({"facilitator", "co"})
+WARNING_MINUTES = (10, 5, 1)
+
+
+@dataclass(slots=True)
+class Member:
+    """A seat in a circle. The server knows only opaque ids and per-circle public keys."""
+
+    id: int
+    sign_key: bytes
+    box_key: bytes
+    address: bytes  # keyed hash of the client address; memory only, never logged
+    state: MemberState
+    role: str = "member"
+    conn: int | None = None
+    knock: bytes | None = None
+    muted_until: float = 0.0
+    last_post: float = -1e18
+    away_since: float = 0.0
+    concerns: deque[float] = field(default_factory=lambda: deque(maxlen=8))
+
+    @property
+    def is_facilitator(self) -> bool:
+        return self.role in FACILITATOR_ROLES
+
+    @property
+    def seated(self) -> bool:
+        return self.state in (MemberState.ADMITTED, MemberState.AWAY)
+
+
+@dataclass(slots=True)
+class Round:
+    """A go-around (F9): the remaining speaking order; the first is speaking."""
+
+    order: list[int]
+    share_seconds: int | None
+    turn_started: float
+
+    @property
+    def speaker(self) -> int | None:
+        return self.order[0] if self.order else None
+
+
+@dataclass(slots=True, weakref_slot=True)
+class Circle:
+    id: bytes
+    root_key: bytes
+    verifier: bytes
+    info: bytes
+    opened_at: float
+    ends_at: float
+    capacity: int
+    auto_admit: bool
+    listed: bool
+    title: str | None
+    secret: bytes | None
+    state: CircleState = CircleState.OPEN
+    locked: bool = False
+    slow_seconds: int = 0
+    members: dict[int, Member] = field(default_factory=dict)
+    next_member: int = 1
+    banned_keys: set[bytes] = field(default_factory=set)
+    banned_addresses: set[bytes] = field(default_factory=set)
+    moderation_seq: dict[bytes, int] = field(default_factory=dict)
+    warnings_sent: set[int] = field(default_factory=set)
+    round: Round | None = None
+    rseq: int = 0
+    buffer: deque[tuple[int, Frame]] = field(default_factory=lambda: deque(maxlen=512))
+    paused_until: float | None = None
+
+    def new_member_id(self) -> int:
+        member = self.next_member
+        self.next_member += 1
+        return member
+
+    def seated_count(self) -> int:
+        return sum(1 for m in self.members.values() if m.seated)
+
+    def waiting_count(self) -> int:
+        return sum(
+            1 for m in self.members.values() if m.state in (MemberState.PROVED, MemberState.WAITING)
+        )
+
+    def connected(self, *, facilitators_only: bool = False) -> list[int]:
+        """Connection ids of admitted members who are connected right now."""
+        return [
+            m.conn
+            for m in self.members.values()
+            if m.conn is not None
+            and m.state is MemberState.ADMITTED
+            and (m.is_facilitator or not facilitators_only)
+        ]
+
+    def facilitator_connected(self) -> bool:
+        return bool(self.connected(facilitators_only=True))
+
+    def moderator_by_key(self, key: bytes) -> Member | None:
+        for member in self.members.values():
+            if member.sign_key == key and member.is_facilitator and member.seated:
+                return member
+        return None
+
+    def ids_seated(self) -> set[int]:
+        return {m.id for m in self.members.values() if m.seated}

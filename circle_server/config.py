@@ -1,0 +1,247 @@
+"""circle-server settings: built-in defaults, a TOML file, then CIRCLE_* environment overrides.
+
+Every setting is declared once in :data:`SETTINGS` with its type, default and help text; the
+``--help`` output, the config reference in docs/hosting.md and the validation messages all come
+from there. An invalid file gets an error naming the key and the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol import limits
+from protocol.errors import CircleError
+
+
+class ConfigError(CircleError):
+    """The configuration is invalid; the message names the key and what to change."""
+
+
+DEFAULT_GUIDELINES = (
+    "Be kind. Speak from your own experience. What is shared here stays here. "
+    "No advice unless asked. No names, places or contact details."
+)
+DEFAULT_CRISIS = (
+    "If you are in danger or thinking about ending your life, please contact local emergency "
+    "services now (112 in the EU, 911 in the US, 999 in the UK), or a crisis line such as "
+    "988 (US, call or text) or Samaritans 116 123 (UK and Ireland). findahelpline.com lists "
+    "free, confidential lines in many countries."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    port: int = field(default=8765, metadata={"help": "port to listen on (0 picks a free one)"})
+    tls_cert: str | None = field(
+        default=None, metadata={"help": "PEM certificate chain; serve wss:// directly"}
+    )
+    tls_key: str | None = field(default=None, metadata={"help": "PEM private key for tls_cert"})
+    open_policy: str = field(
+        default="anyone",
+        metadata={"help": "who may open circles: 'anyone' or 'approved' (approved_keys only)"},
+    )
+    approved_keys: tuple[str, ...] = field(
+        default=(), metadata={"help": "hex facilitator keys allowed to open circles"}
+    )
+    max_circles: int = field(default=100, metadata={"help": "circles open at once"})
+    max_members: int = field(default=50, metadata={"help": "largest capacity a circle may ask for"})
+    default_capacity: int = field(default=12, metadata={"help": "capacity when not given"})
+    max_minutes: int = field(default=180, metadata={"help": "longest session, in minutes"})
+    rate_per_second: float = field(
+        default=5.0, metadata={"help": "frames per second a member may send (token bucket)"}
+    )
+    rate_burst: int = field(default=20, metadata={"help": "token bucket burst size"})
+    rate_strikes: int = field(
+        default=20, metadata={"help": "rate-limited frames before the connection is closed"}
+    )
+    max_frame_bytes: int = field(
+        default=limits.MAX_FRAME_BYTES, metadata={"help": "largest websocket message accepted"}
+    )
+    max_connections_per_ip: int = field(
+        default=16, metadata={"help": "connections from one address (hashed, memory only)"}
+    )
+    max_connections: int = field(default=5000, metadata={"help": "connections in total"})
+    handshake_timeout: float = field(
+        default=10.0, metadata={"help": "seconds to finish the websocket handshake and hello"}
+    )
+    idle_timeout: float = field(
+        default=60.0, metadata={"help": "seconds without a pong before a connection is dropped"}
+    )
+    resume_grace: float = field(
+        default=120.0, metadata={"help": "seconds a dropped member may resume"}
+    )
+    resume_buffer: int = field(
+        default=512, metadata={"help": "frames kept per circle for resuming members"}
+    )
+    facilitator_grace: float = field(
+        default=300.0,
+        metadata={"help": "seconds a circle waits for a facilitator before closing"},
+    )
+    allowed_origins: tuple[str, ...] = field(
+        default=(), metadata={"help": "browser Origins allowed (none: browsers refused)"}
+    )
+    guidelines: str = field(
+        default=DEFAULT_GUIDELINES, metadata={"help": "community guidelines shown on join"}
+    )
+    crisis_resources: str = field(
+        default=DEFAULT_CRISIS, metadata={"help": "crisis resources every client can show"}
+    )
+    lobby: bool = field(default=True, metadata={"help": "serve the directory of listed circles"})
+    broker: str = field(
+        default="memory", metadata={"help": "'memory', or redis://HOST:PORT/DB to scale out"}
+    )
+    log_level: str = field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING or ERROR"})
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+
+SETTINGS = {f.name: f for f in dataclasses.fields(ServerConfig)}
+ENV_PREFIX = "CIRCLE_"
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    f = SETTINGS[name]
+    kind = f.type if isinstance(f.type, str) else str(f.type)
+    where = f"{name!r} in {source}"
+    if kind.startswith("tuple"):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings")
+        return tuple(value)
+    if kind == "bool":
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false")
+        return value
+    if kind == "int":
+        try:
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
+    if kind == "float":
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a number, not {value!r}") from None
+    if kind.startswith("str | None"):
+        if value in ("", None):
+            return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string")
+    return value
+
+
+def _validate(c: ServerConfig) -> None:
+    def need(ok: bool, key: str, problem: str) -> None:
+        if not ok:
+            raise ConfigError(f"{key!r}: {problem}")
+
+    need(0 <= c.port < 65536, "port", "must be between 0 and 65535")
+    need(c.open_policy in ("anyone", "approved"), "open_policy", "must be 'anyone' or 'approved'")
+    need(
+        c.open_policy != "approved" or bool(c.approved_keys),
+        "approved_keys",
+        "open_policy is 'approved' but no keys are listed; add the facilitators' keys",
+    )
+    for key in c.approved_keys:
+        try:
+            ok = len(bytes.fromhex(key)) == limits.KEY_BYTES
+        except ValueError:
+            ok = False
+        need(ok, "approved_keys", f"{key[:16]!r}... is not a 64-character hex key")
+    need(c.max_circles >= 1, "max_circles", "must be at least 1")
+    need(
+        2 <= c.max_members <= limits.MAX_CAPACITY,
+        "max_members",
+        f"must be 2..{limits.MAX_CAPACITY}",
+    )
+    need(
+        2 <= c.default_capacity <= c.max_members,
+        "default_capacity",
+        "must be at least 2 and at most max_members",
+    )
+    need(
+        1 <= c.max_minutes <= limits.MAX_MINUTES, "max_minutes", f"must be 1..{limits.MAX_MINUTES}"
+    )
+    need(c.rate_per_second > 0, "rate_per_second", "must be above 0")
+    need(c.rate_burst >= 1, "rate_burst", "must be at least 1")
+    need(c.rate_strikes >= 1, "rate_strikes", "must be at least 1")
+    need(
+        4096 <= c.max_frame_bytes <= 16 * 1024 * 1024,
+        "max_frame_bytes",
+        "must be between 4096 and 16777216",
+    )
+    need(c.max_connections_per_ip >= 1, "max_connections_per_ip", "must be at least 1")
+    need(c.max_connections >= 1, "max_connections", "must be at least 1")
+    for key in ("handshake_timeout", "idle_timeout", "resume_grace", "facilitator_grace"):
+        need(getattr(c, key) > 0, key, "must be above 0 seconds")
+    need(c.resume_buffer >= 16, "resume_buffer", "must be at least 16")
+    need(
+        (c.tls_cert is None) == (c.tls_key is None), "tls_key", "set tls_cert and tls_key together"
+    )
+    need(
+        c.broker == "memory" or c.broker.startswith(("redis://", "rediss://")),
+        "broker",
+        "must be 'memory' or a redis:// URL",
+    )
+    need(
+        c.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+        "log_level",
+        "must be DEBUG, INFO, WARNING or ERROR",
+    )
+    need(len(c.guidelines) <= limits.MAX_STR, "guidelines", f"longer than {limits.MAX_STR}")
+    need(
+        len(c.crisis_resources) <= limits.MAX_STR,
+        "crisis_resources",
+        f"longer than {limits.MAX_STR} characters",
+    )
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServerConfig:
+    """Defaults, then the TOML file, then ``CIRCLE_<KEY>`` variables, then ``overrides``."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        section = data.get("server", data)
+        for key, value in section.items():
+            if key not in SETTINGS:
+                raise ConfigError(
+                    f"unknown setting {key!r} in {str(path)!r}; see 'circle-server --help'"
+                )
+            values[key] = _coerce(key, value, str(path))
+    environ = os.environ if env is None else env
+    for key in SETTINGS:
+        name = ENV_PREFIX + key.upper()
+        if name in environ:
+            values[key] = _coerce(key, environ[name], f"${name}")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, "the command line")
+    return ServerConfig(**values)

@@ -1,0 +1,140 @@
+"""Server-enforced facilitation (F9, F17, F6): what each signed moderation action does.
+
+The registry has already checked that the frame is signed by the sending facilitator's own
+key and that its sequence number is new; this module checks the action's own rules and
+returns the actions (neutral notices, closes) to carry out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from circle_server.actions import Action, CloseCode, Rejection, Send
+from circle_server.circle import WARNING_MINUTES, Circle, Member, Round
+from protocol.errors import CryptoError, ErrorCode
+from protocol.frames import Moderate, Timer
+from protocol.handshake import verify_delegation
+from protocol.states import MemberState
+
+if TYPE_CHECKING:
+    from circle_server.registry import Registry
+
+
+def apply_moderation(
+    registry: Registry, circle: Circle, actor: Member, frame: Moderate, now: float
+) -> list[Action]:
+    action = frame.action
+    if action == "close":
+        return registry.close_circle(circle, "facilitator")
+    if action in ("lock", "unlock"):
+        circle.locked = action == "lock"
+        return registry.publish(circle, registry.notice(circle, action, None))
+    if action == "slow":
+        circle.slow_seconds = frame.seconds or 0
+        return registry.publish(
+            circle, registry.notice(circle, action, None, seconds=circle.slow_seconds)
+        )
+    if action == "extend":
+        return _extend(registry, circle, frame, now)
+    if action.startswith("round_"):
+        return _round(registry, circle, frame, now)
+    target = _target(circle, actor, frame)
+    if action == "warn":
+        if target.conn is None:
+            raise Rejection(ErrorCode.UNAVAILABLE, "That person is not connected right now.")
+        notice = registry.notice(circle, "warn", target.id, note=frame.note, stream=False)
+        return [Send(target.conn, notice)]
+    if action == "mute":
+        if not frame.minutes:
+            raise Rejection(ErrorCode.BAD_FIELD, "Say for how many minutes to mute.")
+        target.muted_until = now + frame.minutes * 60
+        return registry.publish(
+            circle, registry.notice(circle, "mute", target.id, minutes=frame.minutes)
+        )
+    if action == "unmute":
+        target.muted_until = 0.0
+        return registry.publish(circle, registry.notice(circle, "unmute", target.id))
+    if action == "remove":
+        return registry.depart(circle, target, "remove", "remove", CloseCode.REMOVED)
+    if action == "ban":
+        circle.banned_keys.add(target.sign_key)
+        circle.banned_addresses.add(target.address)
+        return registry.depart(circle, target, "ban", "ban", CloseCode.BANNED)
+    if action in ("delegate", "handover"):
+        return _delegate(registry, circle, actor, target, frame)
+    if action == "revoke":
+        if target.role != "co":
+            raise Rejection(ErrorCode.BAD_FIELD, "That person is not a co-facilitator.")
+        target.role = "member"
+        return registry.publish(circle, registry.notice(circle, "revoke", target.id))
+    raise Rejection(ErrorCode.BAD_FIELD, f"Unknown moderation action {action!r}.")
+
+
+def _target(circle: Circle, actor: Member, frame: Moderate) -> Member:
+    target = circle.members.get(frame.target) if frame.target is not None else None
+    if target is None or not target.seated:
+        raise Rejection(ErrorCode.BAD_FIELD, "That person is not in the circle.")
+    if target.id == actor.id:
+        raise Rejection(ErrorCode.NOT_ALLOWED, "You cannot do that to yourself.")
+    if target.role == "facilitator" and actor.role != "facilitator":
+        raise Rejection(ErrorCode.NOT_ALLOWED, "A co-facilitator cannot act on the facilitator.")
+    return target
+
+
+def _extend(registry: Registry, circle: Circle, frame: Moderate, now: float) -> list[Action]:
+    if not frame.minutes:
+        raise Rejection(ErrorCode.BAD_FIELD, "Say by how many minutes to extend.")
+    latest = now + registry.config.max_minutes * 60
+    circle.ends_at = min(circle.ends_at + frame.minutes * 60, latest)
+    left = circle.ends_at - now
+    circle.warnings_sent = {m for m in WARNING_MINUTES if left <= m * 60}
+    out = registry.publish(circle, registry.notice(circle, "extend", None, minutes=frame.minutes))
+    return out + registry.publish(circle, Timer(ends_at=circle.ends_at, warning=None))
+
+
+def _round(registry: Registry, circle: Circle, frame: Moderate, now: float) -> list[Action]:
+    if frame.action == "round_start":
+        seated = circle.ids_seated()
+        order = list(dict.fromkeys(frame.order))
+        if not order or any(m not in seated for m in order):
+            raise Rejection(
+                ErrorCode.BAD_FIELD, "The speaking order must list people in the circle."
+            )
+        circle.round = Round(order=order, share_seconds=frame.seconds or None, turn_started=now)
+        notice = registry.notice(circle, "round_start", None, seconds=frame.seconds, order=order)
+        return registry.publish(circle, notice)
+    if circle.round is None:
+        raise Rejection(ErrorCode.OUT_OF_ORDER, "There is no go-around running.")
+    if frame.action == "round_next":
+        if circle.round.order:
+            circle.round.order.pop(0)
+        circle.round.turn_started = now
+        if circle.round.order:
+            notice = registry.notice(circle, "round_next", None, order=circle.round.order)
+            return registry.publish(circle, notice)
+    circle.round = None
+    return registry.publish(circle, registry.notice(circle, "round_end", None))
+
+
+def _delegate(
+    registry: Registry, circle: Circle, actor: Member, target: Member, frame: Moderate
+) -> list[Action]:
+    role = "co" if frame.action == "delegate" else "facilitator"
+    cert = frame.cert
+    if actor.role != "facilitator":
+        raise Rejection(ErrorCode.NOT_ALLOWED, "Only the facilitator can delegate or hand over.")
+    if cert is None or cert.member != target.id or cert.key != target.sign_key or cert.role != role:
+        raise Rejection(ErrorCode.BAD_FIELD, "The delegation does not name this person and role.")
+    try:
+        verify_delegation(circle.root_key, circle.id, cert)
+    except CryptoError:
+        raise Rejection(
+            ErrorCode.BAD_SIGNATURE, "The delegation is not signed by the circle's key."
+        ) from None
+    if target.state is not MemberState.ADMITTED and target.state is not MemberState.AWAY:
+        raise Rejection(ErrorCode.BAD_FIELD, "That person is not in the circle.")
+    target.role = role
+    if role == "facilitator":
+        actor.role = "member"
+    notice = registry.notice(circle, frame.action, target.id, cert=cert)
+    return registry.publish(circle, notice)

@@ -1,0 +1,745 @@
+"""The pure circle registry: frames in, actions out, time from an injected clock (sans-I/O).
+
+The asyncio shell (server.py) feeds it decoded frames per connection and carries out the
+returned actions: :class:`Send` one frame to one connection, :class:`Publish` one frame to
+every connected member of a circle, :class:`Close` a connection. Every rejection becomes an
+``error`` frame with a stable code here, in one place; exception details never reach a peer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from circle_server.actions import Action, Close, CloseCode, Publish, Rejection, Send
+from circle_server.circle import WARNING_MINUTES, Circle, Member
+from circle_server.config import ServerConfig
+from circle_server.moderation import apply_moderation
+from circle_server.ratelimit import TokenBucket
+from protocol import crypto, handshake, limits
+from protocol.errors import CryptoError, ErrorCode, ProtocolError
+from protocol.frames import (
+    Admit,
+    CircleInfo,
+    Closed,
+    Concern,
+    ConcernNotice,
+    Decline,
+    Declined,
+    Delegation,
+    Error,
+    Frame,
+    Hello,
+    Join,
+    Knock,
+    Knocked,
+    Leave,
+    Lobby,
+    LobbyEntry,
+    LobbyRequest,
+    Moderate,
+    Notice,
+    OpenCircle,
+    Opened,
+    PassTurn,
+    Pin,
+    Post,
+    React,
+    Rekey,
+    Relayed,
+    Resume,
+    Resumed,
+    Retract,
+    Roster,
+    ServerHello,
+    Timer,
+    Welcome,
+)
+from protocol.states import (
+    CircleState,
+    MemberState,
+    check_frame_allowed,
+    circle_after,
+    member_after,
+)
+
+log = logging.getLogger("circle_server.registry")
+
+
+MAX_GARBAGE = 5
+"""Malformed or out-of-order frames tolerated from one connection before it is closed."""
+CONCERN_LIMIT = (3, 600.0)
+"""At most 3 concerns per member per 10 minutes (F16)."""
+UNMETERED = frozenset({Admit, Decline, Roster, Rekey, Moderate})
+"""Facilitator housekeeping: one admission is three frames; these do not spend tokens."""
+MESSAGE_FRAMES = {Post: "post", React: "react", Retract: "retract", Pin: "pin"}
+
+
+@dataclass(slots=True)
+class Conn:
+    id: int
+    address: bytes
+    challenge: bytes
+    bucket: TokenBucket
+    hello: bool = False
+    state: MemberState = MemberState.CONNECTED
+    circle: bytes | None = None
+    member: int | None = None
+    garbage: int = 0
+
+
+@dataclass
+class Stats:
+    """Counts only (F20): exported as Prometheus metrics by the shell."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    rejects: dict[int, int] = field(default_factory=dict)
+    circles_opened: int = 0
+
+
+class Registry:
+    """All circles of one server process."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        clock: Callable[[], float],
+        rng: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.rng = rng
+        self.circles: dict[bytes, Circle] = {}
+        self.conns: dict[int, Conn] = {}
+        self._next_conn = 1
+        self._address_salt = rng(32)
+        self.stats = Stats()
+        self.approved = {bytes.fromhex(k) for k in config.approved_keys}
+
+    # ------------------------------------------------------------------ connections
+    def address_key(self, address: str) -> bytes:
+        """Keyed hash of a client address: comparable within this process, never reversible."""
+        return hashlib.blake2b(address.encode(), key=self._address_salt, digest_size=16).digest()
+
+    def connect(self, address: str) -> tuple[int, list[Action]]:
+        conn = Conn(
+            id=self._next_conn,
+            address=self.address_key(address),
+            challenge=self.rng(limits.CHALLENGE_BYTES),
+            bucket=TokenBucket.full(
+                self.config.rate_per_second, self.config.rate_burst, self.clock()
+            ),
+        )
+        self._next_conn += 1
+        self.conns[conn.id] = conn
+        return conn.id, []
+
+    def disconnect(self, conn_id: int) -> list[Action]:
+        conn = self.conns.pop(conn_id, None)
+        if conn is None or conn.circle is None or conn.member is None:
+            return []
+        circle = self.circles.get(conn.circle)
+        member = circle.members.get(conn.member) if circle else None
+        if circle is None or member is None or member.conn != conn_id:
+            return []
+        member.conn = None
+        out: list[Action] = []
+        if member.state in (MemberState.PROVED, MemberState.WAITING):
+            member.state = member_after(member.state, "drop")
+            del circle.members[member.id]
+            out += self.to_facilitators(
+                circle, self.notice(circle, "left", member.id, stream=False)
+            )
+        elif member.state is MemberState.ADMITTED:
+            member.state = member_after(member.state, "drop")
+            member.away_since = self.clock()
+            out += self._check_facilitator_presence(circle)
+        return out
+
+    # ------------------------------------------------------------------ entry point
+    def receive(self, conn_id: int, frame: Frame) -> list[Action]:
+        conn = self.conns.get(conn_id)
+        if conn is None:
+            return []
+        self.stats.frames_in += 1
+        now = self.clock()
+        try:
+            if type(frame) not in UNMETERED and not conn.bucket.take(now):
+                close = (
+                    CloseCode.RATE_LIMITED
+                    if conn.bucket.strikes >= self.config.rate_strikes
+                    else None
+                )
+                raise Rejection(ErrorCode.RATE_LIMITED, "Slow down: too many messages.", close)
+            return self._dispatch(conn, frame, now)
+        except Rejection as rej:
+            return self._reject(conn, rej.code, str(rej), frame.TYPE, rej.close)
+        except ProtocolError as exc:
+            conn.garbage += 1
+            close = CloseCode.POLICY if conn.garbage >= MAX_GARBAGE else None
+            return self._reject(conn, exc.code, str(exc), frame.TYPE, close)
+
+    def receive_garbage(self, conn_id: int, error: ProtocolError) -> list[Action]:
+        """A websocket message that did not decode as a frame."""
+        conn = self.conns.get(conn_id)
+        if conn is None:
+            return []
+        self.stats.frames_in += 1
+        conn.garbage += 1
+        close = CloseCode.POLICY if conn.garbage >= MAX_GARBAGE else None
+        return self._reject(conn, error.code, str(error), None, close)
+
+    def _reject(
+        self, conn: Conn, code: ErrorCode, message: str, ref: str | None, close: int | None
+    ) -> list[Action]:
+        self.stats.rejects[int(code)] = self.stats.rejects.get(int(code), 0) + 1
+        log.debug("rejected a %s frame: code %d", ref or "undecodable", int(code))
+        out: list[Action] = [Send(conn.id, Error(code=int(code), message=message[:500], ref=ref))]
+        if close is not None:
+            out.append(Close(conn.id, close, code.name.lower()))
+        return out
+
+    def _dispatch(self, conn: Conn, frame: Frame, now: float) -> list[Action]:
+        if isinstance(frame, Hello):
+            return self._hello(conn, frame)
+        if not conn.hello:
+            raise Rejection(ErrorCode.OUT_OF_ORDER, "Say hello first.", CloseCode.POLICY)
+        check_frame_allowed(conn.state, frame.TYPE)
+        if isinstance(frame, OpenCircle):
+            return self._open(conn, frame, now)
+        if isinstance(frame, Join):
+            return self._join(conn, frame)
+        if isinstance(frame, Resume):
+            return self._resume(conn, frame)
+        if isinstance(frame, LobbyRequest):
+            return self._lobby(conn)
+        circle, member = self._seat(conn)
+        if isinstance(frame, Knock):
+            return self._knock(circle, member, frame)
+        if isinstance(frame, Leave):
+            return self._leave(circle, member)
+        if type(frame) in MESSAGE_FRAMES:
+            return self._message(circle, member, frame, now)  # type: ignore[arg-type]
+        if isinstance(frame, PassTurn):
+            return self._pass(circle, member, now)
+        if isinstance(frame, Concern):
+            return self._concern(circle, member, frame, now)
+        if not member.is_facilitator:
+            raise Rejection(ErrorCode.NOT_ALLOWED, "Only a facilitator can do that.")
+        if isinstance(frame, Admit):
+            return self._admit(circle, frame)
+        if isinstance(frame, Decline):
+            return self._decline(circle, frame)
+        if isinstance(frame, Roster | Rekey):
+            return self._stream(circle, frame)
+        if isinstance(frame, Moderate):
+            return self._moderate(circle, member, frame, now)
+        raise Rejection(ErrorCode.OUT_OF_ORDER, f"A {frame.TYPE!r} frame is not for the server.")
+
+    def _seat(self, conn: Conn) -> tuple[Circle, Member]:
+        circle = self.circles.get(conn.circle) if conn.circle else None
+        member = circle.members.get(conn.member) if circle and conn.member else None
+        if circle is None or member is None:
+            raise Rejection(
+                ErrorCode.NO_SUCH_CIRCLE, "This circle has ended.", CloseCode.CIRCLE_CLOSED
+            )
+        return circle, member
+
+    # ------------------------------------------------------------------ handshake
+    def _hello(self, conn: Conn, frame: Hello) -> list[Action]:
+        if conn.hello:
+            raise Rejection(ErrorCode.OUT_OF_ORDER, "Hello was already said.")
+        if frame.version not in limits.SUPPORTED_VERSIONS:
+            raise Rejection(
+                ErrorCode.UNSUPPORTED_VERSION,
+                f"This server speaks Circle protocol {limits.PROTOCOL_VERSION}; "
+                "update your circle client.",
+                CloseCode.UNSUPPORTED_VERSION,
+            )
+        conn.hello = True
+        c = self.config
+        return [
+            Send(
+                conn.id,
+                ServerHello(
+                    version=limits.PROTOCOL_VERSION,
+                    challenge=conn.challenge,
+                    guidelines=c.guidelines,
+                    crisis=c.crisis_resources,
+                    max_frame=c.max_frame_bytes,
+                    lobby=c.lobby,
+                    open_policy=c.open_policy,
+                ),
+            )
+        ]
+
+    def _open(self, conn: Conn, frame: OpenCircle, now: float) -> list[Action]:
+        c = self.config
+        try:
+            handshake.verify_open(conn.challenge, frame)
+        except CryptoError:
+            raise Rejection(
+                ErrorCode.BAD_SIGNATURE, "The open request is not signed correctly."
+            ) from None
+        if c.open_policy == "approved":
+            try:
+                approver = handshake.verify_approval(conn.challenge, frame)
+            except CryptoError:
+                approver = None
+            if approver not in self.approved:
+                raise Rejection(
+                    ErrorCode.NOT_APPROVED,
+                    "This server lets only approved facilitators open circles. Ask the host "
+                    "to add your facilitator key.",
+                )
+        if frame.circle in self.circles:
+            raise Rejection(ErrorCode.CIRCLE_EXISTS, "A circle with this id exists; try again.")
+        if len(self.circles) >= c.max_circles:
+            raise Rejection(
+                ErrorCode.SERVER_FULL, "This server has as many circles as it can hold."
+            )
+        if frame.minutes > c.max_minutes:
+            raise Rejection(
+                ErrorCode.NOT_ALLOWED, f"Sessions here last at most {c.max_minutes} minutes."
+            )
+        if frame.capacity > c.max_members:
+            raise Rejection(
+                ErrorCode.NOT_ALLOWED, f"Circles here hold at most {c.max_members} people."
+            )
+        if frame.listed and (not frame.title or frame.secret is None or not c.lobby):
+            raise Rejection(ErrorCode.BAD_FIELD, "A listed circle needs a title and its secret.")
+        circle = Circle(
+            id=frame.circle,
+            root_key=frame.facilitator_key,
+            verifier=frame.verifier,
+            info=frame.info,
+            opened_at=now,
+            ends_at=now + frame.minutes * 60,
+            capacity=frame.capacity,
+            auto_admit=frame.auto_admit,
+            listed=frame.listed,
+            title=frame.title if frame.listed else None,
+            secret=frame.secret if frame.listed else None,
+        )
+        circle.buffer = type(circle.buffer)(maxlen=c.resume_buffer)
+        member = Member(
+            id=circle.new_member_id(),
+            sign_key=frame.facilitator_key,
+            box_key=bytes(32),
+            address=conn.address,
+            state=member_after(conn.state, "open"),
+            role="facilitator",
+            conn=conn.id,
+        )
+        circle.members[member.id] = member
+        self.circles[circle.id] = circle
+        self.stats.circles_opened += 1
+        conn.state, conn.circle, conn.member = member.state, circle.id, member.id
+        log.info("circle opened (%d open)", len(self.circles))
+        return [Send(conn.id, Opened(circle=circle.id, member=member.id, ends_at=circle.ends_at))]
+
+    def _join(self, conn: Conn, frame: Join) -> list[Action]:
+        circle = self.circles.get(frame.circle)
+        if circle is None or circle.state is CircleState.CLOSED:
+            raise Rejection(
+                ErrorCode.NO_SUCH_CIRCLE,
+                "This invite is for a circle that has ended or never existed. Ask the "
+                "facilitator for a fresh one.",
+            )
+        try:
+            crypto.verify_admission(
+                circle.verifier,
+                frame.proof,
+                conn.challenge,
+                frame.circle,
+                frame.sign_key,
+                frame.box_key,
+            )
+        except CryptoError:
+            raise Rejection(
+                ErrorCode.BAD_PROOF, "This invite is not valid for this circle."
+            ) from None
+        if frame.sign_key in circle.banned_keys or conn.address in circle.banned_addresses:
+            raise Rejection(ErrorCode.BANNED, "You cannot join this circle.", CloseCode.BANNED)
+        if any(m.sign_key == frame.sign_key for m in circle.members.values()):
+            raise Rejection(ErrorCode.BAD_FIELD, "These keys are already in use; use fresh keys.")
+        if circle.locked:
+            raise Rejection(
+                ErrorCode.CIRCLE_LOCKED, "This circle is not admitting anyone right now."
+            )
+        if circle.seated_count() >= circle.capacity:
+            raise Rejection(ErrorCode.CIRCLE_FULL, "This circle is full.")
+        if circle.waiting_count() >= circle.capacity:
+            raise Rejection(ErrorCode.CIRCLE_FULL, "The waiting room is full; try again soon.")
+        member = Member(
+            id=circle.new_member_id(),
+            sign_key=frame.sign_key,
+            box_key=frame.box_key,
+            address=conn.address,
+            state=member_after(conn.state, "join"),
+            conn=conn.id,
+        )
+        circle.members[member.id] = member
+        conn.state, conn.circle, conn.member = member.state, circle.id, member.id
+        info = CircleInfo(
+            circle=circle.id,
+            member=member.id,
+            facilitator_key=circle.root_key,
+            info=circle.info,
+            ends_at=circle.ends_at,
+        )
+        return [Send(conn.id, info)]
+
+    def _knock(self, circle: Circle, member: Member, frame: Knock) -> list[Action]:
+        member.state = member_after(member.state, "knock")
+        member.knock = frame.sealed
+        self._sync_conn(member)
+        return self.to_facilitators(circle, self._knocked(member))
+
+    def _knocked(self, member: Member) -> Knocked:
+        assert member.knock is not None
+        return Knocked(
+            member=member.id, sign_key=member.sign_key, box_key=member.box_key, sealed=member.knock
+        )
+
+    def _admit(self, circle: Circle, frame: Admit) -> list[Action]:
+        target = circle.members.get(frame.member)
+        if target is None or target.state is not MemberState.WAITING:
+            raise Rejection(ErrorCode.OUT_OF_ORDER, "That person is no longer waiting.")
+        if circle.seated_count() >= circle.capacity:
+            raise Rejection(ErrorCode.CIRCLE_FULL, "The circle is full.")
+        target.state = member_after(target.state, "admit")
+        target.knock = None
+        self._sync_conn(target)
+        out = self.publish(circle, self.notice(circle, "joined", target.id))
+        assert target.conn is not None
+        welcome = Welcome(
+            circle=circle.id,
+            member=target.id,
+            welcome=frame.welcome,
+            ends_at=circle.ends_at,
+            rseq=circle.rseq,
+        )
+        out.insert(0, Send(target.conn, welcome))
+        return out
+
+    def _decline(self, circle: Circle, frame: Decline) -> list[Action]:
+        target = circle.members.get(frame.member)
+        if target is None or target.state is not MemberState.WAITING:
+            raise Rejection(ErrorCode.OUT_OF_ORDER, "That person is no longer waiting.")
+        target.state = member_after(target.state, "decline")
+        del circle.members[target.id]
+        out: list[Action] = []
+        if target.conn is not None:
+            out += [
+                Send(target.conn, Declined()),
+                Close(target.conn, CloseCode.DECLINED, "declined"),
+            ]
+            self._detach(target.conn)
+        return out
+
+    def _leave(self, circle: Circle, member: Member) -> list[Action]:
+        return self.depart(circle, member, "leave", "left", CloseCode.NORMAL)
+
+    def depart(
+        self, circle: Circle, member: Member, event: str, notice: str, code: int
+    ) -> list[Action]:
+        was_seated = member.seated
+        member.state = member_after(member.state, event)
+        del circle.members[member.id]
+        out: list[Action] = []
+        if member.conn is not None:
+            out.append(Close(member.conn, code, notice))
+            self._detach(member.conn)
+        if circle.round and member.id in circle.round.order:
+            circle.round.order.remove(member.id)
+        if was_seated:
+            out += self.publish(circle, self.notice(circle, notice, member.id))
+            out += self._check_facilitator_presence(circle)
+        else:
+            out += self.to_facilitators(
+                circle, self.notice(circle, notice, member.id, stream=False)
+            )
+        return out
+
+    def _resume(self, conn: Conn, frame: Resume) -> list[Action]:
+        circle = self.circles.get(frame.circle)
+        member = circle.members.get(frame.member) if circle else None
+        if circle is None or member is None or not member.seated:
+            raise Rejection(
+                ErrorCode.NO_SUCH_CIRCLE,
+                "This circle has ended, or you are no longer in it.",
+                CloseCode.CIRCLE_CLOSED,
+            )
+        try:
+            handshake.verify_resume(
+                member.sign_key, frame.proof, conn.challenge, circle.id, member.id
+            )
+        except CryptoError:
+            raise Rejection(
+                ErrorCode.BAD_SIGNATURE, "Could not prove who you are; rejoin."
+            ) from None
+        out: list[Action] = []
+        if member.conn is not None and member.conn != conn.id:
+            out.append(Close(member.conn, CloseCode.GOING_AWAY, "resumed elsewhere"))
+            self._detach(member.conn)
+        if member.state is MemberState.AWAY:
+            member.state = member_after(member.state, "resume")
+        member.conn = conn.id
+        conn.state, conn.circle, conn.member = member.state, circle.id, member.id
+        missed = [f for rseq, f in circle.buffer if rseq > frame.last_rseq]
+        oldest = circle.buffer[0][0] if circle.buffer else circle.rseq + 1
+        lost = frame.last_rseq + 1 < oldest and frame.last_rseq < circle.rseq
+        out.append(
+            Send(
+                conn.id,
+                Resumed(
+                    circle=circle.id,
+                    member=member.id,
+                    missed=len(missed),
+                    lost=lost,
+                    ends_at=circle.ends_at,
+                ),
+            )
+        )
+        out += [Send(conn.id, f) for f in missed]
+        if member.is_facilitator:
+            out += [
+                Send(conn.id, self._knocked(m))
+                for m in circle.members.values()
+                if m.state is MemberState.WAITING
+            ]
+            out += self._check_facilitator_presence(circle)
+        return out
+
+    # ------------------------------------------------------------------ talking
+    def _message(self, circle: Circle, member: Member, frame: Post, now: float) -> list[Action]:
+        kind = MESSAGE_FRAMES[type(frame)]
+        if kind == "pin" and not member.is_facilitator:
+            raise Rejection(ErrorCode.NOT_ALLOWED, "Only a facilitator can pin a note.")
+        if kind in ("post", "react") and member.muted_until > now:
+            left = int((member.muted_until - now + 59) // 60)
+            raise Rejection(ErrorCode.MUTED, f"You are muted for {left} more min.")
+        if kind == "post" and not member.is_facilitator:
+            speaker = circle.round.speaker if circle.round else None
+            if speaker is not None and speaker != member.id:
+                raise Rejection(ErrorCode.NOT_YOUR_TURN, "Not your turn: someone is sharing.")
+            if circle.slow_seconds and now - member.last_post < circle.slow_seconds:
+                wait = int(circle.slow_seconds - (now - member.last_post)) + 1
+                raise Rejection(ErrorCode.SLOW_MODE, f"Slow mode: you can post again in {wait} s.")
+            member.last_post = now
+        relayed = Relayed(kind=kind, sender=member.id, rseq=self.next_rseq(circle), env=frame.env)
+        return self.publish(circle, relayed)
+
+    def _pass(self, circle: Circle, member: Member, now: float) -> list[Action]:
+        if circle.round is None or member.id not in circle.round.order:
+            raise Rejection(ErrorCode.OUT_OF_ORDER, "There is no go-around to pass in.")
+        was_speaker = circle.round.speaker == member.id
+        circle.round.order.remove(member.id)
+        if was_speaker:
+            circle.round.turn_started = now
+        return self.publish(
+            circle, self.notice(circle, "pass", member.id, order=circle.round.order)
+        )
+
+    def _concern(self, circle: Circle, member: Member, frame: Concern, now: float) -> list[Action]:
+        count, window = CONCERN_LIMIT
+        recent = [t for t in member.concerns if now - t < window]
+        if len(recent) >= count:
+            raise Rejection(
+                ErrorCode.RATE_LIMITED,
+                "You have raised several concerns; a facilitator will look at them.",
+            )
+        member.concerns.append(now)
+        out: list[Action] = []
+        for entry in frame.to:
+            target = circle.members.get(entry.member)
+            if target and target.is_facilitator and target.conn is not None:
+                out.append(Send(target.conn, ConcernNotice(sender=member.id, sealed=entry.sealed)))
+        if not out:
+            raise Rejection(ErrorCode.UNAVAILABLE, "No facilitator is connected right now.")
+        return out
+
+    def _stream(self, circle: Circle, frame: Roster | Rekey) -> list[Action]:
+        numbered = dataclasses.replace(frame, rseq=self.next_rseq(circle))
+        return self.publish(circle, numbered)
+
+    # ------------------------------------------------------------------ moderation
+    def _moderate(
+        self, circle: Circle, member: Member, frame: Moderate, now: float
+    ) -> list[Action]:
+        if frame.signer != member.sign_key:
+            raise Rejection(ErrorCode.BAD_SIGNATURE, "Moderation must be signed with your own key.")
+        try:
+            handshake.verify_moderate(circle.id, frame)
+        except CryptoError:
+            raise Rejection(
+                ErrorCode.BAD_SIGNATURE, "The moderation action is not signed correctly."
+            ) from None
+        if frame.seq <= circle.moderation_seq.get(frame.signer, 0):
+            raise Rejection(ErrorCode.REPLAYED, "This moderation action was already applied.")
+        circle.moderation_seq[frame.signer] = frame.seq
+        return apply_moderation(self, circle, member, frame, now)
+
+    # ------------------------------------------------------------------ time
+    def tick(self) -> list[Action]:
+        """Fire due timers: warnings, the end, facilitator grace, resume grace, share timers."""
+        now = self.clock()
+        out: list[Action] = []
+        for circle in list(self.circles.values()):
+            if now >= circle.ends_at:
+                out += self.close_circle(circle, "time_up")
+                continue
+            if circle.paused_until is not None and now >= circle.paused_until:
+                out += self.close_circle(circle, "no_facilitator")
+                continue
+            left = circle.ends_at - now
+            for minutes in WARNING_MINUTES:
+                if left <= minutes * 60 and minutes not in circle.warnings_sent:
+                    circle.warnings_sent.update(m for m in WARNING_MINUTES if m >= minutes)
+                    out += self.publish(circle, Timer(ends_at=circle.ends_at, warning=minutes))
+                    break
+            for member in list(circle.members.values()):
+                if (
+                    member.state is MemberState.AWAY
+                    and now - member.away_since >= self.config.resume_grace
+                ):
+                    out += self.depart(circle, member, "expire", "left", CloseCode.NORMAL)
+            rnd = circle.round
+            if (
+                rnd
+                and rnd.share_seconds
+                and rnd.order
+                and now - rnd.turn_started >= rnd.share_seconds
+            ):
+                rnd.order.pop(0)
+                rnd.turn_started = now
+                out += self.publish(
+                    circle, self.notice(circle, "round_next", None, order=rnd.order)
+                )
+        return out
+
+    def _check_facilitator_presence(self, circle: Circle) -> list[Action]:
+        """F6: no facilitator connected -> pause admissions, close after the grace period."""
+        present = circle.facilitator_connected()
+        if not present and circle.state is CircleState.OPEN:
+            circle.state = circle_after(circle.state, "facilitator_lost")
+            circle.paused_until = self.clock() + self.config.facilitator_grace
+            return self.publish(circle, self.notice(circle, "paused", None))
+        if present and circle.state is CircleState.PAUSED:
+            circle.state = circle_after(circle.state, "facilitator_back")
+            circle.paused_until = None
+            return self.publish(circle, Timer(ends_at=circle.ends_at, warning=None))
+        return []
+
+    def close_circle(self, circle: Circle, reason: str) -> list[Action]:
+        """F5: tell everyone, end every connection, drop every byte of the circle's state."""
+        circle.state = circle_after(circle.state, "close")
+        out: list[Action] = []
+        code = CloseCode.GOING_AWAY if reason == "shutdown" else CloseCode.CIRCLE_CLOSED
+        for member in circle.members.values():
+            if member.conn is not None:
+                out += [
+                    Send(member.conn, Closed(reason=reason)),
+                    Close(member.conn, code, "circle closed"),
+                ]
+                self._detach(member.conn)
+        circle.members.clear()
+        circle.buffer.clear()
+        circle.banned_keys.clear()
+        circle.banned_addresses.clear()
+        circle.info = b""
+        circle.secret = None
+        del self.circles[circle.id]
+        log.info("circle closed: %s (%d open)", reason, len(self.circles))
+        return out
+
+    def shutdown(self) -> list[Action]:
+        out: list[Action] = []
+        for circle in list(self.circles.values()):
+            out += self.close_circle(circle, "shutdown")
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def _lobby(self, conn: Conn) -> list[Action]:
+        if not self.config.lobby:
+            raise Rejection(ErrorCode.NOT_ALLOWED, "This server does not list circles.")
+        entries = tuple(
+            LobbyEntry(
+                circle=c.id,
+                title=c.title or "",
+                ends_at=c.ends_at,
+                seats=max(0, c.capacity - c.seated_count()),
+                secret=c.secret,
+                fingerprint=crypto.fingerprint(c.root_key),
+            )
+            for c in self.circles.values()
+            if c.listed and c.secret is not None and not c.locked and c.state is CircleState.OPEN
+        )[: limits.MAX_LIST]
+        return [Send(conn.id, Lobby(circles=entries))]
+
+    def next_rseq(self, circle: Circle) -> int:
+        circle.rseq += 1
+        return circle.rseq
+
+    def notice(
+        self,
+        circle: Circle,
+        action: str,
+        target: int | None,
+        *,
+        minutes: int | None = None,
+        seconds: int | None = None,
+        order: list[int] | tuple[int, ...] = (),
+        note: bytes | None = None,
+        cert: Delegation | None = None,
+        stream: bool = True,
+    ) -> Notice:
+        """A neutral notice (F17); ``stream`` ones are numbered and kept for resuming members."""
+        return Notice(
+            action=action,
+            target=target,
+            minutes=minutes,
+            seconds=seconds,
+            order=tuple(order),
+            note=note,
+            cert=cert,
+            rseq=self.next_rseq(circle) if stream else 0,
+        )
+
+    def publish(self, circle: Circle, frame: Frame) -> list[Action]:
+        rseq = getattr(frame, "rseq", None)
+        if isinstance(rseq, int) and rseq > 0:
+            circle.buffer.append((rseq, frame))
+        self.stats.frames_out += len(circle.connected())
+        return [Publish(circle.id, frame)]
+
+    def to_facilitators(self, circle: Circle, frame: Frame) -> list[Action]:
+        return [Send(conn, frame) for conn in circle.connected(facilitators_only=True)]
+
+    def _sync_conn(self, member: Member) -> None:
+        if member.conn is not None and member.conn in self.conns:
+            self.conns[member.conn].state = member.state
+
+    def _detach(self, conn_id: int) -> None:
+        conn = self.conns.get(conn_id)
+        if conn is not None:
+            conn.state, conn.circle, conn.member = MemberState.GONE, None, None
+
+    def audience(self, circle_id: bytes) -> list[int]:
+        """Connections a :class:`Publish` for this circle goes to."""
+        circle = self.circles.get(circle_id)
+        return circle.connected() if circle else []
+
+    def gauges(self) -> dict[str, int]:
+        return {
+            "circles": len(self.circles),
+            "members": sum(c.seated_count() for c in self.circles.values()),
+            "waiting": sum(c.waiting_count() for c in self.circles.values()),
+            "connections": len(self.conns),
+        }

@@ -1,0 +1,451 @@
+"""The circle registry with a fake clock: every server-enforced rule, no sockets, no sleeps."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import weakref
+
+import pytest
+
+from circle_client import events as ev
+from circle_server.actions import CloseCode
+from protocol.errors import ErrorCode
+from protocol.frames import Hello, Knock, Post
+from tests.pair import Net
+
+
+def errors(peer) -> list[int]:  # type: ignore[no-untyped-def]
+    return [e.code for e in peer.of(ev.ErrorReceived)]
+
+
+@pytest.fixture
+def net() -> Net:
+    return Net()
+
+
+def circle_of(net: Net, n: int = 3):  # type: ignore[no-untyped-def]
+    fac = net.open()
+    members = [net.join(fac, f"member-{i}", address=f"10.0.1.{i}") for i in range(n)]
+    return fac, members
+
+
+def test_full_session_open_join_admit_talk(net: Net) -> None:
+    fac, (a, b, c) = circle_of(net)
+    for peer in (a, b, c):
+        assert peer.of(ev.Admitted)
+    a.session.post("hello everyone, thank you for having me")
+    net.pump()
+    for peer in (fac, a, b, c):
+        msg = peer.last(ev.MessageReceived)
+        assert msg.content.body == "hello everyone, thank you for having me"
+        assert msg.handle == "member-0"
+        assert msg.mine is (peer is a)
+    fps = {p.session.fingerprint() for p in (fac, a, b, c)}
+    assert len(fps) == 1
+    joined = [e for e in c.events if isinstance(e, ev.NoticeReceived)]
+    assert all(e.action == "joined" for e in joined)
+
+
+def test_each_admission_starts_a_new_epoch(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    epoch_before = a.session.circle.epoch  # type: ignore[union-attr]
+    net.join(fac, "late-comer", address="10.0.2.1")
+    assert a.session.circle.epoch == epoch_before + 1  # type: ignore[union-attr]
+
+
+def test_wrong_order_frames_get_out_of_order(net: Net) -> None:
+    peer = net.connect()
+    net.send_raw(peer, Post(env=_env()))
+    assert errors(peer) == [ErrorCode.OUT_OF_ORDER]
+    net.send_raw(peer, Knock(sealed=b"x" * 40))
+    assert errors(peer)[-1] == ErrorCode.OUT_OF_ORDER
+
+
+def test_frames_before_hello_close_the_connection() -> None:
+    net = Net()
+    from circle_client.session import Session
+
+    session = Session()
+    session.take_outgoing()  # swallow the hello
+    peer = net.connect(session)
+    net.send_raw(peer, Post(env=_env()))
+    assert peer.closed is not None and peer.closed[0] == CloseCode.POLICY
+
+
+def test_unsupported_version() -> None:
+    net = Net()
+    from circle_client.session import Session
+
+    session = Session()
+    session.take_outgoing()
+    peer = net.connect(session)
+    net.send_raw(peer, Hello(version=99))
+    assert errors(peer) == [ErrorCode.UNSUPPORTED_VERSION]
+    assert peer.closed is not None and peer.closed[0] == CloseCode.UNSUPPORTED_VERSION
+
+
+def test_bad_proof_is_refused(net: Net) -> None:
+    fac = net.open()
+    peer = net.connect()
+    invite = fac.session.invite
+    assert invite is not None
+    forged = dataclasses.replace(invite, secret=b"w" * 32)
+    peer.session.join(forged)
+    net.pump()
+    assert errors(peer) == [ErrorCode.BAD_PROOF]
+    assert not peer.of(ev.RulesToAccept)
+
+
+def test_unknown_circle(net: Net) -> None:
+    fac = net.open()
+    invite = fac.session.invite
+    assert invite is not None
+    peer = net.connect()
+    peer.session.join(dataclasses.replace(invite, circle_id=b"n" * 16))
+    net.pump()
+    assert errors(peer) == [ErrorCode.NO_SUCH_CIRCLE]
+    assert "ended or never existed" in peer.last(ev.ErrorReceived).message
+
+
+def test_capacity_is_enforced(net: Net) -> None:
+    fac = net.open(capacity=3)
+    net.join(fac, "one", address="10.0.0.3")
+    net.join(fac, "two", address="10.0.0.4")
+    third = net.connect()
+    third.session.join(str(fac.session.invite))
+    net.pump()
+    assert errors(third) == [ErrorCode.CIRCLE_FULL]
+
+
+def test_decline_closes_the_joiner(net: Net) -> None:
+    fac = net.open()
+    peer = net.join(fac, "turned-away", admit=False)
+    knock = fac.last(ev.KnockReceived)
+    assert knock.handle == "turned-away"
+    fac.session.decline(knock.member)
+    net.pump()
+    assert peer.of(ev.Declined)
+    assert peer.closed is not None and peer.closed[0] == CloseCode.DECLINED
+
+
+def test_auto_admit(net: Net) -> None:
+    fac = net.open(auto_admit=True)
+    peer = net.join(fac, "auto-joined")
+    assert peer.of(ev.Admitted)
+    assert not fac.of(ev.KnockReceived)
+
+
+def test_mute_refuses_posts_then_expires(net: Net) -> None:
+    fac, (a, b, c) = circle_of(net)
+    fac.session.moderate(
+        "mute", target=a.member if hasattr(a, "member") else a.session.member, minutes=10
+    )
+    net.pump()
+    notice = b.last(ev.NoticeReceived)
+    assert notice.text == "member-0 was muted for 10 min"
+    a.session.post("can anyone hear me")
+    net.pump()
+    assert errors(a)[-1] == ErrorCode.MUTED
+    assert not [m for m in b.of(ev.MessageReceived) if m.sender == a.session.member]
+    net.tick(10 * 60 + 1)
+    a.session.post("now I can talk")
+    net.pump()
+    assert b.last(ev.MessageReceived).content.body == "now I can talk"
+
+
+def test_remove_rekeys_and_locks_out(net: Net) -> None:
+    fac, (a, b, c) = circle_of(net)
+    target = c.session.member
+    fac.session.moderate("remove", target=target)
+    net.pump()
+    assert c.closed is not None and c.closed[0] == CloseCode.REMOVED
+    assert b.last(ev.NoticeReceived).text == "member-2 was removed by a facilitator"
+    assert target not in b.session.circle.roster  # type: ignore[union-attr]
+    assert c.session.circle is not None and b.session.circle is not None
+    assert b.session.circle.epoch > max(c.session.circle.held_epochs or (0,))
+    a.session.post("after the removal")
+    net.pump()
+    assert b.last(ev.MessageReceived).content.body == "after the removal"
+
+
+def test_ban_keeps_them_out(net: Net) -> None:
+    fac, (a, b, c) = circle_of(net)
+    fac.session.moderate("ban", target=c.session.member)
+    net.pump()
+    assert c.closed is not None and c.closed[0] == CloseCode.BANNED
+    again = net.connect(address="10.0.1.2")
+    again.session.join(str(fac.session.invite))
+    net.pump()
+    assert errors(again) == [ErrorCode.BANNED]
+
+
+def test_only_facilitators_moderate_and_signatures_are_checked(net: Net) -> None:
+    fac, (a, b, c) = circle_of(net)
+    # A member cannot send facilitator frames at all.
+    from protocol.handshake import sign_moderate
+
+    assert a.session.keys is not None and fac.session.invite is not None
+    forged = sign_moderate(a.session.keys.sign, fac.session.invite.circle_id, 1, "close")
+    net.send_raw(a, forged)
+    assert errors(a) == [ErrorCode.NOT_ALLOWED]
+    # A moderation frame replayed by the facilitator's connection is refused.
+    fac.session.moderate("lock")
+    net.pump()
+    replay = [f for f in fac.session.take_outgoing()]
+    assert replay == []
+    lead = fac.session.lead
+    assert lead is not None
+    frame = lead.moderate("unlock")
+    net.send_raw(fac, frame)
+    net.send_raw(fac, frame)
+    assert errors(fac)[-1] == ErrorCode.REPLAYED
+    tampered = dataclasses.replace(lead.moderate("lock"), action="close")
+    net.send_raw(fac, tampered)
+    assert errors(fac)[-1] == ErrorCode.BAD_SIGNATURE
+    assert fac.session.circle is not None and not fac.session.closed
+
+
+def test_lock_refuses_new_joiners(net: Net) -> None:
+    fac = net.open()
+    fac.session.moderate("lock")
+    net.pump()
+    peer = net.connect()
+    peer.session.join(str(fac.session.invite))
+    net.pump()
+    assert errors(peer) == [ErrorCode.CIRCLE_LOCKED]
+
+
+def test_slow_mode(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    fac.session.moderate("slow", seconds=30)
+    net.pump()
+    assert b.last(ev.NoticeReceived).text == "Slow mode: one message every 30 s"
+    a.session.post("first")
+    a.session.post("second too soon")
+    net.pump()
+    assert errors(a)[-1] == ErrorCode.SLOW_MODE
+    net.tick(31)
+    a.session.post("third, later")
+    net.pump()
+    assert [m.content.body for m in b.of(ev.MessageReceived)] == ["first", "third, later"]
+
+
+def test_go_around_enforces_turns(net: Net) -> None:
+    fac, (a, b, c) = circle_of(net)
+    order = (a.session.member, b.session.member, c.session.member)
+    fac.session.moderate("round_start", order=order, seconds=120)  # type: ignore[arg-type]
+    net.pump()
+    assert c.last(ev.RoundChanged).speaker == a.session.member
+    b.session.post("I want to say something")
+    net.pump()
+    assert errors(b)[-1] == ErrorCode.NOT_YOUR_TURN
+    assert "Not your turn" in b.last(ev.ErrorReceived).message
+    a.session.post("my share")
+    fac.session.post("facilitator may always speak")
+    net.pump()
+    assert sorted(m.content.body for m in c.of(ev.MessageReceived)) == [
+        "facilitator may always speak",
+        "my share",
+    ]
+    a.session.pass_turn()
+    net.pump()
+    assert c.last(ev.RoundChanged).speaker == b.session.member
+    net.tick(121)  # share timer runs out
+    assert c.last(ev.RoundChanged).speaker == c.session.member
+    fac.session.moderate("round_end")
+    net.pump()
+    b.session.post("free to talk again")
+    net.pump()
+    assert c.last(ev.MessageReceived).content.body == "free to talk again"
+
+
+def test_timer_warnings_extend_and_expiry(net: Net) -> None:
+    fac, (a,) = circle_of(net, 1)
+    net.tick(50 * 60)
+    assert a.last(ev.TimerChanged).warning == 10
+    net.tick(5 * 60)
+    assert a.last(ev.TimerChanged).warning == 5
+    net.tick(1)
+    assert [e.warning for e in a.of(ev.TimerChanged)] == [10, 5]  # never twice
+    fac.session.moderate("extend", minutes=15)
+    net.pump()
+    assert a.last(ev.NoticeReceived).text == "The session was extended by 15 min"
+    net.tick(8 * 60)  # 11 minutes left: no warning yet
+    assert a.last(ev.TimerChanged).warning is None
+    net.tick(2 * 60)
+    assert a.last(ev.TimerChanged).warning == 10
+    net.tick(60 * 60)
+    assert a.last(ev.CircleClosed).reason == "time_up"
+    assert not net.registry.circles
+
+
+def test_close_vanishes_without_a_trace(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    circle = next(iter(net.registry.circles.values()))
+    ref = weakref.ref(circle)
+    del circle
+    fac.session.moderate("close")
+    net.pump()
+    for peer in (a, b):
+        assert peer.last(ev.CircleClosed).reason == "facilitator"
+        assert peer.closed is not None and peer.closed[0] == CloseCode.CIRCLE_CLOSED
+        assert peer.session.circle is not None and peer.session.circle.held_epochs == ()
+    assert net.registry.circles == {}
+    gc.collect()
+    assert ref() is None, "the closed circle is still referenced somewhere"
+
+
+def test_resume_after_drop_gets_missed_messages_once(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    a.session.post("before the drop")
+    net.pump()
+    net.drop(b)
+    a.session.post("while b was away")
+    a.session.post("still away")
+    net.pump()
+    b2 = net.reconnect(b)
+    resumed = b2.last(ev.Resumed)
+    assert resumed.missed >= 2 and not resumed.lost
+    bodies = [m.content.body for m in b2.of(ev.MessageReceived)]
+    assert bodies == ["before the drop", "while b was away", "still away"]
+    a.session.post("welcome back")
+    net.pump()
+    assert b2.last(ev.MessageReceived).content.body == "welcome back"
+
+
+def test_away_member_expires_after_grace(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    net.drop(b)
+    net.tick(net.config.resume_grace + 1)
+    assert a.last(ev.NoticeReceived).text == "member-1 left the circle"
+    again = net.reconnect(b)
+    assert errors(again)[-1] == ErrorCode.NO_SUCH_CIRCLE
+
+
+def test_no_facilitator_pauses_then_closes(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    net.drop(fac)
+    assert a.last(ev.NoticeReceived).action == "paused"
+    late = net.connect()
+    late.session.join(str(fac.session.invite))
+    net.pump()
+    late.session.accept_rules("waiting-one")
+    net.pump()
+    assert not late.of(ev.Admitted)
+    net.tick(net.config.facilitator_grace + 1)
+    assert a.last(ev.CircleClosed).reason == "no_facilitator"
+
+
+def test_facilitator_returns_and_sees_the_waiting_room(net: Net) -> None:
+    fac = net.open()
+    net.drop(fac)
+    waiting = net.join(fac, "patient-owl", admit=False)
+    back = net.reconnect(fac)
+    knock = back.last(ev.KnockReceived)
+    assert knock.handle == "patient-owl"
+    back.session.admit(knock.member)
+    net.pump()
+    assert waiting.of(ev.Admitted)
+
+
+def test_co_facilitator_can_moderate(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    fac.session.moderate("delegate", target=a.session.member)
+    net.pump()
+    assert b.last(ev.RosterChanged)
+    roles = {m: r for m, _, r in b.last(ev.RosterChanged).members}
+    assert roles[a.session.member] == "co"
+
+
+def test_rate_limit_then_close(net: Net) -> None:
+    net2 = Net(rate_per_second=1.0, rate_burst=3, rate_strikes=3)
+    fac, (a,) = circle_of(net2, 1)
+    for i in range(10):
+        a.session.post(f"flood {i}")
+    net2.pump()
+    assert ErrorCode.RATE_LIMITED in errors(a)
+    assert a.closed is not None and a.closed[0] == CloseCode.RATE_LIMITED
+    fac.session.post("the rest of the circle is fine")
+    net2.pump()
+    assert fac.last(ev.MessageReceived).content.body == "the rest of the circle is fine"
+
+
+def test_concern_reaches_facilitators_only(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    msg_id = a.session.post("something worrying")
+    net.pump()
+    b.session.concern(msg_id, "this sounds like a crisis")
+    net.pump()
+    concern = fac.last(ev.ConcernReceived)
+    assert concern.note == "this sounds like a crisis" and concern.handle == "member-1"
+    assert not a.of(ev.ConcernReceived)
+    for _ in range(3):
+        b.session.concern(msg_id, "again")
+    net.pump()
+    assert errors(b)[-1] == ErrorCode.RATE_LIMITED
+
+
+def test_private_warning_reaches_only_the_target(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    fac.session.moderate("warn", target=a.session.member, note="Please keep advice out of it.")
+    net.pump()
+    assert a.last(ev.PrivateWarning).text == "Please keep advice out of it."
+    assert not b.of(ev.PrivateWarning)
+
+
+def test_pin_and_retract(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    fac.session.pin("Topic tonight: sleep")
+    msg = a.session.post("I said too much")
+    net.pump()
+    assert b.last(ev.Pinned).body == "Topic tonight: sleep"
+    a.session.retract(msg)
+    net.pump()
+    assert b.last(ev.Retracted).target == msg
+    from protocol.errors import LocalProtocolError
+
+    with pytest.raises(LocalProtocolError):
+        b.session.retract(msg)
+    with pytest.raises(LocalProtocolError):
+        b.session.pin("members cannot pin")
+
+
+def test_lobby_lists_only_listed_circles(net: Net) -> None:
+    net.open(title="Unlisted")
+    net.open(title="Grief, Thursday", listed=True)
+    browser = net.connect()
+    browser.session.request_lobby()
+    net.pump()
+    listed = browser.last(ev.LobbyListed).circles
+    assert [c[0] for c in listed] == ["Grief, Thursday"]
+    joiner = net.connect()
+    joiner.session.join(listed[0][3])
+    net.pump()
+    assert joiner.last(ev.RulesToAccept).title == "Grief, Thursday"
+
+
+def test_garbage_and_bad_input_affect_nobody_else(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    from protocol.errors import RemoteProtocolError
+
+    for _ in range(5):
+        net._apply(net.registry.receive_garbage(a.conn, RemoteProtocolError("bad")))
+    assert a.closed is not None and a.closed[0] == CloseCode.POLICY
+    b.session.post("still here")
+    net.pump()
+    assert fac.last(ev.MessageReceived).content.body == "still here"
+
+
+def test_approved_policy() -> None:
+    net = Net(open_policy="approved", approved_keys=("ab" * 32,))
+    fac = net.connect()
+    fac.session.open_circle(net.SERVER_URL, handle="x-y", title="t", rules="r")
+    net.pump()
+    assert errors(fac) == [ErrorCode.NOT_APPROVED]
+
+
+def _env():  # type: ignore[no-untyped-def]
+    from protocol.frames import Envelope
+
+    return Envelope(epoch=0, seq=1, nonce=b"n" * 24, ct=b"c" * 32, sig=b"s" * 64)
