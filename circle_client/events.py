@@ -185,3 +185,18 @@ class SecurityAlert(Event):
     """Something failed a cryptographic check: the server or a member may be misbehaving."""
 
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting(Event):
+    """The connection dropped; trying again (attempt ``attempt``, next in ``delay`` s)."""
+
+    attempt: int
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected(Event):
+    """The connection ended for good; ``reason`` says why in words a user understands."""
+
+    reason: str

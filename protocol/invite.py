@@ -26,6 +26,10 @@ from protocol.errors import InviteError
 CHECK_BYTES = 4
 _SECRET_PART_BYTES = limits.SECRET_BYTES + limits.FINGERPRINT_BYTES + CHECK_BYTES
 _SCHEMES = {"circle": "ws", "circles": "wss"}
+_TYPO = (
+    "The invite has a typo somewhere (its check code does not match). Copy it again rather "
+    "than typing it."
+)
 _B64_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 
 
@@ -37,7 +41,10 @@ def b64decode(text: str) -> bytes:
     """Unpadded base64url -> bytes; raises ValueError on anything else."""
     if not text.isascii() or any(c in text for c in "=+/ \n\t"):
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64encode(data) != text:  # reject non-canonical spellings of the same bytes
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def _check(host: str, port: int, tls: bool, circle_id: bytes, secret: bytes, fpr: bytes) -> bytes:
@@ -131,23 +138,22 @@ class Invite:
             raise InviteError(
                 "The invite has characters that do not belong in it. Copy it again exactly."
             )
+        if len(circle_text) != len(b64encode(bytes(limits.ID_BYTES))) or len(secret_text) != len(
+            b64encode(bytes(_SECRET_PART_BYTES))
+        ):
+            raise InviteError(
+                "The invite looks cut off or has extra characters. Copy the whole invite again."
+            )
         try:
             circle_id = b64decode(circle_text)
             secret_blob = b64decode(secret_text)
         except (ValueError, binascii.Error):
-            circle_id = secret_blob = b""
-        if len(circle_id) != limits.ID_BYTES or len(secret_blob) != _SECRET_PART_BYTES:
-            raise InviteError(
-                "The invite looks cut off or has extra characters. Copy the whole invite again."
-            )
+            raise InviteError(_TYPO) from None
         secret = secret_blob[: limits.SECRET_BYTES]
         fpr = secret_blob[limits.SECRET_BYTES : limits.SECRET_BYTES + limits.FINGERPRINT_BYTES]
         check = secret_blob[-CHECK_BYTES:]
         if check != _check(host, port, tls, circle_id, secret, fpr):
-            raise InviteError(
-                "The invite has a typo somewhere (its check code does not match). Copy it again "
-                "rather than typing it."
-            )
+            raise InviteError(_TYPO)
         return cls(host, port, tls, circle_id, secret, fpr)
 
 

@@ -1,0 +1,236 @@
+"""The asyncio client: a :class:`~circle_client.session.Session` over a real websocket.
+
+Usable without the TUI (tests, bots, scripts)::
+
+    async with CircleClient("ws://127.0.0.1:8765") as client:
+        invite = await client.open_circle(handle="calm-heron", title="Evening", rules="Be kind")
+        ...
+        await client.post("hello")
+        event = await client.next_event(MessageReceived)
+
+Dropped connections are retried with backoff and the session resumes where it was: missed
+messages arrive once, gaps are reported (PROTOCOL.md 3, resume).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+from typing import Any, TypeVar
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from circle_client import events as ev
+from circle_client.session import Session
+from protocol.errors import CircleError, RemoteProtocolError
+from protocol.frames import decode_frame, encode_frame
+from protocol.invite import Invite, parse_server_url
+
+E = TypeVar("E", bound=ev.Event)
+
+BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+FINAL_CLOSE = {
+    1000: "You left the circle.",
+    1008: "The server closed the connection after invalid messages.",
+    4001: "The circle has ended.",
+    4002: "A facilitator removed you from the circle.",
+    4003: "You cannot join this circle.",
+    4004: "The facilitator did not admit you this time.",
+    4008: "The server closed the connection: too many messages too fast.",
+    4009: "Too many connections from your address. Close other Circle windows and try again.",
+    4011: "This server speaks a different Circle protocol. Update circle.",
+}
+
+
+class ConnectError(CircleError):
+    """The server could not be reached; the message says what to try."""
+
+
+class CircleClient:
+    """One person's connection to a Circle server."""
+
+    def __init__(
+        self, server_url: str, session: Session | None = None, reconnect: bool = True
+    ) -> None:
+        parse_server_url(server_url)
+        self.server_url = server_url
+        self.session = session or Session()
+        self.session.server_url = server_url
+        self.reconnect = reconnect
+        self.events: asyncio.Queue[ev.Event] = asyncio.Queue()
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._leaving = False
+        self._send_lock = asyncio.Lock()
+        self.max_retries = len(BACKOFF) * 4
+
+    async def __aenter__(self) -> CircleClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ connection
+    async def connect(self, timeout: float = 10.0) -> ev.Connected:
+        """Connect and wait for the server's hello."""
+        try:
+            ws = await asyncio.wait_for(self._open_socket(), timeout)
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            raise ConnectError(
+                f"Could not reach a Circle server at {self.server_url} ({type(exc).__name__}). "
+                "Check the address, or that the server is running."
+            ) from None
+        self._ws = ws
+        self._task = asyncio.create_task(self._run(ws))
+        hello: ev.Connected = await self.next_event(ev.Connected, timeout)
+        return hello
+
+    async def _open_socket(self) -> ClientConnection:
+        return await connect(
+            self.server_url,
+            compression=None,
+            max_size=16 * 1024 * 1024,
+            open_timeout=10,
+            proxy=None,
+        )
+
+    async def _run(self, ws: ClientConnection) -> None:
+        attempt = 0
+        while True:
+            code = await self._pump(ws)
+            if (
+                self._leaving
+                or self.session.closed
+                or not self.session.admitted
+                or not self.reconnect
+            ):
+                reason = FINAL_CLOSE.get(code or 0, "The connection to the server ended.")
+                if self.session.closed and code not in FINAL_CLOSE:
+                    reason = "The circle has ended."
+                await self.events.put(ev.Disconnected(reason))
+                return
+            if code in FINAL_CLOSE:
+                self.session.wipe()
+                await self.events.put(ev.Disconnected(FINAL_CLOSE[code or 0]))
+                return
+            self.session.reconnecting()
+            while True:
+                delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
+                attempt += 1
+                await self.events.put(ev.Reconnecting(attempt, delay))
+                await asyncio.sleep(delay)
+                try:
+                    ws = await self._open_socket()
+                    self._ws = ws
+                    break
+                except (OSError, InvalidHandshake, TimeoutError):
+                    if attempt >= self.max_retries:
+                        self.session.wipe()
+                        await self.events.put(ev.Disconnected("Could not reconnect to the server."))
+                        return
+            attempt = 0
+
+    async def _pump(self, ws: ClientConnection) -> int | None:
+        """Read frames until the socket closes; return the close code."""
+        try:
+            await self._flush(ws)
+            async for message in ws:
+                if isinstance(message, str):
+                    continue
+                try:
+                    frame = decode_frame(message)
+                except RemoteProtocolError:
+                    await self.events.put(
+                        ev.SecurityAlert("The server sent something unreadable; it was ignored.")
+                    )
+                    continue
+                for event in self.session.receive(frame):
+                    await self.events.put(event)
+                await self._flush(ws)
+        except ConnectionClosed:
+            pass
+        return ws.close_code
+
+    async def _flush(self, ws: ClientConnection | None = None) -> None:
+        ws = ws or self._ws
+        if ws is None:
+            return
+        async with self._send_lock:
+            for frame in self.session.take_outgoing():
+                try:
+                    await ws.send(encode_frame(frame))
+                except ConnectionClosed:
+                    return  # the run loop reconnects; a resumed session re-sends nothing twice
+
+    async def close(self) -> None:
+        """Leave cleanly (if in a circle) and close the connection."""
+        self._leaving = True
+        if self.session.admitted and not self.session.closed:
+            self.session.leave()
+            await self._flush()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, 5)
+        self.session.wipe()
+
+    # ------------------------------------------------------------------ events
+    async def next_event(self, kind: type[E] | None = None, timeout: float | None = 10.0) -> Any:
+        """The next event (of ``kind``, skipping others); raises TimeoutError if none comes."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.events.get()
+                if kind is None or isinstance(event, kind):
+                    return event
+                if isinstance(event, ev.Disconnected) and kind is not ev.Disconnected:
+                    raise ConnectError(event.reason)
+                if isinstance(event, ev.ErrorReceived | ev.SecurityAlert) and kind in (
+                    ev.Admitted,
+                    ev.RulesToAccept,
+                    ev.CircleOpened,
+                ):
+                    raise ConnectError(getattr(event, "message", "refused"))
+
+    # ------------------------------------------------------------------ commands
+    async def open_circle(self, **kwargs: Any) -> Invite:
+        """Open a circle as facilitator (keyword arguments as :meth:`Session.open_circle`)."""
+        self.session.open_circle(self.server_url, **kwargs)
+        await self._flush()
+        opened: ev.CircleOpened = await self.next_event(ev.CircleOpened)
+        return opened.invite
+
+    async def join(self, invite: Invite | str) -> ev.RulesToAccept:
+        self.session.join(invite)
+        await self._flush()
+        rules: ev.RulesToAccept = await self.next_event(ev.RulesToAccept)
+        return rules
+
+    async def knock(self, handle: str, mood: str | None = None) -> None:
+        """Accept the ground rules and wait in the waiting room (events tell what happens)."""
+        self.session.accept_rules(handle, mood)
+        await self._flush()
+
+    async def do(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        """Run any session command (post, react, retract, pin, admit, moderate, ...) and send."""
+        result = getattr(self.session, command)(*args, **kwargs)
+        await self._flush()
+        return result
+
+    async def post(self, body: str, **kwargs: Any) -> tuple[int, int, int]:
+        result: tuple[int, int, int] = await self.do("post", body, **kwargs)
+        return result
+
+    async def drop_connection(self) -> None:
+        """Close the socket without leaving (as a network failure would); it reconnects."""
+        if self._ws is not None:
+            self._ws.transport.abort()

@@ -1,0 +1,105 @@
+"""``circle-server``: host support circles with one command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import textwrap
+
+from circle_server.config import ENV_PREFIX, SETTINGS, ConfigError, load_config
+from circle_server.server import CircleServer
+
+DESCRIPTION = """\
+Host Circle support circles: anonymous, end-to-end encrypted and ephemeral.
+The server relays ciphertext it cannot read, keeps everything in memory, and
+forgets a circle the moment it closes. It listens on 127.0.0.1:8765 by default;
+put it behind a TLS reverse proxy (or give tls_cert/tls_key) to serve others.
+"""
+
+
+def settings_help() -> str:
+    lines = [
+        "settings (in the TOML file, under [server] or at top level; or as",
+        f"environment variables {ENV_PREFIX}<NAME>, e.g. {ENV_PREFIX}PORT=9000):",
+    ]
+    for name, f in SETTINGS.items():
+        default = f.default if f.default not in ((), None) else "-"
+        if isinstance(default, str) and len(default) > 30:
+            default = default[:27] + "..."
+        help_text = f"{f.metadata['help']} (default: {default})"
+        wrapped = textwrap.wrap(help_text, 52)
+        lines.append(f"  {name:<24}{wrapped[0]}")
+        lines += [f"  {'':<24}{line}" for line in wrapped[1:]]
+    lines += [
+        "",
+        "endpoints: ws://HOST:PORT/ (clients), /healthz (200 when healthy), /metrics (Prometheus)",
+        "stop: SIGTERM or Ctrl-C tells every member and exits within a few seconds.",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="circle-server",
+        description=DESCRIPTION,
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="FILE", help="a circle-server.toml file")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8765; 0 = any free)")
+    parser.add_argument("--broker", help="'memory' (default) or redis://HOST:PORT/DB")
+    parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR")
+    return parser.parse_args(argv)
+
+
+async def run(config_path: str | None, overrides: dict[str, object]) -> int:
+    try:
+        config = load_config(config_path, overrides=overrides)
+    except ConfigError as exc:
+        print(f"circle-server: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    server = CircleServer(config)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(
+            f"circle-server: cannot listen on {config.host}:{config.port}: {exc.strerror}. "
+            "Is another server running? Try --port.",
+            file=sys.stderr,
+        )
+        return 1
+    server.install_signal_handlers()
+    scheme = "wss" if config.tls_cert else "ws"
+    # The listening line is how scripts and tests learn the port when --port 0 is used.
+    print(f"circle-server listening on {scheme}://{config.host}:{server.port}/", flush=True)
+    await server.serve_forever()
+    logging.getLogger("circle_server").info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "broker": args.broker,
+        "log_level": args.log_level,
+    }
+    try:
+        import uvloop  # type: ignore[import-not-found]
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    sys.exit(runner(run(args.config, overrides)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""The asyncio shell: websockets in, registry actions out. It moves bytes and time, nothing else.
+
+One task per connection feeds decoded frames to the :class:`~circle_server.registry.Registry`
+and carries out its actions with ``websockets.broadcast`` (encode once, never block on a slow
+reader). ``/healthz`` and ``/metrics`` are answered on the same port before the upgrade.
+Nothing here logs addresses, handles or content, and nothing touches the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import time
+from collections import Counter
+from collections.abc import Callable
+from http import HTTPStatus
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from circle_server.actions import Action, Close, CloseCode, Publish, Send
+from circle_server.config import ServerConfig
+from circle_server.metrics import Metrics
+from circle_server.registry import Registry
+from protocol.errors import RemoteProtocolError
+from protocol.frames import Frame, decode_frame, encode_frame
+
+log = logging.getLogger("circle_server")
+TICK_SECONDS = 0.5
+
+
+class CircleServer:
+    """One circle-server process: ``await start()``, then ``await serve_forever()``."""
+
+    def __init__(self, config: ServerConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.registry = Registry(config, clock)
+        self.metrics = Metrics(self.registry)
+        self.sockets: dict[int, ServerConnection] = {}
+        self.per_address: Counter[bytes] = Counter()
+        self._server: Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.healthy: Callable[[], bool] = lambda: True
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        port: int = next(iter(self._server.sockets)).getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        c = self.config
+        tls = None
+        if c.tls_cert and c.tls_key:
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(c.tls_cert, c.tls_key)
+        quiet = logging.getLogger("circle_server.websockets")
+        quiet.setLevel(logging.CRITICAL)  # websockets' own logs can carry peer addresses
+        self._server = await serve(
+            self._handle,
+            c.host,
+            c.port,
+            origins=[None, *c.allowed_origins],  # type: ignore[list-item]
+            compression=None,
+            process_request=self._process_request,
+            server_header=None,
+            open_timeout=c.handshake_timeout,
+            ping_interval=c.idle_timeout / 2,
+            ping_timeout=c.idle_timeout / 2,
+            close_timeout=2,
+            max_size=c.max_frame_bytes,
+            ssl=tls,
+            logger=quiet,
+        )
+        self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def serve_forever(self) -> None:
+        await self._stopping.wait()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: tell every member, close every connection, exit within seconds."""
+        if self._stopping.is_set():
+            return
+        self.apply(self.registry.shutdown())
+        for conn_id in list(self.sockets):
+            self._close(conn_id, CloseCode.GOING_AWAY, "server shutting down")
+        if self._ticker:
+            self._ticker.cancel()
+        if self._server is not None:
+            self._server.close(close_connections=False)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 3.0)
+        self._stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.stop()))
+
+    # ------------------------------------------------------------------ HTTP
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            ok = self.healthy()
+            status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
+            return connection.respond(status, "ok\n" if ok else "unhealthy\n")
+        if path == "/metrics":
+            body = self.metrics.render()
+            headers = Headers([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
+            return Response(200, "OK", headers, body)
+        return None
+
+    # ------------------------------------------------------------------ websockets
+    async def _handle(self, ws: ServerConnection) -> None:
+        address = self.registry.address_key(str(ws.remote_address[0]) if ws.remote_address else "")
+        if (
+            self.per_address[address] >= self.config.max_connections_per_ip
+            or len(self.sockets) >= self.config.max_connections
+        ):
+            await ws.close(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
+            return
+        self.per_address[address] += 1
+        conn_id, actions = self.registry.connect(
+            str(ws.remote_address[0]) if ws.remote_address else ""
+        )
+        self.sockets[conn_id] = ws
+        try:
+            self.apply(actions)
+            await self._serve_connection(conn_id, ws)
+        except ConnectionClosed:
+            pass
+        except Exception:  # a bug: log without details that could identify anyone
+            log.exception("connection handler failed")
+            await ws.close(CloseCode.INTERNAL, "internal error")
+        finally:
+            self.sockets.pop(conn_id, None)
+            self.per_address[address] -= 1
+            if self.per_address[address] <= 0:
+                del self.per_address[address]
+            self.apply(self.registry.disconnect(conn_id))
+
+    async def _serve_connection(self, conn_id: int, ws: ServerConnection) -> None:
+        try:
+            first = await asyncio.wait_for(ws.recv(), self.config.handshake_timeout)
+        except TimeoutError:
+            await ws.close(CloseCode.TIMEOUT, "no hello in time")
+            return
+        self._receive(conn_id, first)
+        async for message in ws:
+            self._receive(conn_id, message)
+
+    def _receive(self, conn_id: int, message: str | bytes) -> None:
+        if isinstance(message, str):
+            error = RemoteProtocolError("frames are binary msgpack, not text")
+            self.apply(self.registry.receive_garbage(conn_id, error))
+            return
+        try:
+            frame = decode_frame(message, self.config.max_frame_bytes)
+        except RemoteProtocolError as exc:
+            self.apply(self.registry.receive_garbage(conn_id, exc))
+            return
+        self.apply(self.registry.receive(conn_id, frame))
+
+    # ------------------------------------------------------------------ actions
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                ws = self.sockets.get(action.conn)
+                if ws is not None:
+                    broadcast([ws], encode_frame(action.frame))
+            elif isinstance(action, Publish):
+                self.publish_local(action.circle, action.frame)
+            elif isinstance(action, Close):
+                self._close(action.conn, action.code, action.reason)
+
+    def publish_local(self, circle: bytes, frame: Frame) -> None:
+        targets = [self.sockets[c] for c in self.registry.audience(circle) if c in self.sockets]
+        if targets:
+            broadcast(targets, encode_frame(frame))
+
+    def _close(self, conn_id: int, code: int, reason: str) -> None:
+        ws = self.sockets.get(conn_id)
+        if ws is not None:
+            asyncio.ensure_future(ws.close(code, reason))
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.apply(self.registry.tick())
+            except Exception:
+                log.exception("timer tick failed")

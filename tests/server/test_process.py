@@ -1,0 +1,286 @@
+"""A real circle-server process, real websocket clients: sessions, bad input, operations."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+import msgpack
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from circle_client import events as ev
+from circle_client.client import CircleClient
+from protocol.errors import ErrorCode
+from protocol.frames import Error, Hello, ServerHello, decode_frame, encode_frame
+from tests.conftest import ServerProcess, start_server
+
+HANDLES = ("calm-heron", "quiet-otter", "gentle-lynx", "brave-finch")
+BODIES = ("I keep waking at four in the morning", "Same here, every night this month")
+
+
+async def open_circle(url: str, **kwargs: object) -> tuple[CircleClient, str]:
+    fac = CircleClient(url)
+    await fac.connect()
+    invite = await fac.open_circle(
+        handle=HANDLES[0], title="Night owls", rules="Be gentle.", **kwargs
+    )
+    return fac, str(invite)
+
+
+async def join(url: str, fac: CircleClient, invite: str, handle: str) -> CircleClient:
+    member = CircleClient(url)
+    await member.connect()
+    rules = await member.join(invite)
+    assert rules.rules == "Be gentle."
+    await member.knock(handle)
+    if not fac.session.auto_admit:
+        knock = await fac.next_event(ev.KnockReceived)
+        assert knock.handle == handle
+        await fac.do("admit", knock.member)
+    await member.next_event(ev.Admitted)
+    return member
+
+
+async def settle(clients: tuple[CircleClient, ...]) -> None:
+    """Wait until every client's verified roster lists all of them (rekeys applied)."""
+    for client in clients:
+        while len(client.session.circle.roster) < len(clients):  # type: ignore[union-attr]
+            await client.next_event(ev.RosterChanged)
+
+
+async def raw(url: str):  # type: ignore[no-untyped-def]
+    """A bare websocket that has said hello."""
+    ws = await connect(url, compression=None, proxy=None)
+    await ws.send(encode_frame(Hello(version=1)))
+    assert isinstance(decode_frame(await ws.recv()), ServerHello)
+    return ws
+
+
+async def test_full_session(server: ServerProcess) -> None:
+    fac, invite = await open_circle(server.url)
+    a = await join(server.url, fac, invite, HANDLES[1])
+    b = await join(server.url, fac, invite, HANDLES[2])
+    c = await join(server.url, fac, invite, HANDLES[3])
+    await settle((fac, a, b, c))
+    await a.post(BODIES[0])
+    for reader in (fac, b, c):
+        msg = await reader.next_event(ev.MessageReceived)
+        assert (msg.content.body, msg.handle) == (BODIES[0], HANDLES[1])
+    assert len({m.session.fingerprint() for m in (fac, a, b, c)}) == 1
+
+    await fac.do("moderate", "mute", target=b.session.member, minutes=5)
+    notice = await c.next_event(ev.NoticeReceived)
+    assert notice.text == f"{HANDLES[2]} was muted for 5 min"
+    await b.post("am I muted")
+    err = await b.next_event(ev.ErrorReceived)
+    assert err.code == ErrorCode.MUTED
+
+    old_epoch = c.session.circle.epoch  # type: ignore[union-attr]
+    await fac.do("moderate", "remove", target=c.session.member)
+    gone = await c.next_event(ev.Disconnected)
+    assert "removed" in gone.reason
+    await a.post(BODIES[1])
+    msg = await fac.next_event(ev.MessageReceived)
+    while msg.content.body != BODIES[1]:
+        msg = await fac.next_event(ev.MessageReceived)
+    assert a.session.circle.epoch > old_epoch  # type: ignore[union-attr]
+
+    await fac.do("moderate", "extend", minutes=10)
+    timer = await a.next_event(ev.TimerChanged)
+    assert timer.ends_at > 0
+    await fac.do("moderate", "close")
+    closed = await a.next_event(ev.CircleClosed)
+    assert closed.reason == "facilitator"
+    for client in (fac, a, b, c):
+        await client.close()
+    server.stop()
+    assert not [line for line in server.output if "DISK-WRITE" in line], server.output
+
+
+async def test_resume_after_network_drop(server: ServerProcess) -> None:
+    fac, invite = await open_circle(server.url, auto_admit=True)
+    a = await join(server.url, fac, invite, HANDLES[1])
+    await a.drop_connection()
+    await a.next_event(ev.Reconnecting)
+    await fac.post("while you were away")
+    resumed = await a.next_event(ev.Resumed)
+    assert not resumed.lost
+    msg = await a.next_event(ev.MessageReceived)
+    assert msg.content.body == "while you were away"
+    await fac.post("and after")
+    msg = await a.next_event(ev.MessageReceived)
+    assert msg.content.body == "and after"
+    await a.close()
+    await fac.close()
+
+
+async def test_malformed_frames_get_errors_and_others_are_unaffected(server: ServerProcess) -> None:
+    fac, invite = await open_circle(server.url, auto_admit=True)
+    member = await join(server.url, fac, invite, HANDLES[1])
+    ws = await raw(server.url)
+    cases = [
+        (b"\xc1", ErrorCode.MALFORMED),
+        (msgpack.packb({"t": "launch_missiles"}), ErrorCode.UNKNOWN_FRAME),
+        (msgpack.packb({"t": "join", "circle": "not bytes"}), ErrorCode.BAD_FIELD),
+        (msgpack.packb({"t": "knock", "sealed": b"x" * 40}), ErrorCode.OUT_OF_ORDER),
+    ]
+    for data, code in cases:
+        await ws.send(data)
+        reply = decode_frame(await ws.recv())
+        assert isinstance(reply, Error) and reply.code == code
+    await ws.send("text is not a frame")
+    reply = decode_frame(await ws.recv())
+    assert isinstance(reply, Error) and reply.code == ErrorCode.MALFORMED
+    # The fifth bad frame closes the connection with a policy-violation code.
+    with pytest.raises(ConnectionClosed) as info:
+        await ws.send(b"\xc1")
+        while True:
+            await ws.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+    await member.post("still talking")
+    assert (await fac.next_event(ev.MessageReceived)).content.body == "still talking"
+    await member.close()
+    await fac.close()
+
+
+async def test_oversized_frame_closes_with_1009(server: ServerProcess) -> None:
+    ws = await raw(server.url)
+    with pytest.raises(ConnectionClosed) as info:
+        await ws.send(b"\x00" * (64 * 1024 + 1))
+        await ws.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+async def test_flood_is_rate_limited_then_closed() -> None:
+    proc = start_server(
+        env={"CIRCLE_RATE_PER_SECOND": "1", "CIRCLE_RATE_BURST": "2", "CIRCLE_RATE_STRIKES": "3"}
+    )
+    try:
+        ws = await raw(proc.url)
+        codes = []
+        with pytest.raises(ConnectionClosed) as info:
+            for _ in range(20):
+                await ws.send(msgpack.packb({"t": "lobby_request"}))
+            while True:
+                frame = decode_frame(await ws.recv())
+                if isinstance(frame, Error):
+                    codes.append(frame.code)
+        assert ErrorCode.RATE_LIMITED in codes
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4008
+    finally:
+        proc.stop()
+
+
+async def test_connection_cap_per_address() -> None:
+    proc = start_server(env={"CIRCLE_MAX_CONNECTIONS_PER_IP": "2"})
+    try:
+        first, second = await raw(proc.url), await raw(proc.url)
+        third = await connect(proc.url, compression=None, proxy=None)
+        with pytest.raises(ConnectionClosed) as info:
+            await third.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4009
+        await first.close()
+        await second.close()
+    finally:
+        proc.stop()
+
+
+async def test_silent_and_slowloris_connections_are_dropped() -> None:
+    proc = start_server(env={"CIRCLE_HANDSHAKE_TIMEOUT": "1"})
+    try:
+        silent = await connect(proc.url, compression=None, proxy=None)
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(silent.recv(), 5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4010
+        reader, writer = await asyncio.open_connection("127.0.0.1", proc.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finishes the headers
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 5)
+        assert data == b"" or b"HTTP/1.1" in data  # closed by the server, not by us
+        writer.close()
+    finally:
+        proc.stop()
+
+
+async def test_browser_origins_are_refused(server: ServerProcess) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus) as info:
+        await connect(server.url, origin="https://evil.example", proxy=None)  # type: ignore[arg-type]
+    assert info.value.response.status_code == 403
+
+
+def _get(url: str) -> tuple[int, str, dict[str, str]]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=5) as response:
+            return response.status, response.read().decode(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), dict(exc.headers)
+
+
+async def test_health_and_metrics(server: ServerProcess) -> None:
+    http = server.url.replace("ws://", "http://")
+    fac, invite = await open_circle(server.url, auto_admit=True)
+    status, body, headers = await asyncio.to_thread(_get, http + "/healthz")
+    assert (status, body) == (200, "ok\n")
+    assert "Server" not in headers and "server" not in headers
+    status, body, _ = await asyncio.to_thread(_get, http + "/metrics")
+    assert status == 200
+    assert "circle_circles_open 1.0" in body
+    assert "circle_frames_in_total" in body
+    await fac.close()
+
+
+async def test_sigterm_tells_everyone_and_exits() -> None:
+    proc = start_server()
+    fac, invite = await open_circle(proc.url, auto_admit=True)
+    member = await join(proc.url, fac, invite, HANDLES[1])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    code = await asyncio.to_thread(proc.stop, 8.0)
+    assert code == 0
+    assert loop.time() - started < 5
+    closed = await member.next_event(ev.CircleClosed)
+    assert closed.reason == "shutdown"
+    await member.close()
+    await fac.close()
+
+
+async def test_debug_logs_hold_no_addresses_handles_or_content() -> None:
+    proc = start_server("--log-level", "DEBUG")
+    fac, invite = await open_circle(proc.url)
+    member = await join(proc.url, fac, invite, HANDLES[1])
+    await member.post(BODIES[0])
+    await fac.next_event(ev.MessageReceived)
+    ws = await raw(proc.url)
+    await ws.send(b"\xc1")  # a rejection gets logged at DEBUG
+    await ws.recv()
+    await member.close()
+    await fac.close()
+    proc.stop()
+    logs = [line for line in proc.output if "listening on" not in line]
+    assert any("DEBUG" in line for line in logs), "no DEBUG lines: the test would prove nothing"
+    text = "\n".join(logs)
+    for secret in (*HANDLES, *BODIES, "127.0.0.1", "Night owls", "Be gentle"):
+        assert secret not in text
+    assert "DISK-WRITE" not in text
+
+
+async def test_invalid_config_names_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "circle-server.toml"
+    bad.write_text('[server]\nmax_members = "many"\n')
+    import subprocess
+    import sys
+
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "circle_server.cli", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "'max_members'" in result.stderr and "whole number" in result.stderr
