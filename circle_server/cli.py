@@ -61,6 +61,13 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
     except ConfigError as exc:
         print(f"circle-server: {exc}", file=sys.stderr)
         return 2
+    if config.broker != "memory":
+        print(
+            "circle-server: this version runs with the in-memory broker only; remove 'broker' "
+            "from the configuration (Redis scale-out is not available yet).",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
