@@ -45,6 +45,7 @@ class Facilitation:
         self.messages_in_epoch = 0
         self.pinned: str | None = None
         self.delegations: dict[int, Delegation] = {}
+        self.moods: dict[int, str] = {}  # check-in moods; only the tally is ever shown
 
     # -- knocks ------------------------------------------------------------------------------
     def on_knocked(self, frame: Knocked) -> PendingKnock:
@@ -55,7 +56,16 @@ class Facilitation:
             frame.member, frame.sign_key, frame.box_key, content.handle, content.mood
         )
         self.knocks[frame.member] = knock
+        if content.mood:
+            self.moods[frame.member] = content.mood
         return knock
+
+    def mood_tally(self) -> dict[str, int]:
+        """The anonymous check-in tally (F11): counts only, never who."""
+        tally: dict[str, int] = {}
+        for mood in self.moods.values():
+            tally[mood] = tally.get(mood, 0) + 1
+        return tally
 
     def handle_taken(self, handle: str) -> bool:
         taken = {e.handle.casefold() for e in self.circle.roster.values()}

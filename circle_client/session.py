@@ -28,7 +28,7 @@ from protocol.content import (
     RosterContent,
     RosterEntry,
 )
-from protocol.crypto import CircleSecrets, MemberKeys, Random, system_random
+from protocol.crypto import CircleSecrets, MemberKeys, Random, SigningKeys, system_random
 from protocol.errors import CircleError, CryptoError, EpochError, LocalProtocolError, ReplayError
 from protocol.frames import (
     CircleInfo,
@@ -64,7 +64,7 @@ from protocol.frames import (
     Welcome,
 )
 from protocol.group import CircleCrypto, open_info, seal_info, seal_knock
-from protocol.handshake import resume_proof, sign_open
+from protocol.handshake import approve, resume_proof, sign_open
 from protocol.invite import Invite
 
 PENDING_LIMIT = 128
@@ -102,6 +102,7 @@ class Session:
         self.round: tuple[int, ...] = ()
         self._open_request: tuple[OpenCircle, InfoContent, str] | None = None
         self._pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
+        self._held: list[Notice] = []
         self.server_url = ""
 
     # ------------------------------------------------------------------ plumbing
@@ -139,6 +140,7 @@ class Session:
         capacity: int = 12,
         listed: bool = False,
         auto_admit: bool = False,
+        approval_key: SigningKeys | None = None,
     ) -> Invite:
         """Open a circle as its facilitator; the invite is ready once ``CircleOpened`` arrives."""
         if not self.challenge:
@@ -163,7 +165,11 @@ class Session:
             listed=listed,
             title=title if listed else None,
             secret=self.invite.secret if listed else None,
-            approval=None,
+            approval=None
+            if approval_key is None
+            else approve(
+                approval_key, self.challenge, self.invite.circle_id, self.keys.sign.public
+            ),
             sig=bytes(64),
         )
         frame = sign_open(self.keys.sign, self.challenge, unsigned)
@@ -463,7 +469,16 @@ class Session:
             changed = circle.apply_roster(frame)
         except CircleError:
             return [ev.SecurityAlert("A roster update failed its signature check and was ignored.")]
-        return [self._roster_event()] if changed else []
+        if not changed:
+            return []
+        out: list[ev.Event] = [self._roster_event()]
+        held, self._held = self._held, []
+        for notice in held:
+            if notice.target in circle.roster or len(held) > PENDING_LIMIT:
+                out += self._on_notice(notice)
+            else:
+                self._held.append(notice)
+        return out
 
     def _on_rekey(self, frame: Rekey) -> list[ev.Event]:
         if frame.rseq:
@@ -498,6 +513,9 @@ class Session:
             if self.lead is not None:
                 self.lead.knocks.pop(frame.target or 0, None)
             return [ev.KnockWithdrawn(frame.target or 0)]
+        if action == "joined" and circle is not None and frame.target not in circle.roster:
+            self._held.append(frame)  # shown once the signed roster names the newcomer
+            return []
         if action == "warn":
             text = "A facilitator sent you a private note."
             if frame.note is not None and self.keys is not None:

@@ -1,0 +1,91 @@
+"""Slash commands: one table, used for parsing, completion, help and the command palette."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    usage: str
+    help: str
+    facilitator: bool = False
+
+
+COMMANDS = (
+    Command("me", "/me TEXT", "Describe what you do (shown as * handle TEXT)"),
+    Command("reply", "/reply N TEXT", "Reply to message #N"),
+    Command("react", "/react N hear|same|strength|thanks", "A supportive reaction to #N"),
+    Command("takeback", "/takeback N", "Take back your own message #N from everyone's screen"),
+    Command("cw", "/cw LABEL: TEXT", "Send with a content warning; readers open it themselves"),
+    Command("open", "/open N", "Open the content-warned or filtered message #N"),
+    Command("concern", "/concern N NOTE", "Tell the facilitators privately about message #N"),
+    Command("hide", "/hide HANDLE", "Hide someone's messages, for you only"),
+    Command("unhide", "/unhide HANDLE", "Show someone's messages again"),
+    Command("filter", "/filter WORD", "Collapse messages with WORD, for you only"),
+    Command("unfilter", "/unfilter [WORD]", "Remove one filter word, or all"),
+    Command("fingerprint", "/fingerprint", "Show the circle fingerprint to compare aloud"),
+    Command("pass", "/pass", "Pass your turn in a go-around"),
+    Command("crisis", "/crisis", "Show crisis resources (only on your screen)"),
+    Command("help", "/help", "Keys, commands and crisis resources"),
+    Command("leave", "/leave", "Leave the circle"),
+    Command("admit", "/admit HANDLE", "Let someone in from the waiting room", True),
+    Command("decline", "/decline HANDLE", "Turn a knock away", True),
+    Command("warn", "/warn HANDLE TEXT", "A private note to one person", True),
+    Command("mute", "/mute HANDLE MINUTES", "Mute someone for a while", True),
+    Command("unmute", "/unmute HANDLE", "Let someone talk again", True),
+    Command("remove", "/remove HANDLE", "Remove someone (they can knock again)", True),
+    Command("ban", "/ban HANDLE", "Remove someone for the rest of the circle", True),
+    Command("lock", "/lock", "No new admissions", True),
+    Command("unlock", "/unlock", "Admissions open again", True),
+    Command("slow", "/slow SECONDS", "Slow mode: one message per SECONDS (0 = off)", True),
+    Command(
+        "round", "/round [SECONDS] [HANDLE ...]", "Start a go-around (everyone, in order)", True
+    ),
+    Command("next", "/next", "Next speaker in the go-around", True),
+    Command("endround", "/endround", "End the go-around", True),
+    Command("extend", "/extend MINUTES", "Extend the session", True),
+    Command("pin", "/pin TEXT", "Pin a note for everyone", True),
+    Command("co", "/co HANDLE", "Make someone a co-facilitator", True),
+    Command("revoke", "/revoke HANDLE", "Take co-facilitation back", True),
+    Command("handover", "/handover HANDLE", "Hand the circle over to someone", True),
+    Command("invite", "/invite", "Show the invite again", True),
+    Command("tally", "/tally", "Anonymous check-in mood tally", True),
+    Command("close", "/close", "Close the circle for everyone now", True),
+)
+BY_NAME = {c.name: c for c in COMMANDS}
+REACTION_WORDS = {
+    "hear": "i_hear_you",
+    "same": "same_here",
+    "strength": "sending_strength",
+    "thanks": "thank_you",
+}
+
+
+class CommandError(ValueError):
+    """A command could not be understood; the message shows the right usage."""
+
+
+def parse(text: str) -> tuple[Command, list[str], str]:
+    """``/name args...`` -> (command, words, rest of the line after the name)."""
+    name, _, rest = text[1:].partition(" ")
+    command = BY_NAME.get(name.lower())
+    if command is None:
+        raise CommandError(f"There is no /{name} command. Type /help to see them all.")
+    return command, rest.split(), rest.strip()
+
+
+def complete(prefix: str, facilitator: bool) -> list[str]:
+    """Command names starting with ``prefix`` (without the slash)."""
+    return [
+        c.name
+        for c in COMMANDS
+        if c.name.startswith(prefix.lower()) and (facilitator or not c.facilitator)
+    ]
+
+
+def number_arg(words: list[str], command: Command) -> int:
+    if not words or not words[0].lstrip("#").isdigit():
+        raise CommandError(f"Usage: {command.usage}")
+    return int(words[0].lstrip("#"))

@@ -1,0 +1,151 @@
+"""The transcript model: bounded, in memory only, with the reader's personal filters (F8-F15).
+
+Each message gets a short number (``#12``) that commands refer to (``/reply 12``). The model
+keeps at most :data:`MAX_ENTRIES` entries; the view renders only the most recent ones, so
+10,000 messages cost neither unbounded memory nor one widget each (P5).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from protocol.content import REACTION_LABELS
+
+MAX_ENTRIES = 10_000
+
+MessageId = tuple[int, int, int]
+
+
+@dataclass(slots=True)
+class Entry:
+    number: int
+    kind: str  # "message", "notice", "gap", "system"
+    text: str
+    sender: int | None = None
+    handle: str = ""
+    id: MessageId | None = None
+    at: float = 0.0
+    me_action: bool = False
+    warning: str | None = None
+    reply_to: MessageId | None = None
+    mine: bool = False
+    retracted: bool = False
+    opened: bool = False
+    reactions: dict[str, set[int]] = field(default_factory=dict)
+
+
+class Transcript:
+    def __init__(self, clock: object = time.time) -> None:
+        self.clock = clock
+        self.entries: OrderedDict[int, Entry] = OrderedDict()
+        self.by_id: dict[MessageId, int] = {}
+        self.next_number = 1
+        self.muted: set[int] = set()
+        self.filters: set[str] = set()
+        self.revision = 0
+
+    def _add(self, entry: Entry) -> Entry:
+        self.entries[entry.number] = entry
+        if entry.id is not None:
+            self.by_id[entry.id] = entry.number
+        while len(self.entries) > MAX_ENTRIES:
+            _, old = self.entries.popitem(last=False)
+            if old.id is not None:
+                self.by_id.pop(old.id, None)
+        return entry
+
+    def _number(self) -> int:
+        number = self.next_number
+        self.next_number += 1
+        return number
+
+    def add_message(
+        self,
+        id: MessageId,
+        sender: int,
+        handle: str,
+        body: str,
+        *,
+        me: bool = False,
+        warning: str | None = None,
+        reply_to: MessageId | None = None,
+        mine: bool = False,
+    ) -> Entry:
+        return self._add(
+            Entry(
+                number=self._number(),
+                kind="message",
+                text=body,
+                sender=sender,
+                handle=handle,
+                id=id,
+                at=self.clock(),  # type: ignore[operator]
+                me_action=me,
+                warning=warning,
+                reply_to=reply_to,
+                mine=mine,
+                opened=mine,  # one's own warned message is shown to oneself
+            )
+        )
+
+    def add_notice(self, text: str, kind: str = "notice") -> Entry:
+        return self._add(Entry(number=self._number(), kind=kind, text=text, at=self.clock()))  # type: ignore[operator]
+
+    def find(self, number: int) -> Entry | None:
+        return self.entries.get(number)
+
+    def entry_for(self, id: tuple[int, ...]) -> Entry | None:
+        number = self.by_id.get(id)  # type: ignore[arg-type]
+        return self.entries.get(number) if number is not None else None
+
+    def react(self, target: tuple[int, ...], sender: int, reaction: str) -> Entry | None:
+        entry = self.entry_for(target)
+        if entry is not None and not entry.retracted:
+            entry.reactions.setdefault(reaction, set()).add(sender)
+            self.revision += 1
+        return entry
+
+    def retract(self, target: MessageId, sender: int) -> Entry | None:
+        entry = self.entry_for(target)
+        if entry is not None and entry.sender == sender:
+            entry.retracted = True
+            entry.text = ""  # the words are gone from memory too
+            entry.reactions.clear()
+            self.revision += 1
+        return entry
+
+    def open_warning(self, number: int) -> bool:
+        entry = self.entries.get(number)
+        if entry is None or entry.kind != "message":
+            return False
+        entry.opened = True
+        self.revision += 1
+        return True
+
+    def hidden(self, entry: Entry) -> str | None:
+        """Why the reader's own settings hide this message, or None."""
+        if entry.sender is not None and entry.sender in self.muted:
+            return "muted by you"
+        if entry.kind == "message" and self.filters and not entry.opened:
+            from circle_client.safety import matches_filter
+
+            if matches_filter(entry.text, self.filters):
+                return "matches your filter"
+        return None
+
+    def recent(self, count: int) -> list[Entry]:
+        items = list(self.entries.values())
+        return items[-count:]
+
+    def wipe(self) -> None:
+        """F5: the transcript leaves memory with the circle."""
+        self.entries.clear()
+        self.by_id.clear()
+        self.revision += 1
+
+
+def reaction_summary(entry: Entry) -> str:
+    parts = [f"{REACTION_LABELS[r]} ×{len(who)}" for r, who in entry.reactions.items() if who]
+    return f"  ({', '.join(parts)})" if parts else ""

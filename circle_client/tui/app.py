@@ -1,0 +1,365 @@
+"""``circle``: the Textual app. Screens ask it to act; it owns the connection and routes events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import TextArea
+
+from circle_client import events as ev
+from circle_client.client import CircleClient, ConnectError
+from circle_client.commands import COMMANDS
+from circle_client.handles import suggest_handle
+from circle_client.session import Session
+from circle_client.tui.circle_screen import CircleScreen
+from circle_client.tui.modals import CrisisScreen, HelpScreen, LockScreen
+from circle_client.tui.screens import (
+    CircleScreenBase,
+    EndedScreen,
+    HomeScreen,
+    JoinScreen,
+    LobbyScreen,
+    OpenScreen,
+    RulesScreen,
+    WaitingScreen,
+)
+from protocol.errors import CircleError
+from protocol.invite import Invite
+
+DEFAULT_CRISIS = (
+    "If you are in danger or thinking about ending your life, contact local emergency services "
+    "now (112 in the EU, 911 in the US, 999 in the UK), or a crisis line: 988 (US, call or "
+    "text), Samaritans 116 123 (UK and Ireland). findahelpline.com lists free, confidential "
+    "lines in many countries."
+)
+CLEAR_SCREEN = "\x1b[2J\x1b[3J\x1b[H"
+
+
+class CircleApp(App[str]):
+    CSS_PATH = "circle.tcss"
+    TITLE = "Circle"
+    BINDINGS = [
+        Binding("ctrl+x", "quick_exit", "Quick exit", priority=True),
+        Binding("f2", "crisis", "Crisis help", priority=True),
+        Binding("f1", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        server_url: str | None = None,
+        invite: str | None = None,
+        handle: str | None = None,
+        open_defaults: dict[str, Any] | None = None,
+        auto_open: bool = False,
+        clock: Callable[[], float] = time.time,
+        suggest: Callable[[], str] = suggest_handle,
+        session_factory: Callable[[], Session] = Session,
+        idle_lock_seconds: float = 300.0,
+        local_port: int = 8765,
+    ) -> None:
+        super().__init__()
+        self.server_url = server_url
+        self.start_invite = invite
+        self.start_handle = handle
+        self.open_defaults = open_defaults or {}
+        self.auto_open = auto_open
+        self.clock = clock
+        self.suggest = suggest
+        self.session_factory = session_factory
+        self.idle_lock_seconds = idle_lock_seconds
+        self.local_port = local_port
+        self.client: CircleClient | None = None
+        self.embedded: Any = None
+        self.connected: ev.Connected | None = None
+        self.circle_screen: CircleScreen | None = None
+        self.pending: list[ev.Event] = []
+        self.circle_title = ""
+        self.handle = ""
+        self.invite: Invite | None = None
+        self.last_activity = time.monotonic()
+        self._pump: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ startup
+    def on_mount(self) -> None:
+        self.push_screen(HomeScreen())
+        if self.start_invite is not None:
+            screen = JoinScreen(self.start_invite, self.start_handle or "")
+            self.push_screen(screen)
+            if self.start_handle:
+                self.call_after_refresh(self._auto_join)
+        elif self.auto_open:
+            self.push_screen(OpenScreen())
+            self.call_after_refresh(self._auto_open)
+        if self.idle_lock_seconds > 0:
+            self.set_interval(min(5.0, self.idle_lock_seconds / 2), self._check_idle)
+
+    async def _auto_join(self) -> None:
+        screen = self.screen
+        if isinstance(screen, JoinScreen):
+            await screen.submit()
+
+    async def _auto_open(self) -> None:
+        screen = self.screen
+        if isinstance(screen, OpenScreen):
+            await screen.submit()
+
+    @property
+    def crisis_text(self) -> str:
+        if self.connected and self.connected.crisis.strip():
+            return self.connected.crisis
+        return DEFAULT_CRISIS
+
+    def get_system_commands(self, screen: Screen[Any]) -> Any:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Crisis resources", "Show crisis resources privately", self.action_crisis
+        )
+        yield SystemCommand(
+            "Quick exit", "Leave, clear the screen and close Circle", self.action_quick_exit
+        )
+        if isinstance(screen, CircleScreen):
+            for command in COMMANDS:
+                if command.facilitator and not screen.lead:
+                    continue
+                yield SystemCommand(
+                    f"/{command.name}",
+                    f"{command.help}  ({command.usage})",
+                    lambda name=command.name: self._prefill(name),
+                )
+
+    def _prefill(self, name: str) -> None:
+        if self.circle_screen is not None:
+            composer = self.circle_screen.composer
+            composer.text = f"/{name} "
+            composer.move_cursor(composer.document.end)
+            composer.focus()
+
+    # ------------------------------------------------------------------ connection
+    async def ensure_client(self, url: str) -> CircleClient:
+        if (
+            self.client is not None
+            and self.client.server_url == url
+            and not self.client.session.closed
+        ):
+            return self.client
+        await self.drop_client()
+        client = CircleClient(url, session=self.session_factory())
+        self.connected = await client.connect()
+        self.client = client
+        self._pump = asyncio.create_task(self._pump_events(client))
+        return client
+
+    async def drop_client(self) -> None:
+        client, self.client = self.client, None
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+        if client is not None:
+            await client.close()
+
+    async def ensure_local_server(self) -> str:
+        """No server given: start one in this process, on localhost only (F19 defaults)."""
+        if self.embedded is not None:
+            return f"ws://127.0.0.1:{self.embedded.port}"
+        from circle_server.config import ServerConfig
+        from circle_server.server import CircleServer
+
+        for port in (self.local_port, 0):
+            server = CircleServer(ServerConfig(host="127.0.0.1", port=port))
+            try:
+                await server.start()
+            except OSError:
+                continue
+            self.embedded = server
+            return f"ws://127.0.0.1:{server.port}"
+        raise ConnectError("Could not start a local server.")
+
+    async def _pump_events(self, client: CircleClient) -> None:
+        while True:
+            event = await client.events.get()
+            try:
+                self.route(event)
+            except Exception as exc:  # noqa: BLE001 - keep the connection alive; show it
+                self.notify(f"Display error: {type(exc).__name__}", severity="error")
+
+    # ------------------------------------------------------------------ routing
+    def route(self, event: ev.Event) -> None:  # noqa: C901 - one switch over event types
+        if isinstance(event, ev.Connected):
+            self.connected = event
+        elif isinstance(event, ev.RulesToAccept):
+            self.circle_title = event.title
+            self.push_screen(RulesScreen(event.title, event.rules, event.guidelines, self.handle))
+        elif isinstance(event, ev.Admitted):
+            self.enter_circle(lead=False)
+            if event.pinned:
+                self.pending.append(ev.Pinned(event.pinned, 0))
+        elif isinstance(event, ev.CircleOpened):
+            self.invite = event.invite
+            self.enter_circle(lead=True)
+            self.call_after_refresh(self.show_invite)
+        elif isinstance(event, ev.Declined):
+            self.end("The facilitator did not let you in this time. You can ask them about it.")
+        elif isinstance(event, ev.Removed):
+            self.end(
+                "A facilitator removed you from the circle."
+                + (" You cannot come back to this one." if event.banned else "")
+            )
+        elif isinstance(event, ev.CircleClosed):
+            reasons = {
+                "facilitator": "The facilitator closed the circle.",
+                "time_up": "The session's time is up.",
+                "no_facilitator": "No facilitator came back, so the circle closed.",
+                "shutdown": "The server is shutting down.",
+            }
+            self.end(reasons.get(event.reason, "The circle closed."))
+        elif isinstance(event, ev.Disconnected):
+            if self.circle_screen is not None or isinstance(
+                self.screen, WaitingScreen | RulesScreen
+            ):
+                self.end(event.reason)
+        elif isinstance(event, ev.LobbyListed):
+            if isinstance(self.screen, LobbyScreen):
+                self.screen.show_listing(event.circles, self.clock())
+        elif self.circle_screen is not None:
+            if self.circle_screen.is_mounted:
+                self.circle_screen.handle_event(event)
+            else:
+                self.pending.append(event)
+        elif isinstance(event, ev.ErrorReceived | ev.SecurityAlert):
+            screen = self.screen
+            if isinstance(screen, CircleScreenBase):
+                screen.show_error(event.message)
+
+    def enter_circle(self, lead: bool) -> None:
+        title = self.circle_title or self.open_defaults.get("title", "Circle")
+        self.circle_screen = CircleScreen(title, lead)
+        self.switch_screen(self.circle_screen)
+        self.call_after_refresh(self._flush_pending)
+
+    def _flush_pending(self) -> None:
+        screen = self.circle_screen
+        if screen is None or not screen.is_mounted:
+            self.call_after_refresh(self._flush_pending)
+            return
+        pending, self.pending = self.pending, []
+        for event in pending:
+            screen.handle_event(event)
+
+    def end(self, message: str) -> None:
+        self.circle_screen = None
+        self.pending.clear()
+        self.switch_screen(EndedScreen(message))
+
+    def show_invite(self) -> None:
+        if self.invite is None or self.circle_screen is None:
+            return
+        text = str(self.invite)
+        self.circle_screen.note(
+            "Share this invite privately with the people you want here:", "system"
+        )
+        self.circle_screen.note(text, "system")
+        self.copy_to_clipboard(text)
+        self.notify(
+            "Invite shown in the transcript (and copied, if your terminal allows).", timeout=8
+        )
+
+    # ------------------------------------------------------------------ actions from screens
+    async def join_circle(self, invite: Invite, handle: str) -> None:
+        self.handle = handle
+        try:
+            client = await self.ensure_client(invite.server_url.rstrip("/"))
+            await client.do("join", invite)
+        except (ConnectError, CircleError) as exc:
+            if isinstance(self.screen, CircleScreenBase):
+                self.screen.show_error(str(exc))
+
+    async def knock(self, handle: str, mood: str | None) -> None:
+        assert self.client is not None
+        await self.client.knock(handle, mood)
+        self.switch_screen(WaitingScreen())
+
+    async def open_circle(self, **options: Any) -> None:
+        self.circle_title = options["title"]
+        self.open_defaults["title"] = options["title"]
+        try:
+            url = self.server_url or await self.ensure_local_server()
+            client = await self.ensure_client(url)
+            await client.do("open_circle", url, **options)
+        except (ConnectError, CircleError) as exc:
+            if isinstance(self.screen, CircleScreenBase):
+                self.screen.show_error(str(exc))
+
+    async def fetch_lobby(self, url: str) -> None:
+        try:
+            client = await self.ensure_client(url)
+            await client.do("request_lobby")
+        except (ConnectError, CircleError) as exc:
+            if isinstance(self.screen, CircleScreenBase):
+                self.screen.show_error(str(exc))
+
+    async def send(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        if self.client is None:
+            raise ConnectError("Not connected.")
+        return await self.client.do(command, *args, **kwargs)
+
+    async def leave_circle(self) -> None:
+        await self.drop_client()
+        self.end("You left the circle.")
+
+    async def back_home(self) -> None:
+        await self.drop_client()
+        self.circle_screen = None
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        if not isinstance(self.screen, HomeScreen):
+            self.switch_screen(HomeScreen())
+
+    # ------------------------------------------------------------------ safety
+    def action_quick_exit(self) -> None:
+        """F12: leave, wipe and exit at once; the terminal is cleared after exit."""
+        if self.client is not None:
+            self.client.session.leave()
+            self._fire_and_forget()
+        self.exit("quick-exit")
+
+    @work(exclusive=True, group="leave")
+    async def _fire_and_forget(self) -> None:
+        if self.client is not None:
+            try:
+                await asyncio.wait_for(self.client._flush(), 0.3)
+            except Exception:  # noqa: BLE001 - leaving fast matters more than a clean leave
+                pass
+
+    def action_crisis(self) -> None:
+        self.push_screen(CrisisScreen(self.crisis_text))
+
+    def action_help(self) -> None:
+        lead = self.circle_screen is not None and self.circle_screen.lead
+        self.push_screen(HelpScreen(self.crisis_text, lead))
+
+    def on_key(self, event: events.Key) -> None:
+        self.last_activity = time.monotonic()
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.last_activity = time.monotonic()
+
+    def _check_idle(self) -> None:
+        idle = time.monotonic() - self.last_activity
+        if idle >= self.idle_lock_seconds and not isinstance(self.screen, LockScreen):
+            self.push_screen(LockScreen(), callback=lambda _: self._unlocked())
+
+    def _unlocked(self) -> None:
+        self.last_activity = time.monotonic()
+
+    async def on_unmount(self) -> None:
+        await self.drop_client()
+        if self.embedded is not None:
+            await self.embedded.stop()

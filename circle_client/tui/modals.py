@@ -1,0 +1,119 @@
+"""Dialogs: help, crisis resources, send-anyway confirmation, idle lock."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from circle_client.commands import COMMANDS
+
+KEYS_HELP = """\
+[b]Keys[/b]
+  Ctrl+X      Quick exit: leaves, clears the screen and closes Circle at once
+  F2          Crisis resources (shown only to you)
+  F1          This help
+  Enter       Send      Ctrl+J  New line      Tab  Complete a /command
+  Ctrl+P      Command palette (every /command is there)
+  Escape      Close a dialog
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+
+    def __init__(self, crisis: str, facilitator: bool) -> None:
+        super().__init__()
+        self.crisis = crisis
+        self.facilitator = facilitator
+
+    def compose(self) -> ComposeResult:
+        lines = [
+            f"  {c.usage:<34} {c.help}" for c in COMMANDS if self.facilitator or not c.facilitator
+        ]
+        with VerticalScroll(classes="dialog", id="help"):
+            yield Static("Circle help", classes="title")
+            yield Static(KEYS_HELP)
+            yield Static("[b]Commands[/b]\n" + "\n".join(lines), markup=True)
+            yield Static("\n[b]Crisis resources[/b]", markup=True)
+            yield Static(self.crisis, markup=False)
+            yield Static("\nPress Escape to close.", classes="hint")
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class CrisisScreen(ModalScreen[bool]):
+    """Crisis resources. With ``draft=True`` it appears before sending, privately (F13)."""
+
+    BINDINGS = [Binding("escape", "keep", "Close")]
+
+    def __init__(self, crisis: str, draft: bool = False) -> None:
+        super().__init__()
+        self.crisis = crisis
+        self.draft = draft
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="crisis"):
+            if self.draft:
+                yield Static("You are not alone", classes="title")
+                yield Static(
+                    "What you wrote sounds like you might be going through something very "
+                    "hard. Only you can see this. If you are in danger, please reach out now:"
+                )
+            else:
+                yield Static("Crisis resources", classes="title")
+                yield Static("Only you can see this.", classes="hint")
+            yield Static(self.crisis, markup=False, id="crisis-text")
+            with Horizontal():
+                if self.draft:
+                    yield Button("Keep editing", id="keep", variant="primary")
+                    yield Button("Send to the circle", id="send")
+                else:
+                    yield Button("Close", id="keep", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "send")
+
+    def action_keep(self) -> None:
+        self.dismiss(False)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; the safe answer is the default."""
+
+    BINDINGS = [Binding("escape", "no", "No")]
+
+    def __init__(
+        self, title: str, text: str, yes: str = "Send anyway", no: str = "Keep editing"
+    ) -> None:
+        super().__init__()
+        self.title_text, self.text, self.yes, self.no = title, text, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="confirm"):
+            yield Static(self.title_text, classes="title")
+            yield Static(self.text, markup=False)
+            with Horizontal():
+                yield Button(self.no, id="no", variant="primary")
+                yield Button(self.yes, id="yes")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+
+class LockScreen(ModalScreen[None]):
+    """Idle lock (F12): the transcript is hidden until a key is pressed."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="lock"):
+            yield Static("Circle is locked because you were away.", classes="title")
+            yield Static("Press any key to come back.  Ctrl+X exits at once.", classes="hint")
+
+    def on_key(self, event: object) -> None:
+        self.dismiss(None)

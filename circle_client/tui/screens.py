@@ -1,0 +1,326 @@
+"""Before and after the circle: home, join, ground rules, waiting room, open, ended."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from circle_client.handles import check_handle
+from protocol.errors import InviteError
+from protocol.invite import Invite
+
+if TYPE_CHECKING:
+    from circle_client.tui.app import CircleApp
+
+DEFAULT_RULES = (
+    "1. What is shared here stays here.\n"
+    "2. Speak from your own experience; no advice unless someone asks.\n"
+    "3. No names, places or contact details.\n"
+    "4. You can always pass."
+)
+
+
+class CircleScreenBase(Screen[None]):
+    @property
+    def circle_app(self) -> CircleApp:
+        return self.app  # type: ignore[return-value]
+
+    def show_error(self, text: str) -> None:
+        for label in self.query("#error"):
+            label.update(text)  # type: ignore[attr-defined]
+
+
+class HomeScreen(CircleScreenBase):
+    BINDINGS = [
+        Binding("j", "join", "Join"),
+        Binding("o", "open", "Open"),
+        Binding("l", "lobby", "Lobby"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Center(), Vertical(id="home"):
+            yield Static("Circle", classes="title")
+            yield Static(
+                "Small, anonymous support circles. End-to-end encrypted; nothing is kept "
+                "after a circle ends.",
+                classes="hint",
+            )
+            yield Button("Join a circle with an invite  (j)", id="join", variant="primary")
+            yield Button("Open a circle as its facilitator  (o)", id="open")
+            yield Button("Browse a server's listed circles  (l)", id="lobby")
+            yield Button("Help and crisis resources  (F1 / F2)", id="help")
+            yield Label("", id="error", classes="error")
+        yield Footer()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        {"join": self.action_join, "open": self.action_open, "lobby": self.action_lobby}.get(
+            event.button.id or "", self.circle_app.action_help
+        )()
+
+    def action_join(self) -> None:
+        self.app.push_screen(JoinScreen())
+
+    def action_open(self) -> None:
+        self.app.push_screen(OpenScreen())
+
+    def action_lobby(self) -> None:
+        self.app.push_screen(LobbyScreen())
+
+
+class JoinScreen(CircleScreenBase):
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, invite: str = "", handle: str = "") -> None:
+        super().__init__()
+        self.invite_text = invite
+        self.handle_text = handle
+
+    def compose(self) -> ComposeResult:
+        with Center(), Vertical(id="join"):
+            yield Static("Join a circle", classes="title")
+            yield Label("Paste the invite you were given:")
+            yield Input(self.invite_text, placeholder="circle://...", id="invite")
+            yield Label("Choose a throwaway handle (not your real name):")
+            yield Input(self.handle_text or self.circle_app.suggest(), id="handle", max_length=32)
+            yield Button("Continue", id="continue", variant="primary")
+            yield Label("", id="error", classes="error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#invite" if not self.invite_text else "#handle", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#continue")
+    async def submit(self) -> None:
+        invite_text = self.query_one("#invite", Input).value
+        handle = self.query_one("#handle", Input).value.strip().lower()
+        try:
+            invite = Invite.parse(invite_text)
+        except InviteError as exc:
+            self.show_error(str(exc))
+            return
+        problem = check_handle(handle)
+        if problem:
+            self.show_error(problem)
+            return
+        self.show_error("Connecting...")
+        await self.circle_app.join_circle(invite, handle)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class RulesScreen(CircleScreenBase):
+    """The circle's ground rules and the host's guidelines, accepted explicitly (F3)."""
+
+    BINDINGS = [Binding("escape", "decline", "Leave")]
+
+    def __init__(self, title: str, rules: str, guidelines: str, handle: str) -> None:
+        super().__init__()
+        self.circle_title, self.rules, self.guidelines, self.handle = (
+            title,
+            rules,
+            guidelines,
+            handle,
+        )
+
+    def compose(self) -> ComposeResult:
+        with Center(), VerticalScroll(id="rules"):
+            yield Static(self.circle_title, classes="title")
+            yield Static("[b]Ground rules of this circle[/b]", markup=True)
+            yield Static(self.rules, markup=False, id="rules-text", classes="panel")
+            yield Static("[b]Community guidelines[/b]", markup=True)
+            yield Static(self.guidelines, markup=False, classes="panel")
+            yield Label("How are you arriving today? (optional, only counted anonymously)")
+            yield OptionList(
+                Option("(skip)", id="none"),
+                *(Option(m, id=m) for m in ("rough", "low", "okay", "good", "great")),
+                id="mood",
+            )
+            with Horizontal():
+                yield Button(f"I accept - knock as {self.handle}", id="accept", variant="primary")
+                yield Button("Leave", id="leave")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#accept", Button).focus()
+
+    @on(Button.Pressed, "#accept")
+    async def accept(self) -> None:
+        mood_list = self.query_one("#mood", OptionList)
+        option = (
+            mood_list.get_option_at_index(mood_list.highlighted) if mood_list.highlighted else None
+        )
+        mood = option.id if option is not None and option.id != "none" else None
+        await self.circle_app.knock(self.handle, mood)
+
+    @on(Button.Pressed, "#leave")
+    async def action_decline(self) -> None:
+        await self.circle_app.back_home()
+
+
+class WaitingScreen(CircleScreenBase):
+    BINDINGS = [Binding("escape", "leave", "Leave")]
+
+    def compose(self) -> ComposeResult:
+        with Center(), Vertical(id="waiting"):
+            yield Static("Waiting room", classes="title")
+            yield Static(
+                "You knocked. Waiting for the facilitator to let you in...\n"
+                "You can leave at any time (Escape), or quick-exit (Ctrl+X)."
+            )
+            yield Label("", id="error", classes="error")
+        yield Footer()
+
+    async def action_leave(self) -> None:
+        await self.circle_app.back_home()
+
+
+class OpenScreen(CircleScreenBase):
+    """Facilitator: open a timed circle (F1)."""
+
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def compose(self) -> ComposeResult:
+        app = self.circle_app
+        with Center(), VerticalScroll(id="open"):
+            yield Static("Open a circle", classes="title")
+            yield Label("Title (seen by people you invite; by everyone if listed):")
+            yield Input(
+                app.open_defaults.get("title", "An evening circle"), id="title", max_length=120
+            )
+            yield Label("Ground rules (everyone accepts these before knocking):")
+            yield TextArea(app.open_defaults.get("rules", DEFAULT_RULES), id="rules-input")
+            with Horizontal():
+                yield Label("Minutes ")
+                yield Input(str(app.open_defaults.get("minutes", 60)), id="minutes", type="integer")
+                yield Label(" Seats ")
+                yield Input(
+                    str(app.open_defaults.get("capacity", 12)), id="capacity", type="integer"
+                )
+            yield Checkbox(
+                "Admit everyone who knocks (auto-admit)",
+                bool(app.open_defaults.get("auto_admit")),
+                id="auto",
+            )
+            yield Checkbox(
+                "List in the server's lobby (anyone, the server operator too, can knock)",
+                bool(app.open_defaults.get("listed")),
+                id="listed",
+            )
+            yield Label("Your handle in the circle:")
+            yield Input(
+                app.open_defaults.get("handle") or app.suggest(), id="handle", max_length=32
+            )
+            yield Label(
+                f"Server: {app.server_url or 'a local server on this machine (started for you)'}",
+                classes="hint",
+            )
+            yield Button("Open the circle", id="open-button", variant="primary")
+            yield Label("", id="error", classes="error")
+        yield Footer()
+
+    @on(Button.Pressed, "#open-button")
+    async def submit(self) -> None:
+        def number(widget_id: str) -> int | None:
+            text = self.query_one(widget_id, Input).value.strip()
+            return int(text) if text.isdigit() else None
+
+        minutes, capacity = number("#minutes"), number("#capacity")
+        handle = self.query_one("#handle", Input).value.strip().lower()
+        title = self.query_one("#title", Input).value.strip()
+        if not title:
+            self.show_error("Give the circle a title.")
+            return
+        if minutes is None or not 1 <= minutes <= 1440:
+            self.show_error("Minutes must be a whole number, like 60.")
+            return
+        if capacity is None or not 2 <= capacity <= 256:
+            self.show_error("Seats must be between 2 and 256.")
+            return
+        problem = check_handle(handle)
+        if problem:
+            self.show_error(problem)
+            return
+        self.show_error("Opening...")
+        await self.circle_app.open_circle(
+            handle=handle,
+            title=title,
+            rules=self.query_one("#rules-input", TextArea).text,
+            minutes=minutes,
+            capacity=capacity,
+            auto_admit=self.query_one("#auto", Checkbox).value,
+            listed=self.query_one("#listed", Checkbox).value,
+        )
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class LobbyScreen(CircleScreenBase):
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def compose(self) -> ComposeResult:
+        with Center(), Vertical(id="join"):
+            yield Static("Listed circles", classes="title")
+            yield Label("Server address:")
+            yield Input(self.circle_app.server_url or "ws://127.0.0.1:8765", id="server")
+            yield Button("Show listed circles", id="list", variant="primary")
+            yield OptionList(id="listing")
+            yield Label("", id="error", classes="error")
+        yield Footer()
+
+    @on(Button.Pressed, "#list")
+    async def fetch(self) -> None:
+        await self.circle_app.fetch_lobby(self.query_one("#server", Input).value.strip())
+
+    def show_listing(self, circles: tuple[tuple[str, float, int, str], ...], now: float) -> None:
+        listing = self.query_one("#listing", OptionList)
+        listing.clear_options()
+        for title, ends_at, seats, invite in circles:
+            minutes = max(0, int((ends_at - now) // 60))
+            listing.add_option(Option(f"{title}  ({minutes} min left, {seats} seats)", id=invite))
+        self.show_error("" if circles else "No listed circles on this server right now.")
+
+    @on(OptionList.OptionSelected, "#listing")
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.app.push_screen(JoinScreen(invite=event.option.id or ""))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class EndedScreen(CircleScreenBase):
+    BINDINGS = [Binding("q", "quit", "Quit"), Binding("h", "home", "Home")]
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Center(), Vertical(id="ended"):
+            yield Static("The circle has ended", classes="title")
+            yield Static(self.message)
+            yield Static(
+                "Its messages and keys are gone from this computer's memory; nothing was saved.",
+                classes="hint",
+            )
+            yield Button("Back to the start  (h)", id="home", variant="primary")
+            yield Button("Quit  (q)", id="quit")
+        yield Footer()
+
+    @on(Button.Pressed, "#home")
+    async def action_home(self) -> None:
+        await self.circle_app.back_home()
+
+    @on(Button.Pressed, "#quit")
+    def action_quit(self) -> None:
+        self.app.exit()

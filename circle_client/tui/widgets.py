@@ -1,0 +1,110 @@
+"""Widgets of the circle screen: the composer and the transcript view."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import events
+from textual.message import Message
+from textual.widgets import RichLog, TextArea
+
+from circle_client.commands import complete
+from circle_client.transcript import Entry, Transcript, reaction_summary
+
+RENDER_WINDOW = 400
+"""Entries drawn when the whole view is redrawn (a retraction, a filter, an opened warning)."""
+
+
+class Composer(TextArea):
+    """Multi-line draft: Enter sends, Ctrl+J adds a line, Tab completes a /command."""
+
+    class Submitted(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    facilitator = False
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            if self.text.strip():
+                self.post_message(self.Submitted(self.text))
+            return
+        if event.key in ("ctrl+j", "shift+enter"):
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+            return
+        if event.key == "tab" and self.text.startswith("/") and " " not in self.text:
+            event.stop()
+            event.prevent_default()
+            options = complete(self.text[1:], self.facilitator)
+            if len(options) == 1:
+                self.text = f"/{options[0]} "
+                self.move_cursor(self.document.end)
+            elif options:
+                self.notify("  ".join(f"/{o}" for o in options), timeout=4)
+            return
+        await super()._on_key(event)
+
+
+def render_entry(entry: Entry, transcript: Transcript) -> Text:
+    stamp = time.strftime("%H:%M", time.localtime(entry.at))
+    line = Text(f"#{entry.number:<4}", style="dim")
+    line.append(f"{stamp} ", style="dim")
+    if entry.kind == "notice":
+        line.append(entry.text, style="italic cyan")
+        return line
+    if entry.kind == "gap":
+        line.append(entry.text, style="bold yellow")
+        return line
+    if entry.kind == "system":
+        line.append(entry.text, style="italic magenta")
+        return line
+    name_style = "bold green" if entry.mine else "bold"
+    if entry.retracted:
+        line.append(f"{entry.handle} took back a message", style="dim italic")
+        return line
+    hidden = transcript.hidden(entry)
+    if hidden:
+        line.append(f"{entry.handle}: ", style=name_style)
+        line.append(f"[hidden: {hidden}; /open {entry.number} to show]", style="dim")
+        return line
+    if entry.reply_to is not None:
+        target = transcript.entry_for(entry.reply_to)
+        line.append(f"↪ #{target.number} " if target else "↪ (earlier) ", style="dim")
+    if entry.warning and not entry.opened:
+        line.append(f"{entry.handle}: ", style=name_style)
+        line.append(
+            f"[content warning: {entry.warning}; /open {entry.number} to read]", style="yellow"
+        )
+        return line
+    if entry.warning:
+        line.append(f"[CW: {entry.warning}] ", style="yellow")
+    if entry.me_action:
+        line.append(f"* {entry.handle} ", style=name_style)
+        line.append(entry.text, style="italic")
+    else:
+        line.append(f"{entry.handle}: ", style=name_style)
+        line.append(entry.text)
+    line.append(reaction_summary(entry), style="magenta")
+    return line
+
+
+class TranscriptView(RichLog):
+    """Renders the model; appends new lines, redraws only the recent window when needed."""
+
+    def __init__(self, transcript: Transcript, **kwargs: object) -> None:
+        super().__init__(max_lines=RENDER_WINDOW * 2, wrap=True, markup=False, **kwargs)  # type: ignore[arg-type]
+        self.transcript = transcript
+
+    def append(self, entry: Entry) -> None:
+        self.write(render_entry(entry, self.transcript))
+
+    def redraw(self) -> None:
+        self.clear()
+        for entry in self.transcript.recent(RENDER_WINDOW):
+            self.write(render_entry(entry, self.transcript))
