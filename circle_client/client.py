@@ -171,6 +171,19 @@ class CircleClient:
                 except ConnectionClosed:
                     return  # the run loop reconnects; a resumed session re-sends nothing twice
 
+    async def abort(self, leave: bool = True) -> None:
+        """Quick exit: send leave if it goes out at once, drop the socket, wipe; no waiting."""
+        self._leaving = True
+        if leave and self.session.admitted and not self.session.closed:
+            self.session.leave()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._flush(), 0.2)
+        self.session.wipe()
+        if self._task is not None:
+            self._task.cancel()
+        if self._ws is not None:
+            self._ws.transport.abort()
+
     async def close(self) -> None:
         """Leave cleanly (if in a circle) and close the connection."""
         self._leaving = True

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from textual import events, work
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -229,10 +229,10 @@ class CircleApp(App[str]):
             if isinstance(self.screen, LobbyScreen):
                 self.screen.show_listing(event.circles, self.clock())
         elif self.circle_screen is not None:
-            if self.circle_screen.is_mounted:
+            if self.circle_screen.is_mounted and not self.pending:
                 self.circle_screen.handle_event(event)
             else:
-                self.pending.append(event)
+                self.pending.append(event)  # keeps the order until the screen is up
         elif isinstance(event, ev.ErrorReceived | ev.SecurityAlert):
             screen = self.screen
             if isinstance(screen, CircleScreenBase):
@@ -323,20 +323,12 @@ class CircleApp(App[str]):
             self.switch_screen(HomeScreen())
 
     # ------------------------------------------------------------------ safety
-    def action_quick_exit(self) -> None:
+    async def action_quick_exit(self) -> None:
         """F12: leave, wipe and exit at once; the terminal is cleared after exit."""
-        if self.client is not None:
-            self.client.session.leave()
-            self._fire_and_forget()
+        client, self.client = self.client, None
+        if client is not None:
+            await client.abort(leave=True)
         self.exit("quick-exit")
-
-    @work(exclusive=True, group="leave")
-    async def _fire_and_forget(self) -> None:
-        if self.client is not None:
-            try:
-                await asyncio.wait_for(self.client._flush(), 0.3)
-            except Exception:  # noqa: BLE001 - leaving fast matters more than a clean leave
-                pass
 
     def action_crisis(self) -> None:
         self.push_screen(CrisisScreen(self.crisis_text))

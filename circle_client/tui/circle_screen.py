@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -227,9 +227,13 @@ class CircleScreen(Screen[None]):
 
     # ------------------------------------------------------------------ sending
     @on(Composer.Submitted)
-    async def submitted(self, message: Composer.Submitted) -> None:
-        text = message.text.strip()
+    def submitted(self, message: Composer.Submitted) -> None:
         self.composer.text = ""
+        self.process(message.text.strip())
+
+    @work(group="send")
+    async def process(self, text: str) -> None:
+        """In a worker, so the safety dialogs can wait for an answer."""
         try:
             if text.startswith("/"):
                 await self.run_command(text)
@@ -407,6 +411,7 @@ class CircleScreen(Screen[None]):
         member = int(event.option.id or 0)
         await self.circle_app.send("admit", member)
         self.remove_knock(member)
+        self.composer.focus()
 
     def action_fingerprint(self) -> None:
         fingerprint = self.session.fingerprint()

@@ -1,0 +1,307 @@
+"""The TUI with Pilot against a real circle-server process: every flow and the safety features."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, OptionList, Static
+
+from circle_client import events as ev
+from circle_client.tui.app import CircleApp
+from circle_client.tui.circle_screen import CircleScreen
+from circle_client.tui.modals import ConfirmScreen, CrisisScreen, HelpScreen, LockScreen
+from circle_client.tui.screens import EndedScreen, JoinScreen, RulesScreen, WaitingScreen
+from circle_client.tui.widgets import Composer
+from tests.conftest import ServerProcess
+
+from .tui_support import facilitator, guest, transcript_texts, wait_for
+
+SIZE = (110, 36)
+
+
+def make_app(**kwargs: object) -> CircleApp:
+    kwargs.setdefault("idle_lock_seconds", 0)
+    kwargs.setdefault("local_port", 0)
+    return CircleApp(suggest=lambda: "quiet-otter", **kwargs)  # type: ignore[arg-type]
+
+
+async def join_through_tui(pilot, app: CircleApp, invite: str, handle: str = "quiet-otter") -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("j")
+    await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+    app.screen.query_one("#invite", Input).value = invite
+    app.screen.query_one("#handle", Input).value = handle
+    await pilot.click("#continue")
+    await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the ground rules")
+
+
+async def test_home_shows_safety_keys_and_options() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        shown = {k: a.binding.description for k, a in app.screen.active_bindings.items()}
+        footer_keys = set(shown)
+        assert {"ctrl+x", "f2", "f1"} <= footer_keys
+        assert shown["ctrl+x"] == "Quick exit" and shown["f2"] == "Crisis help"
+        await pilot.press("f2")
+        assert isinstance(app.screen, CrisisScreen)
+        assert "988" in str(app.screen.query_one("#crisis-text", Static).render())
+        await pilot.press("escape")
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_malformed_invite_says_what_to_do() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        app.screen.query_one("#invite", Input).value = "https://example.org/not-an-invite"
+        await pilot.click("#continue")
+        error = str(app.screen.query_one("#error").render())
+        assert "should start with circle://" in error
+        assert isinstance(app.screen, JoinScreen)
+
+
+async def test_unknown_circle_and_unreachable_server(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url)
+    await fac.do("moderate", "close")
+    await fac.close()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        app.screen.query_one("#invite", Input).value = invite
+        await pilot.click("#continue")
+        await wait_for(
+            pilot,
+            lambda: "ended or never existed" in str(app.screen.query_one("#error").render()),
+            "error",
+        )
+
+
+async def test_participant_flow_rules_waiting_admitted_talk(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await join_through_tui(pilot, app, invite)
+        rules = app.screen
+        assert "Be gentle with each other." in str(rules.query_one("#rules-text", Static).render())
+        await pilot.click("#accept")
+        await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), "the waiting room")
+        knock = await fac.next_event(ev.KnockReceived)
+        assert knock.handle == "quiet-otter"
+        await fac.do("admit", knock.member)
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await fac.post("welcome, take your time")
+        await wait_for(pilot, lambda: "welcome, take your time" in transcript_texts(app), "message")
+        members = str(app.screen.query_one("#members", Static).render())
+        assert "calm-heron (facilitator)" in members and "quiet-otter (you)" in members
+        await pilot.press(*"thank you for having me")
+        await pilot.press("enter")
+        msg = await fac.next_event(ev.MessageReceived)
+        while msg.content.body != "thank you for having me":
+            msg = await fac.next_event(ev.MessageReceived)
+        assert msg.handle == "quiet-otter"
+        await pilot.press("ctrl+f")
+        assert any(t.startswith("Circle fingerprint: ") for t in transcript_texts(app))
+        fp = [t for t in transcript_texts(app) if t.startswith("Circle fingerprint")][-1]
+        assert fac.session.fingerprint() in fp
+        await fac.do("moderate", "close")
+        await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "the ended screen")
+        assert "facilitator closed" in str(app.screen.query("Static")[1].render())
+        assert (
+            app.client is None
+            or app.client.session.circle is None
+            or not app.client.session.circle.held_epochs
+        )
+    await fac.close()
+
+
+async def test_facilitator_flow_admit_moderate_close(server: ServerProcess) -> None:
+    app = make_app(
+        server_url=server.url,
+        open_defaults={"title": "Grief circle", "handle": "calm-heron"},
+        auto_open=True,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(
+            pilot, lambda: any(t.startswith("circle://") for t in transcript_texts(app)), "invite"
+        )
+        invite = str(app.invite)
+        member = await_join = None
+        from circle_client.client import CircleClient
+
+        member = CircleClient(server.url)
+        await member.connect()
+        await member.join(invite)
+        await member.knock("gentle-lynx", "low")
+        room = app.screen.query_one("#waiting-room", OptionList)
+        await wait_for(pilot, lambda: room.option_count == 1, "the knock")
+        room.focus()
+        room.highlighted = 0
+        await pilot.press("enter")
+        await member.next_event(ev.Admitted)
+        await wait_for(pilot, lambda: room.option_count == 0, "the waiting room to empty")
+        await_join = member
+        composer = app.screen.query_one(Composer)
+        composer.text = "/mute gentle-lynx 5"
+        await pilot.press("enter")
+        notice = await await_join.next_event(ev.NoticeReceived)
+        while notice.action != "mute":
+            notice = await await_join.next_event(ev.NoticeReceived)
+        assert notice.text == "gentle-lynx was muted for 5 min"
+        composer.text = "/tally"
+        await pilot.press("enter")
+        assert "Check-in moods (anonymous): low: 1" in transcript_texts(app)
+        await member.do("concern", None, "someone seems to be struggling")
+        await wait_for(
+            pilot,
+            lambda: "struggling" in str(app.screen.query_one("#inbox", Static).render()),
+            "concern",
+        )
+        composer.text = "/round 60"
+        await pilot.press("enter")
+        rnd = await member.next_event(ev.RoundChanged)
+        assert rnd.share_seconds == 60
+        composer.text = "/close"
+        await pilot.press("enter")
+        closed = await member.next_event(ev.CircleClosed)
+        assert closed.reason == "facilitator"
+        await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "ended")
+        await member.close()
+
+
+async def test_crisis_words_show_resources_and_keep_the_draft(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await join_through_tui(pilot, app, invite)
+        await pilot.click("#accept")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        screen = app.screen
+        screen.query_one(Composer).text = "some nights I want to die"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CrisisScreen), "crisis resources")
+        await pilot.click("#keep")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "back")
+        assert screen.query_one(Composer).text == "some nights I want to die"
+        assert "some nights I want to die" not in transcript_texts(app)
+        # Oversharing: a phone number asks first; "Send anyway" sends.
+        screen.query_one(Composer).text = "text me on 07700 900123"
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen), "the oversharing check"
+        )
+        assert "a phone number" in str(app.screen.query("Static")[1].render())
+        await pilot.click("#yes")
+        msg = await fac.next_event(ev.MessageReceived)
+        assert msg.content.body == "text me on 07700 900123"
+    await fac.close()
+
+
+async def test_content_warning_hide_filter_retract_react(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await join_through_tui(pilot, app, invite)
+        await pilot.click("#accept")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        screen = app.screen
+        other = await guest(server.url, fac, invite, "brave-finch")
+        await other.post("the details of that night", warning="self-harm")
+        await wait_for(
+            pilot, lambda: "the details of that night" in transcript_texts(app), "cw message"
+        )
+        entry = screen.transcript.recent(1)[0]
+        from circle_client.tui.widgets import render_entry
+
+        assert "content warning: self-harm" in render_entry(entry, screen.transcript).plain
+        assert "the details" not in render_entry(entry, screen.transcript).plain
+        screen.query_one(Composer).text = f"/open {entry.number}"
+        await pilot.press("enter")
+        assert "the details of that night" in render_entry(entry, screen.transcript).plain
+        screen.query_one(Composer).text = f"/react {entry.number} hear"
+        await pilot.press("enter")
+        reaction = await other.next_event(ev.ReactionReceived)
+        assert reaction.reaction == "i_hear_you" and reaction.handle == "quiet-otter"
+        screen.query_one(Composer).text = "/filter funeral"
+        await pilot.press("enter")
+        await fac.post("the funeral is on friday")
+        await wait_for(
+            pilot, lambda: "the funeral is on friday" in transcript_texts(app), "filtered"
+        )
+        filtered = screen.transcript.recent(1)[0]
+        assert "hidden: matches your filter" in render_entry(filtered, screen.transcript).plain
+        screen.query_one(Composer).text = "/hide brave-finch"
+        await pilot.press("enter")
+        assert "hidden: muted by you" in render_entry(entry, screen.transcript).plain
+        msg_id = await other.post("I regret saying this")
+        await wait_for(pilot, lambda: "I regret saying this" in transcript_texts(app), "regret")
+        await other.do("retract", msg_id)
+        await wait_for(
+            pilot, lambda: "I regret saying this" not in transcript_texts(app), "retraction"
+        )
+        await other.close()
+    await fac.close()
+
+
+async def test_refused_post_keeps_the_draft(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await join_through_tui(pilot, app, invite)
+        await pilot.click("#accept")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        other = await guest(server.url, fac, invite, "brave-finch")
+        await fac.do("moderate", "round_start", order=(other.session.member,))
+        screen = app.screen
+        await wait_for(pilot, lambda: bool(screen.round), "the go-around")
+        screen.query_one(Composer).text = "I want to jump in"
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: screen.query_one(Composer).text == "I want to jump in", "the draft back"
+        )
+        await other.close()
+    await fac.close()
+
+
+async def test_quick_exit_leaves_at_once(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await join_through_tui(pilot, app, invite)
+        await pilot.click("#accept")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+    assert app.return_value == "quick-exit"
+    notice = await fac.next_event(ev.NoticeReceived)
+    while notice.action != "left":
+        notice = await fac.next_event(ev.NoticeReceived)
+    assert notice.text == "quiet-otter left the circle"
+    await fac.close()
+
+
+async def test_idle_lock_hides_everything_until_a_key() -> None:
+    app = make_app(idle_lock_seconds=1.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, LockScreen), "the idle lock")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: not isinstance(app.screen, LockScreen), "unlock")
+
+
+@pytest.mark.parametrize("command", ["/nonsense", "/react 999 hear", "/mute someone 5"])
+async def test_bad_commands_explain_themselves(server: ServerProcess, command: str) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await join_through_tui(pilot, app, invite)
+        await pilot.click("#accept")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        composer = app.screen.query_one(Composer)
+        composer.text = command
+        await pilot.press("enter")
+        assert composer.text == command  # kept, to fix
+        messages = [n.message for n in app._notifications]
+        assert any(
+            "/help" in m or "Usage" in m or "no such" in m.lower() or "facilitator" in m
+            for m in messages
+        )
+    await fac.close()

@@ -1,0 +1,56 @@
+"""Helpers for driving the TUI with Pilot against a real server process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+
+from circle_client import events as ev
+from circle_client.client import CircleClient
+
+
+async def wait_for(
+    pilot: Pilot[Any], condition: Callable[[], bool], what: str, steps: int = 200
+) -> None:
+    """Let the app run until ``condition`` holds (bounded; no fixed sleeps)."""
+    for _ in range(steps):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def facilitator(
+    url: str, auto_admit: bool = False, **kwargs: Any
+) -> tuple[CircleClient, str]:
+    client = CircleClient(url)
+    await client.connect()
+    invite = await client.open_circle(
+        handle="calm-heron",
+        title=kwargs.pop("title", "Evening circle"),
+        rules=kwargs.pop("rules", "Be gentle with each other."),
+        auto_admit=auto_admit,
+        **kwargs,
+    )
+    return client, str(invite)
+
+
+async def guest(url: str, fac: CircleClient, invite: str, handle: str) -> CircleClient:
+    client = CircleClient(url)
+    await client.connect()
+    await client.join(invite)
+    await client.knock(handle)
+    if not fac.session.auto_admit:
+        knock = await fac.next_event(ev.KnockReceived)
+        await fac.do("admit", knock.member)
+    await client.next_event(ev.Admitted)
+    return client
+
+
+def transcript_texts(app: Any) -> list[str]:
+    screen = app.circle_screen
+    if screen is None:
+        return []
+    return [e.text for e in screen.transcript.recent(200)]
