@@ -98,7 +98,9 @@ class TranscriptView(RichLog):
     """Renders the model; appends new lines, redraws only the recent window when needed."""
 
     def __init__(self, transcript: Transcript, **kwargs: object) -> None:
-        super().__init__(max_lines=RENDER_WINDOW * 2, wrap=True, markup=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(
+            max_lines=RENDER_WINDOW * 2, wrap=True, markup=False, min_width=20, **kwargs
+        )  # type: ignore[arg-type]
         self.transcript = transcript
 
     def append(self, entry: Entry) -> None:

@@ -1,0 +1,156 @@
+"""Snapshots of the screens a person sees (pytest-textual-snapshot).
+
+The app is fed synthetic session events with a fixed clock, so every run draws the same
+screen. Update after an intended change with ``pytest tests/client --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+
+from circle_client import events as ev
+from circle_client.tui.app import CircleApp
+from circle_client.tui.modals import CrisisScreen, HelpScreen
+from circle_client.tui.screens import WaitingScreen
+from circle_client.tui.widgets import Composer
+from protocol.content import PostContent
+
+NOW = 1_800_000_000.0
+SIZE = (110, 34)
+HANDLES = {1: "calm-heron", 2: "quiet-otter", 3: "gentle-lynx"}
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Any:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+class FakeSession:
+    ends_at = NOW + 42 * 60
+    member = 2
+    lead = None
+    closed = False
+
+    def handle_of(self, member: int) -> str:
+        return HANDLES.get(member, "someone")
+
+    def fingerprint(self) -> str:
+        return "1234 5678 9012 3456 7890"
+
+
+class FakeClient:
+    server_url = "ws://127.0.0.1:8765"
+
+    def __init__(self) -> None:
+        self.session = FakeSession()
+
+    async def close(self) -> None:
+        return None
+
+
+def make_app() -> CircleApp:
+    return CircleApp(clock=lambda: NOW, idle_lock_seconds=0, suggest=lambda: "quiet-otter")
+
+
+def post(body: str, sender: int, seq: int, **kwargs: Any) -> ev.MessageReceived:
+    content = PostContent(
+        body=body,
+        reply_to=kwargs.get("reply_to"),
+        warning=kwargs.get("warning"),
+        me=kwargs.get("me", False),
+    )
+    return ev.MessageReceived((sender, 1, seq), sender, HANDLES[sender], content, sender == 2)
+
+
+CIRCLE_EVENTS: list[ev.Event] = [
+    ev.RosterChanged(
+        (
+            (1, "calm-heron", "facilitator"),
+            (2, "quiet-otter", "member"),
+            (3, "gentle-lynx", "member"),
+        ),
+        "1234 5678 9012 3456 7890",
+    ),
+    ev.NoticeReceived("joined", 3, "gentle-lynx joined the circle", False),
+    post("Welcome, everyone. We have about forty minutes tonight.", 1, 1),
+    post("I have not slept well since the move.", 3, 1),
+    post("Same here, the first month was the hardest.", 2, 1, reply_to=(3, 1, 1)),
+    ev.ReactionReceived((3, 1, 1), 1, "calm-heron", "i_hear_you"),
+    post("what happened that night", 3, 2, warning="self-harm"),
+    post("takes a deep breath", 2, 2, me=True),
+    ev.Gap(3, "gentle-lynx", 1),
+    ev.Pinned("Topic tonight: sleep and change", 1),
+    ev.RoundChanged((3, 2), 3, 120),
+]
+
+
+async def setup_circle(app: CircleApp, lead: bool, events: list[ev.Event]) -> None:
+    app.client = FakeClient()  # type: ignore[assignment]
+    app.circle_title = "Night owls"
+    app.enter_circle(lead=lead)
+    for event in events:
+        app.route(event)
+
+
+def settle(lead: bool, extra: list[ev.Event] | None = None) -> Any:
+    async def run_before(pilot: Any) -> None:
+        await setup_circle(pilot.app, lead, CIRCLE_EVENTS + (extra or []))
+        await pilot.pause()
+        pilot.app.screen.query_one(Composer).cursor_blink = False
+        await pilot.pause()
+
+    return run_before
+
+
+def test_home(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE)
+
+
+def test_waiting_room(snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        pilot.app.push_screen(WaitingScreen())
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_circle(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=settle(lead=False))
+
+
+def test_facilitator_panel(snap_compare: Any) -> None:
+    extra: list[ev.Event] = [
+        ev.KnockReceived(4, "brave-finch", "low"),
+        ev.ConcernReceived(3, "gentle-lynx", (3, 1, 2), "this worries me"),
+    ]
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=settle(lead=True, extra=extra))
+
+
+def test_help(snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        pilot.app.push_screen(HelpScreen("Samaritans 116 123 (UK and Ireland)", facilitator=False))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_crisis_before_sending(snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        pilot.app.push_screen(
+            CrisisScreen("Call or text 988 (US). Samaritans 116 123 (UK).", draft=True)
+        )
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
