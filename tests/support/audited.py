@@ -14,18 +14,27 @@ import runpy
 import sys
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+WRITE_EVENTS = ("os.rename", "os.remove", "os.mkdir", "os.rmdir", "shutil.copyfile", "os.truncate")
 
 
-def _hook(event: str, args: tuple[object, ...]) -> None:
+def disk_write(event: str, args: tuple[object, ...]) -> str | None:
+    """A description of the write this audit event is about to make, or None."""
     if event == "open" and len(args) >= 2:
         path, mode = args[0], args[1]
         writes = isinstance(mode, str) and any(c in mode for c in "wax+")
         if len(args) >= 3 and isinstance(args[2], int) and args[2] & WRITE_FLAGS:
             writes = True
         if writes and path is not None and not str(path).startswith("/dev/"):
-            sys.stderr.write(f"DISK-WRITE {mode} {path}\n")
-    elif event in ("os.rename", "os.remove", "os.mkdir", "shutil.copyfile"):
-        sys.stderr.write(f"DISK-WRITE {event} {args[0]}\n")
+            return f"{mode} {path}"
+    elif event in WRITE_EVENTS:
+        return f"{event} {args[0]}"
+    return None
+
+
+def _hook(event: str, args: tuple[object, ...]) -> None:
+    found = disk_write(event, args)
+    if found:
+        sys.stderr.write(f"DISK-WRITE {found}\n")
 
 
 def main() -> None:

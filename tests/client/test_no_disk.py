@@ -1,0 +1,77 @@
+"""S7 for the client: a whole session through the TUI writes nothing to disk."""
+
+from __future__ import annotations
+
+import sys
+
+from circle_client import events as ev
+from circle_client.tui.app import CircleApp
+from circle_client.tui.circle_screen import CircleScreen
+from circle_client.tui.widgets import Composer
+from tests.conftest import ServerProcess
+from tests.support.audited import disk_write
+
+from .tui_support import facilitator, wait_for
+
+WRITES: list[str] = []
+RECORDING = False
+
+
+def _hook(event: str, args: tuple[object, ...]) -> None:
+    if RECORDING:
+        found = disk_write(event, args)
+        if found:
+            WRITES.append(found)
+
+
+sys.addaudithook(_hook)  # permanent for this process, but it records only inside the test
+
+
+async def test_a_session_writes_no_files(server: ServerProcess) -> None:
+    global RECORDING
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = CircleApp(
+        idle_lock_seconds=0, suggest=lambda: "quiet-otter", invite=invite, handle="quiet-otter"
+    )
+    RECORDING = True
+    try:
+        async with app.run_test(size=(110, 36)) as pilot:
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.screen.query("#accept").first() is not None
+                    if app.screen.query("#accept")
+                    else False
+                ),
+                "rules",
+            )
+            await pilot.click("#accept")
+            await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+            app.screen.query_one(Composer).text = "nothing of this is saved"
+            await pilot.press("enter")
+            msg = await fac.next_event(ev.MessageReceived)
+            assert msg.content.body == "nothing of this is saved"
+            await fac.post("a reply")
+            await wait_for(
+                pilot,
+                lambda: "a reply" in [e.text for e in app.screen.transcript.recent(5)],
+                "reply",
+            )
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+    finally:
+        RECORDING = False
+    await fac.close()
+    assert WRITES == []
+
+
+def test_the_audit_would_see_a_write(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Control: the hook is live, so an empty list above means something."""
+    global RECORDING
+    RECORDING = True
+    try:
+        (tmp_path / "probe.txt").write_text("x")
+    finally:
+        RECORDING = False
+    assert any("probe.txt" in w for w in WRITES)
+    WRITES.clear()
