@@ -97,10 +97,8 @@ def render_entry(entry: Entry, transcript: Transcript) -> Text:
 class TranscriptView(RichLog):
     """Renders the model; appends new lines, redraws only the recent window when needed."""
 
-    def __init__(self, transcript: Transcript, **kwargs: object) -> None:
-        super().__init__(
-            max_lines=RENDER_WINDOW * 2, wrap=True, markup=False, min_width=20, **kwargs
-        )  # type: ignore[arg-type]
+    def __init__(self, transcript: Transcript, *, id: str | None = None) -> None:
+        super().__init__(max_lines=RENDER_WINDOW * 2, wrap=True, markup=False, min_width=20, id=id)
         self.transcript = transcript
 
     def append(self, entry: Entry) -> None:
