@@ -1,0 +1,175 @@
+"""Client-side measurements (P4, P5): crypto per message, a 50-member rekey, and the TUI with
+10,000 messages.
+
+    python -m bench.client
+
+Prints a Markdown table of medians and p99s. The crypto baseline in the same run is the bare
+libsodium cost of one Ed25519 signature and one XChaCha20-Poly1305 encryption of the same size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+from protocol import crypto
+from protocol.content import PostContent, RosterContent, RosterEntry
+from protocol.crypto import MemberKeys
+from protocol.frames import Relayed
+from protocol.group import CircleCrypto, FacilitatorSigner
+
+BODY = "I have not slept properly since the move and I keep pretending I am fine. " * 3
+
+
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def crypto_rows() -> list[tuple[str, list[float], str]]:
+    circle_id = os.urandom(16)
+    keys = [MemberKeys.generate() for _ in range(50)]
+    roster = RosterContent(
+        circle=circle_id,
+        version=1,
+        members=tuple(
+            RosterEntry(
+                member=i + 1,
+                handle=f"member-{i}",
+                sign_key=k.sign.public,
+                box_key=k.box.public,
+                role="member",
+            )
+            for i, k in enumerate(keys)
+        ),
+    )
+    signer = FacilitatorSigner(circle_id, keys[0].sign)
+    epoch_key = os.urandom(32)
+    a = CircleCrypto(
+        circle_id, 1, keys[0], keys[0].sign.public, crypto.fingerprint(keys[0].sign.public)
+    )
+    b = CircleCrypto(
+        circle_id, 2, keys[1], keys[0].sign.public, crypto.fingerprint(keys[0].sign.public)
+    )
+    a.start(epoch_key, roster)
+    b.accept_welcome(
+        signer.welcome(2, keys[1].sign.public, keys[1].box.public, 1, epoch_key, roster)
+    )
+    a.apply_rekey(signer.rekey(1, epoch_key, roster.members))
+    content = PostContent(body=BODY, reply_to=None, warning=None, me=False)
+    envelopes = [a.seal("post", content) for _ in range(2000)]
+    seal = timed(lambda: a.seal("post", content), 2000)
+    frames = iter(Relayed(kind="post", sender=1, rseq=1, env=e) for e in envelopes)
+    open_ = timed(lambda: b.open(next(frames)), 2000)
+    rekey = timed(lambda: signer.rekey(2, os.urandom(32), roster.members), 50)
+    key, nonce = os.urandom(32), os.urandom(24)
+    bare_sign = timed(lambda: keys[0].sign.sign("x", BODY.encode()), 2000)
+    bare_aead = timed(lambda: crypto.aead_seal(key, crypto.pad(BODY.encode()), b"ad", nonce), 2000)
+    return [
+        ("seal + sign one message", seal, "< 200 µs"),
+        ("verify + open one message", open_, "< 200 µs"),
+        ("rekey for 50 members (facilitator)", rekey, "< 50 ms"),
+        ("baseline: one Ed25519 signature", bare_sign, ""),
+        ("baseline: one XChaCha20-Poly1305 seal", bare_aead, ""),
+    ]
+
+
+async def tui_rows() -> list[tuple[str, list[float], str]]:
+    """10,000 messages into the circle screen, then keypress-to-screen while typing."""
+    from textual.widgets import Static
+
+    from circle_client import events as ev
+    from circle_client.tui.app import CircleApp
+    from circle_client.tui.widgets import Composer
+
+    class Session:
+        ends_at = time.time() + 3600
+        member = 2
+        lead = None
+        closed = False
+
+        def handle_of(self, member: int) -> str:
+            return f"member-{member}"
+
+        def fingerprint(self) -> str:
+            return "0000 0000 0000 0000 0000"
+
+    class Client:
+        server_url = "ws://127.0.0.1:1"
+        session = Session()
+
+        async def close(self) -> None:
+            return None
+
+    app = CircleApp(idle_lock_seconds=0)
+    feed: list[float] = []
+    keys: list[float] = []
+    rss_before = rss_after = 0
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.client = Client()  # type: ignore[assignment]
+        app.circle_title = "bench"
+        app.enter_circle(lead=False)
+        await pilot.pause()
+        empty_keys: list[float] = []
+        app.screen.query_one(Composer).focus()
+        for char in "baseline with no messages " * 4:
+            start = time.perf_counter()
+            await pilot.press(char if char != " " else "space")
+            empty_keys.append(time.perf_counter() - start)
+        app.screen.query_one(Composer).text = ""
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for i in range(10_000):
+            content = PostContent(body=f"{i}: {BODY[:120]}", reply_to=None, warning=None, me=False)
+            start = time.perf_counter()
+            app.route(ev.MessageReceived((3, 1, i + 1), 3, "member-3", content, False))
+            feed.append(time.perf_counter() - start)
+            if i % 500 == 0:
+                await pilot.pause()
+        await pilot.pause()
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        composer = app.screen.query_one(Composer)
+        composer.focus()
+        status = app.screen.query_one("#status", Static)
+        assert status is not None
+        for char in "typing stays responsive " * 4:
+            start = time.perf_counter()
+            await pilot.press(char if char != " " else "space")
+            keys.append(time.perf_counter() - start)
+        entries = len(app.screen.transcript.entries)  # type: ignore[attr-defined]
+        lines = len(app.screen.query_one("#transcript").lines)  # type: ignore[attr-defined]
+    print(
+        f"transcript entries kept: {entries}; lines drawn: {lines}; "
+        f"max RSS growth while feeding: {(rss_after - rss_before) / 1024:.1f} MiB"
+    )
+    return [
+        ("TUI: route + draw one incoming message (of 10,000)", feed, ""),
+        ("TUI: keypress to screen, empty circle (baseline; Pilot overhead)", empty_keys, ""),
+        ("TUI: keypress to screen with 10,000 messages", keys, "< 50 ms"),
+    ]
+
+
+def main() -> None:
+    rows = crypto_rows() + asyncio.run(tui_rows())
+    print("\n| measure | median | p99 | target |")
+    print("|---|---:|---:|---|")
+    for name, values, target in rows:
+        med, p99 = statistics.median(values), pct(values, 0.99)
+        unit, scale = ("µs", 1e6) if p99 < 1e-3 else ("ms", 1e3)
+        print(f"| {name} | {med * scale:.1f} {unit} | {p99 * scale:.1f} {unit} | {target} |")
+
+
+if __name__ == "__main__":
+    main()
