@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     opened.add_argument("--auto-admit", action="store_true", help="admit everyone who knocks")
     opened.add_argument("--handle", help="your handle in the circle")
     opened.add_argument("--now", action="store_true", help="open at once, without the form")
+    opened.add_argument(
+        "--key",
+        type=Path,
+        metavar="FILE",
+        help="facilitator key file (from 'circle facilitator init') for servers that only "
+        "let approved facilitators open circles",
+    )
     fac = sub.add_parser("facilitator", help="facilitator identity")
     fac_sub = fac.add_subparsers(dest="facilitator_command", required=True)
     init = fac_sub.add_parser("init", help="create a passphrase-protected facilitator key file")
@@ -117,6 +124,19 @@ def main(argv: list[str] | None = None) -> None:
             listed=args.listed,
             auto_admit=args.auto_admit,
         )
+    approval = None
+    if args.command == "open" and args.key is not None:
+        try:
+            blob = args.key.read_bytes()
+            seed = crypto.unlock_seed(blob, getpass.getpass(f"Passphrase for {args.key}: "))
+        except OSError as exc:
+            print(f"circle: cannot read {args.key}: {exc.strerror}", file=sys.stderr)
+            sys.exit(2)
+        except CircleError as exc:
+            print(f"circle: {exc}", file=sys.stderr)
+            sys.exit(2)
+        approval = crypto.SigningKeys.from_seed(seed)
+        open_defaults["approval_key"] = approval
     app = CircleApp(
         server_url=server.rstrip("/") if server else None,
         invite=args.invite if args.command == "join" else None,

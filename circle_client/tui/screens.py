@@ -259,6 +259,9 @@ class OpenScreen(CircleScreenBase):
             capacity=capacity,
             auto_admit=self.query_one("#auto", Checkbox).value,
             listed=self.query_one("#listed", Checkbox).value,
+            approval_key=app_key
+            if (app_key := self.circle_app.open_defaults.get("approval_key"))
+            else None,
         )
 
     def action_back(self) -> None:

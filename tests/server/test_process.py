@@ -284,3 +284,27 @@ async def test_invalid_config_names_the_key(tmp_path) -> None:  # type: ignore[n
     )
     assert result.returncode == 2
     assert "'max_members'" in result.stderr and "whole number" in result.stderr
+
+
+async def test_approved_facilitators_only() -> None:
+    from protocol.crypto import SigningKeys
+
+    approved = SigningKeys.generate()
+    proc = start_server(
+        env={"CIRCLE_OPEN_POLICY": "approved", "CIRCLE_APPROVED_KEYS": approved.public.hex()}
+    )
+    try:
+        stranger = CircleClient(proc.url)
+        await stranger.connect()
+        with pytest.raises(Exception, match="only approved facilitators"):
+            await stranger.open_circle(handle="calm-heron", title="t", rules="r")
+        await stranger.close()
+        host = CircleClient(proc.url)
+        await host.connect()
+        invite = await host.open_circle(
+            handle="calm-heron", title="t", rules="r", approval_key=approved
+        )
+        assert invite.circle_id
+        await host.close()
+    finally:
+        proc.stop()
