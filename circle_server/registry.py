@@ -599,7 +599,7 @@ class Registry:
                 out += self.close_circle(circle, "no_facilitator")
                 continue
             left = circle.ends_at - now
-            for minutes in WARNING_MINUTES:
+            for minutes in sorted(WARNING_MINUTES):  # the nearest threshold only
                 if left <= minutes * 60 and minutes not in circle.warnings_sent:
                     circle.warnings_sent.update(m for m in WARNING_MINUTES if m >= minutes)
                     out += self.publish(circle, Timer(ends_at=circle.ends_at, warning=minutes))

@@ -308,3 +308,18 @@ async def test_approved_facilitators_only() -> None:
         await host.close()
     finally:
         proc.stop()
+
+
+async def test_timed_session_warns_and_expires(server: ServerProcess) -> None:
+    """A one-minute circle on the real server: the 1-minute warning, then it vanishes."""
+    fac, invite = await open_circle(server.url, auto_admit=True, minutes=1)
+    member = await join(server.url, fac, invite, HANDLES[1])
+    warning = await member.next_event(ev.TimerChanged, timeout=10)
+    assert warning.warning == 1
+    closed = await member.next_event(ev.CircleClosed, timeout=75)
+    assert closed.reason == "time_up"
+    gone = await fac.next_event(ev.CircleClosed, timeout=5)
+    assert gone.reason == "time_up"
+    assert member.session.circle is not None and member.session.circle.held_epochs == ()
+    await member.close()
+    await fac.close()

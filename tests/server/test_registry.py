@@ -449,3 +449,13 @@ def _env():  # type: ignore[no-untyped-def]
     from protocol.frames import Envelope
 
     return Envelope(epoch=0, seq=1, nonce=b"n" * 24, ct=b"c" * 32, sig=b"s" * 64)
+
+
+def test_short_circle_gets_only_the_nearest_warning(net: Net) -> None:
+    fac = net.open(minutes=3)
+    a = net.join(fac, "short-stay")
+    net.tick(1)
+    net.tick(1)
+    assert [e.warning for e in a.of(ev.TimerChanged)] == [5]
+    net.tick(2 * 60)
+    assert [e.warning for e in a.of(ev.TimerChanged)] == [5, 1]
