@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from circle_server import admission
 from circle_server.actions import Action, Close, CloseCode, Publish, Rejection, Send
 from circle_server.circle import WARNING_MINUTES, Circle, Member
 from circle_server.config import ServerConfig
@@ -24,19 +25,16 @@ from protocol import crypto, handshake, limits
 from protocol.errors import CryptoError, ErrorCode, ProtocolError
 from protocol.frames import (
     Admit,
-    CircleInfo,
     Closed,
     Concern,
     ConcernNotice,
     Decline,
-    Declined,
     Delegation,
     Error,
     Frame,
     Hello,
     Join,
     Knock,
-    Knocked,
     Leave,
     Lobby,
     LobbyEntry,
@@ -44,7 +42,6 @@ from protocol.frames import (
     Moderate,
     Notice,
     OpenCircle,
-    Opened,
     PassTurn,
     Pin,
     Post,
@@ -52,12 +49,10 @@ from protocol.frames import (
     Rekey,
     Relayed,
     Resume,
-    Resumed,
     Retract,
     Roster,
     ServerHello,
     Timer,
-    Welcome,
 )
 from protocol.states import (
     CircleState,
@@ -158,7 +153,7 @@ class Registry:
         elif member.state is MemberState.ADMITTED:
             member.state = member_after(member.state, "drop")
             member.away_since = self.clock()
-            out += self._check_facilitator_presence(circle)
+            out += self.check_facilitator_presence(circle)
         return out
 
     # ------------------------------------------------------------------ entry point
@@ -211,16 +206,16 @@ class Registry:
             raise Rejection(ErrorCode.OUT_OF_ORDER, "Say hello first.", CloseCode.POLICY)
         check_frame_allowed(conn.state, frame.TYPE)
         if isinstance(frame, OpenCircle):
-            return self._open(conn, frame, now)
+            return admission.open_circle(self, conn, frame, now)
         if isinstance(frame, Join):
-            return self._join(conn, frame)
+            return admission.join_circle(self, conn, frame)
         if isinstance(frame, Resume):
-            return self._resume(conn, frame)
+            return admission.resume(self, conn, frame)
         if isinstance(frame, LobbyRequest):
             return self._lobby(conn)
         circle, member = self._seat(conn)
         if isinstance(frame, Knock):
-            return self._knock(circle, member, frame)
+            return admission.knock(self, circle, member, frame)
         if isinstance(frame, Leave):
             return self._leave(circle, member)
         if type(frame) in MESSAGE_FRAMES:
@@ -232,9 +227,9 @@ class Registry:
         if not member.is_facilitator:
             raise Rejection(ErrorCode.NOT_ALLOWED, "Only a facilitator can do that.")
         if isinstance(frame, Admit):
-            return self._admit(circle, frame)
+            return admission.admit(self, circle, frame)
         if isinstance(frame, Decline):
-            return self._decline(circle, frame)
+            return admission.decline(self, circle, frame)
         if isinstance(frame, Roster | Rekey):
             return self._stream(circle, frame)
         if isinstance(frame, Moderate):
@@ -278,171 +273,6 @@ class Registry:
             )
         ]
 
-    def _open(self, conn: Conn, frame: OpenCircle, now: float) -> list[Action]:
-        c = self.config
-        try:
-            handshake.verify_open(conn.challenge, frame)
-        except CryptoError:
-            raise Rejection(
-                ErrorCode.BAD_SIGNATURE, "The open request is not signed correctly."
-            ) from None
-        if c.open_policy == "approved":
-            try:
-                approver = handshake.verify_approval(conn.challenge, frame)
-            except CryptoError:
-                approver = None
-            if approver not in self.approved:
-                raise Rejection(
-                    ErrorCode.NOT_APPROVED,
-                    "This server lets only approved facilitators open circles. Ask the host "
-                    "to add your facilitator key.",
-                )
-        if frame.circle in self.circles:
-            raise Rejection(ErrorCode.CIRCLE_EXISTS, "A circle with this id exists; try again.")
-        if len(self.circles) >= c.max_circles:
-            raise Rejection(
-                ErrorCode.SERVER_FULL, "This server has as many circles as it can hold."
-            )
-        if frame.minutes > c.max_minutes:
-            raise Rejection(
-                ErrorCode.NOT_ALLOWED, f"Sessions here last at most {c.max_minutes} minutes."
-            )
-        if frame.capacity > c.max_members:
-            raise Rejection(
-                ErrorCode.NOT_ALLOWED, f"Circles here hold at most {c.max_members} people."
-            )
-        if frame.listed and (not frame.title or frame.secret is None or not c.lobby):
-            raise Rejection(ErrorCode.BAD_FIELD, "A listed circle needs a title and its secret.")
-        circle = Circle(
-            id=frame.circle,
-            root_key=frame.facilitator_key,
-            verifier=frame.verifier,
-            info=frame.info,
-            opened_at=now,
-            ends_at=now + frame.minutes * 60,
-            capacity=frame.capacity,
-            auto_admit=frame.auto_admit,
-            listed=frame.listed,
-            title=frame.title if frame.listed else None,
-            secret=frame.secret if frame.listed else None,
-        )
-        circle.buffer = type(circle.buffer)(maxlen=c.resume_buffer)
-        member = Member(
-            id=circle.new_member_id(),
-            sign_key=frame.facilitator_key,
-            box_key=bytes(32),
-            address=conn.address,
-            state=member_after(conn.state, "open"),
-            role="facilitator",
-            conn=conn.id,
-        )
-        circle.members[member.id] = member
-        self.circles[circle.id] = circle
-        self.stats.circles_opened += 1
-        conn.state, conn.circle, conn.member = member.state, circle.id, member.id
-        log.info("circle opened (%d open)", len(self.circles))
-        return [Send(conn.id, Opened(circle=circle.id, member=member.id, ends_at=circle.ends_at))]
-
-    def _join(self, conn: Conn, frame: Join) -> list[Action]:
-        circle = self.circles.get(frame.circle)
-        if circle is None or circle.state is CircleState.CLOSED:
-            raise Rejection(
-                ErrorCode.NO_SUCH_CIRCLE,
-                "This invite is for a circle that has ended or never existed. Ask the "
-                "facilitator for a fresh one.",
-            )
-        try:
-            crypto.verify_admission(
-                circle.verifier,
-                frame.proof,
-                conn.challenge,
-                frame.circle,
-                frame.sign_key,
-                frame.box_key,
-            )
-        except CryptoError:
-            raise Rejection(
-                ErrorCode.BAD_PROOF, "This invite is not valid for this circle."
-            ) from None
-        if frame.sign_key in circle.banned_keys or conn.address in circle.banned_addresses:
-            raise Rejection(ErrorCode.BANNED, "You cannot join this circle.", CloseCode.BANNED)
-        if any(m.sign_key == frame.sign_key for m in circle.members.values()):
-            raise Rejection(ErrorCode.BAD_FIELD, "These keys are already in use; use fresh keys.")
-        if circle.locked:
-            raise Rejection(
-                ErrorCode.CIRCLE_LOCKED, "This circle is not admitting anyone right now."
-            )
-        if circle.seated_count() >= circle.capacity:
-            raise Rejection(ErrorCode.CIRCLE_FULL, "This circle is full.")
-        if circle.waiting_count() >= circle.capacity:
-            raise Rejection(ErrorCode.CIRCLE_FULL, "The waiting room is full; try again soon.")
-        member = Member(
-            id=circle.new_member_id(),
-            sign_key=frame.sign_key,
-            box_key=frame.box_key,
-            address=conn.address,
-            state=member_after(conn.state, "join"),
-            conn=conn.id,
-        )
-        circle.members[member.id] = member
-        conn.state, conn.circle, conn.member = member.state, circle.id, member.id
-        info = CircleInfo(
-            circle=circle.id,
-            member=member.id,
-            facilitator_key=circle.root_key,
-            info=circle.info,
-            ends_at=circle.ends_at,
-        )
-        return [Send(conn.id, info)]
-
-    def _knock(self, circle: Circle, member: Member, frame: Knock) -> list[Action]:
-        member.state = member_after(member.state, "knock")
-        member.knock = frame.sealed
-        self._sync_conn(member)
-        return self.to_facilitators(circle, self._knocked(member))
-
-    def _knocked(self, member: Member) -> Knocked:
-        assert member.knock is not None
-        return Knocked(
-            member=member.id, sign_key=member.sign_key, box_key=member.box_key, sealed=member.knock
-        )
-
-    def _admit(self, circle: Circle, frame: Admit) -> list[Action]:
-        target = circle.members.get(frame.member)
-        if target is None or target.state is not MemberState.WAITING:
-            raise Rejection(ErrorCode.OUT_OF_ORDER, "That person is no longer waiting.")
-        if circle.seated_count() >= circle.capacity:
-            raise Rejection(ErrorCode.CIRCLE_FULL, "The circle is full.")
-        target.state = member_after(target.state, "admit")
-        target.knock = None
-        self._sync_conn(target)
-        out = self.publish(circle, self.notice(circle, "joined", target.id))
-        assert target.conn is not None
-        welcome = Welcome(
-            circle=circle.id,
-            member=target.id,
-            welcome=frame.welcome,
-            ends_at=circle.ends_at,
-            rseq=circle.rseq,
-        )
-        out.insert(0, Send(target.conn, welcome))
-        return out
-
-    def _decline(self, circle: Circle, frame: Decline) -> list[Action]:
-        target = circle.members.get(frame.member)
-        if target is None or target.state is not MemberState.WAITING:
-            raise Rejection(ErrorCode.OUT_OF_ORDER, "That person is no longer waiting.")
-        target.state = member_after(target.state, "decline")
-        del circle.members[target.id]
-        out: list[Action] = []
-        if target.conn is not None:
-            out += [
-                Send(target.conn, Declined()),
-                Close(target.conn, CloseCode.DECLINED, "declined"),
-            ]
-            self._detach(target.conn)
-        return out
-
     def _leave(self, circle: Circle, member: Member) -> list[Action]:
         return self.depart(circle, member, "leave", "left", CloseCode.NORMAL)
 
@@ -455,66 +285,16 @@ class Registry:
         out: list[Action] = []
         if member.conn is not None:
             out.append(Close(member.conn, code, notice))
-            self._detach(member.conn)
+            self.detach(member.conn)
         if circle.round and member.id in circle.round.order:
             circle.round.order.remove(member.id)
         if was_seated:
             out += self.publish(circle, self.notice(circle, notice, member.id))
-            out += self._check_facilitator_presence(circle)
+            out += self.check_facilitator_presence(circle)
         else:
             out += self.to_facilitators(
                 circle, self.notice(circle, notice, member.id, stream=False)
             )
-        return out
-
-    def _resume(self, conn: Conn, frame: Resume) -> list[Action]:
-        circle = self.circles.get(frame.circle)
-        member = circle.members.get(frame.member) if circle else None
-        if circle is None or member is None or not member.seated:
-            raise Rejection(
-                ErrorCode.NO_SUCH_CIRCLE,
-                "This circle has ended, or you are no longer in it.",
-                CloseCode.CIRCLE_CLOSED,
-            )
-        try:
-            handshake.verify_resume(
-                member.sign_key, frame.proof, conn.challenge, circle.id, member.id
-            )
-        except CryptoError:
-            raise Rejection(
-                ErrorCode.BAD_SIGNATURE, "Could not prove who you are; rejoin."
-            ) from None
-        out: list[Action] = []
-        if member.conn is not None and member.conn != conn.id:
-            out.append(Close(member.conn, CloseCode.GOING_AWAY, "resumed elsewhere"))
-            self._detach(member.conn)
-        if member.state is MemberState.AWAY:
-            member.state = member_after(member.state, "resume")
-        member.conn = conn.id
-        conn.state, conn.circle, conn.member = member.state, circle.id, member.id
-        missed = [f for rseq, f in circle.buffer if rseq > frame.last_rseq]
-        oldest = circle.buffer[0][0] if circle.buffer else circle.rseq + 1
-        lost = frame.last_rseq + 1 < oldest and frame.last_rseq < circle.rseq
-        out.append(
-            Send(
-                conn.id,
-                Resumed(
-                    circle=circle.id,
-                    member=member.id,
-                    missed=len(missed),
-                    lost=lost,
-                    ends_at=circle.ends_at,
-                ),
-            )
-        )
-        out += [Send(conn.id, f) for f in missed]
-        if member.is_facilitator:
-            out += [
-                Send(conn.id, self._knocked(m))
-                for m in circle.members.values()
-                if m.state is MemberState.WAITING
-            ]
-            out += self._check_facilitator_presence(circle)
         return out
 
     # ------------------------------------------------------------------ talking
@@ -624,7 +404,7 @@ class Registry:
                 )
         return out
 
-    def _check_facilitator_presence(self, circle: Circle) -> list[Action]:
+    def check_facilitator_presence(self, circle: Circle) -> list[Action]:
         """F6: no facilitator connected -> pause admissions, close after the grace period."""
         present = circle.facilitator_connected()
         if not present and circle.state is CircleState.OPEN:
@@ -648,7 +428,7 @@ class Registry:
                     Send(member.conn, Closed(reason=reason)),
                     Close(member.conn, code, "circle closed"),
                 ]
-                self._detach(member.conn)
+                self.detach(member.conn)
         circle.members.clear()
         circle.buffer.clear()
         circle.banned_keys.clear()
@@ -722,11 +502,11 @@ class Registry:
     def to_facilitators(self, circle: Circle, frame: Frame) -> list[Action]:
         return [Send(conn, frame) for conn in circle.connected(facilitators_only=True)]
 
-    def _sync_conn(self, member: Member) -> None:
+    def sync_conn(self, member: Member) -> None:
         if member.conn is not None and member.conn in self.conns:
             self.conns[member.conn].state = member.state
 
-    def _detach(self, conn_id: int) -> None:
+    def detach(self, conn_id: int) -> None:
         conn = self.conns.get(conn_id)
         if conn is not None:
             conn.state, conn.circle, conn.member = MemberState.GONE, None, None
