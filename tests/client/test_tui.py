@@ -33,6 +33,13 @@ async def join_through_tui(pilot, app: CircleApp, invite: str, handle: str = "qu
     await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the ground rules")
 
 
+async def enter_circle(pilot, app: CircleApp, invite: str) -> None:  # type: ignore[no-untyped-def]
+    """Join, accept the rules and (auto-admitted) arrive in the circle."""
+    await join_through_tui(pilot, app, invite)
+    await pilot.click("#accept")
+    await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+
+
 async def test_home_shows_safety_keys_and_options() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -172,9 +179,7 @@ async def test_crisis_words_show_resources_and_keep_the_draft(server: ServerProc
     fac, invite = await facilitator(server.url, auto_admit=True)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await join_through_tui(pilot, app, invite)
-        await pilot.click("#accept")
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await enter_circle(pilot, app, invite)
         screen = app.screen
         screen.query_one(Composer).text = "some nights I want to die"
         await pilot.press("enter")
@@ -200,9 +205,7 @@ async def test_content_warning_hide_filter_retract_react(server: ServerProcess) 
     fac, invite = await facilitator(server.url, auto_admit=True)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await join_through_tui(pilot, app, invite)
-        await pilot.click("#accept")
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await enter_circle(pilot, app, invite)
         screen = app.screen
         other = await guest(server.url, fac, invite, "brave-finch")
         await other.post("the details of that night", warning="self-harm")
@@ -246,9 +249,7 @@ async def test_refused_post_keeps_the_draft(server: ServerProcess) -> None:
     fac, invite = await facilitator(server.url, auto_admit=True)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await join_through_tui(pilot, app, invite)
-        await pilot.click("#accept")
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await enter_circle(pilot, app, invite)
         other = await guest(server.url, fac, invite, "brave-finch")
         await fac.do("moderate", "round_start", order=(other.session.member,))
         screen = app.screen
@@ -266,9 +267,7 @@ async def test_quick_exit_leaves_at_once(server: ServerProcess) -> None:
     fac, invite = await facilitator(server.url, auto_admit=True)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await join_through_tui(pilot, app, invite)
-        await pilot.click("#accept")
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await enter_circle(pilot, app, invite)
         await pilot.press("ctrl+x")
         await pilot.pause()
     assert app.return_value == "quick-exit"
@@ -292,9 +291,7 @@ async def test_bad_commands_explain_themselves(server: ServerProcess, command: s
     fac, invite = await facilitator(server.url, auto_admit=True)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await join_through_tui(pilot, app, invite)
-        await pilot.click("#accept")
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await enter_circle(pilot, app, invite)
         composer = app.screen.query_one(Composer)
         composer.text = command
         await pilot.press("enter")
