@@ -184,11 +184,11 @@ class CircleClient:
         if self._ws is not None:
             self._ws.transport.abort()
 
-    async def close(self) -> None:
-        """Leave cleanly (if in a circle) and close the connection."""
+    async def close(self, mood: str | None = None) -> None:
+        """Leave cleanly (if in a circle, checking out with ``mood``) and close the connection."""
         self._leaving = True
         if self.session.admitted and not self.session.closed:
-            self.session.leave()
+            self.session.leave(mood)
             await self._flush()
         if self._ws is not None:
             await self._ws.close()

@@ -29,7 +29,7 @@ COMMANDS = (
     Command("pass", "/pass", "Pass your turn in a go-around"),
     Command("crisis", "/crisis", "Show crisis resources (only on your screen)"),
     Command("help", "/help", "Keys, commands and crisis resources"),
-    Command("leave", "/leave", "Leave the circle"),
+    Command("leave", "/leave [MOOD]", "Leave; optionally check out: rough, low, okay, good, great"),
     Command("admit", "/admit HANDLE", "Let someone in from the waiting room", True),
     Command("decline", "/decline HANDLE", "Turn a knock away", True),
     Command("warn", "/warn HANDLE TEXT", "A private note to one person", True),

@@ -200,3 +200,10 @@ class Disconnected(Event):
     """The connection ended for good; ``reason`` says why in words a user understands."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedOut(Event):
+    """Someone left with a check-out mood (facilitators only; anonymous by design)."""
+
+    mood: str

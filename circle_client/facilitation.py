@@ -46,6 +46,7 @@ class Facilitation:
         self.pinned: str | None = None
         self.delegations: dict[int, Delegation] = {}
         self.moods: dict[int, str] = {}  # check-in moods; only the tally is ever shown
+        self.checkouts: dict[str, int] = {}  # check-out moods arrive without a sender
 
     # -- knocks ------------------------------------------------------------------------------
     def on_knocked(self, frame: Knocked) -> PendingKnock:

@@ -21,6 +21,7 @@ from protocol.content import (
     ConcernContent,
     InfoContent,
     KnockContent,
+    MoodContent,
     PinContent,
     PostContent,
     ReactContent,
@@ -31,6 +32,8 @@ from protocol.content import (
 from protocol.crypto import CircleSecrets, MemberKeys, Random, SigningKeys, system_random
 from protocol.errors import CircleError, CryptoError, EpochError, LocalProtocolError, ReplayError
 from protocol.frames import (
+    Checkout,
+    CheckoutNotice,
     CircleInfo,
     Closed,
     Concern,
@@ -242,8 +245,18 @@ class Session:
     def pass_turn(self) -> None:
         self._send(PassTurn())
 
-    def leave(self) -> None:
+    def leave(self, mood: str | None = None) -> None:
+        """Leave now; with a ``mood``, first check out anonymously to the facilitators (F11)."""
         if not self.closed:
+            if mood is not None and self.circle is not None and self.admitted:
+                plain = pack(MoodContent(mood=mood).to_map())
+                to = tuple(
+                    SealedTo(member=e.member, sealed=crypto.seal_to(e.box_key, plain, self.rng))
+                    for e in self.circle.roster.values()
+                    if e.role in ("facilitator", "co") and e.member != self.member
+                )
+                if to:
+                    self._send(Checkout(to=to))
             self._send(Leave())
         self.wipe()
 
@@ -609,6 +622,17 @@ class Session:
             return [ev.SecurityAlert("A concern could not be read.")]
         handle = self.circle.handle_of(frame.sender) or "someone"
         return [ev.ConcernReceived(frame.sender, handle, content.target, content.note)]
+
+    def _on_checkout_notice(self, frame: CheckoutNotice) -> list[ev.Event]:
+        if self.keys is None or self.lead is None:
+            return []
+        try:
+            plain = crypto.open_sealed(self.keys.box, frame.sealed, "check-out")
+            mood = decode_struct(MoodContent, plain).mood
+        except CircleError:
+            return []
+        self.lead.checkouts[mood] = self.lead.checkouts.get(mood, 0) + 1
+        return [ev.CheckedOut(mood)]
 
     def _on_error(self, frame: Error) -> list[ev.Event]:
         return [ev.ErrorReceived(frame.code, frame.message, frame.ref)]

@@ -32,6 +32,7 @@ class Member:
     last_post: float = -1e18
     away_since: float = 0.0
     concerns: deque[float] = field(default_factory=lambda: deque(maxlen=8))
+    checked_out: bool = False
 
     @property
     def is_facilitator(self) -> bool:

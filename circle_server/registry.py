@@ -25,6 +25,8 @@ from protocol import crypto, handshake, limits
 from protocol.errors import CryptoError, ErrorCode, ProtocolError
 from protocol.frames import (
     Admit,
+    Checkout,
+    CheckoutNotice,
     Closed,
     Concern,
     ConcernNotice,
@@ -224,6 +226,8 @@ class Registry:
             return self._pass(circle, member, now)
         if isinstance(frame, Concern):
             return self._concern(circle, member, frame, now)
+        if isinstance(frame, Checkout):
+            return self._checkout(circle, member, frame)
         if not member.is_facilitator:
             raise Rejection(ErrorCode.NOT_ALLOWED, "Only a facilitator can do that.")
         if isinstance(frame, Admit):
@@ -343,6 +347,18 @@ class Registry:
                 out.append(Send(target.conn, ConcernNotice(sender=member.id, sealed=entry.sealed)))
         if not out:
             raise Rejection(ErrorCode.UNAVAILABLE, "No facilitator is connected right now.")
+        return out
+
+    def _checkout(self, circle: Circle, member: Member, frame: Checkout) -> list[Action]:
+        """Pass a check-out mood to the facilitators without saying whose it is (F11)."""
+        if member.checked_out:
+            raise Rejection(ErrorCode.OUT_OF_ORDER, "You have checked out already.")
+        member.checked_out = True
+        out: list[Action] = []
+        for entry in frame.to:
+            target = circle.members.get(entry.member)
+            if target and target.is_facilitator and target.conn is not None:
+                out.append(Send(target.conn, CheckoutNotice(sealed=entry.sealed)))
         return out
 
     def _stream(self, circle: Circle, frame: Roster | Rekey) -> list[Action]:

@@ -113,3 +113,10 @@ class ConcernContent(Struct):
 
     target: tuple[int, ...] | None = spec(Opt(MessageRef))
     note: str = spec(Str(500))
+
+
+@dataclass(frozen=True, slots=True)
+class MoodContent(Struct):
+    """A check-out mood, sealed to one facilitator; it names no one (F11)."""
+
+    mood: str = spec(Str(16, MOODS))

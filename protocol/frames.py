@@ -377,6 +377,24 @@ class ConcernNotice(Frame):
     sealed: bytes = spec(Bytes(max_len=1024))
 
 
+@_frame
+@dataclass(frozen=True, slots=True)
+class Checkout(Frame):
+    """Member -> server, when leaving: a check-out mood sealed to each facilitator (F11)."""
+
+    TYPE: ClassVar[str] = "checkout"
+    to: tuple[SealedTo, ...] = spec(ListOf(Nested(SealedTo), 32))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class CheckoutNotice(Frame):
+    """Server -> one facilitator: a check-out mood, deliberately without the sender (F11)."""
+
+    TYPE: ClassVar[str] = "checkout_notice"
+    sealed: bytes = spec(Bytes(max_len=1024))
+
+
 # Roster and epochs -------------------------------------------------------------------------
 @_frame
 @dataclass(frozen=True, slots=True)

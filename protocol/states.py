@@ -58,7 +58,9 @@ CIRCLE_TRANSITIONS: dict[tuple[CircleState, str], CircleState] = {
 }
 
 # Frames a connection may send in each state; anything else is OUT_OF_ORDER.
-_TALK = frozenset({"post", "react", "retract", "pass", "concern", "leave", "lobby_request"})
+_TALK = frozenset(
+    {"post", "react", "retract", "pass", "concern", "checkout", "leave", "lobby_request"}
+)
 _FACILITATE = frozenset({"admit", "decline", "pin", "roster", "rekey", "moderate"})
 ALLOWED_FRAMES: dict[MemberState, frozenset[str]] = {
     MemberState.CONNECTED: frozenset({"open", "join", "resume", "lobby_request"}),

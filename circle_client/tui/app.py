@@ -310,7 +310,9 @@ class CircleApp(App[str]):
             raise ConnectError("Not connected.")
         return await self.client.do(command, *args, **kwargs)
 
-    async def leave_circle(self) -> None:
+    async def leave_circle(self, mood: str | None = None) -> None:
+        if self.client is not None:
+            await self.client.close(mood)
         await self.drop_client()
         self.end("You left the circle.")
 

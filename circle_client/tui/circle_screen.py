@@ -18,6 +18,7 @@ from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
 from circle_client.tui.modals import ConfirmScreen, CrisisScreen
 from circle_client.tui.widgets import Composer, TranscriptView
+from protocol.content import MOODS
 from protocol.errors import CircleError, ErrorCode
 
 if TYPE_CHECKING:
@@ -327,7 +328,10 @@ class CircleScreen(Screen[None]):
         elif name == "help":
             app.action_help()
         elif name == "leave":
-            await self.action_leave()
+            mood = words[0].lower() if words else None
+            if mood is not None and mood not in MOODS:
+                raise CommandError(f"Usage: {command.usage}")
+            await self.circle_app.leave_circle(mood)
         else:
             await self.facilitator_command(name, words, rest, command)
 
@@ -377,9 +381,12 @@ class CircleScreen(Screen[None]):
             app.show_invite()
         elif name == "tally":
             lead = self.session.lead
-            tally = lead.mood_tally() if lead else {}
-            text = ", ".join(f"{m}: {n}" for m, n in sorted(tally.items())) or "no check-ins yet"
-            self.note(f"Check-in moods (anonymous): {text}", "system")
+            for label, tally in (
+                ("Check-in", lead.mood_tally() if lead else {}),
+                ("Check-out", dict(lead.checkouts) if lead else {}),
+            ):
+                text = ", ".join(f"{m}: {n}" for m, n in sorted(tally.items())) or "none yet"
+                self.note(f"{label} moods (anonymous): {text}", "system")
 
     # ------------------------------------------------------------------ lookups
     def entry(self, words: list[str], command: object):  # type: ignore[no-untyped-def]

@@ -157,6 +157,7 @@ async def test_facilitator_flow_admit_moderate_close(server: ServerProcess) -> N
         composer.text = "/tally"
         await pilot.press("enter")
         assert "Check-in moods (anonymous): low: 1" in transcript_texts(app)
+        assert "Check-out moods (anonymous): none yet" in transcript_texts(app)
         await member.do("concern", None, "someone seems to be struggling")
         await wait_for(
             pilot,

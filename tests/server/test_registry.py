@@ -459,3 +459,14 @@ def test_short_circle_gets_only_the_nearest_warning(net: Net) -> None:
     assert [e.warning for e in a.of(ev.TimerChanged)] == [5]
     net.tick(2 * 60)
     assert [e.warning for e in a.of(ev.TimerChanged)] == [5, 1]
+
+
+def test_checkout_mood_reaches_facilitators_without_a_name(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    a.session.leave("okay")
+    net.pump()
+    assert fac.last(ev.CheckedOut).mood == "okay"
+    assert fac.session.lead is not None and fac.session.lead.checkouts == {"okay": 1}
+    notice_frames = [f for f in fac.frames if f.TYPE == "checkout_notice"]
+    assert len(notice_frames) == 1 and not hasattr(notice_frames[0], "sender")
+    assert not b.of(ev.CheckedOut)
