@@ -512,7 +512,6 @@ class Registry:
         rseq = getattr(frame, "rseq", None)
         if isinstance(rseq, int) and rseq > 0:
             circle.buffer.append((rseq, frame))
-        self.stats.frames_out += len(circle.connected())
         return [Publish(circle.id, frame)]
 
     def to_facilitators(self, circle: Circle, frame: Frame) -> list[Action]:

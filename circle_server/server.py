@@ -174,6 +174,7 @@ class CircleServer:
                 ws = self.sockets.get(action.conn)
                 if ws is not None:
                     broadcast([ws], encode_frame(action.frame))
+                    self.registry.stats.frames_out += 1
             elif isinstance(action, Publish):
                 self.publish_local(action.circle, action.frame)
             elif isinstance(action, Close):
@@ -183,6 +184,7 @@ class CircleServer:
         targets = [self.sockets[c] for c in self.registry.audience(circle) if c in self.sockets]
         if targets:
             broadcast(targets, encode_frame(frame))
+            self.registry.stats.frames_out += len(targets)
 
     def _close(self, conn_id: int, code: int, reason: str) -> None:
         ws = self.sockets.get(conn_id)
