@@ -230,7 +230,16 @@ async def test_health_and_metrics(server: ServerProcess) -> None:
     status, body, _ = await asyncio.to_thread(_get, http + "/metrics")
     assert status == 200
     assert "circle_circles_open 1.0" in body
-    assert "circle_frames_in_total" in body
+    member = await join(server.url, fac, invite, HANDLES[1])
+    await member.post(BODIES[0])
+    await fac.next_event(ev.MessageReceived)
+    _, body, _ = await asyncio.to_thread(_get, http + "/metrics")
+    values = dict(line.rsplit(" ", 1) for line in body.splitlines() if line.startswith("circle_"))
+    assert float(values["circle_members"]) == 2.0
+    assert float(values["circle_frames_in_total"]) >= 4
+    assert float(values["circle_frames_out_total"]) >= 2
+    assert BODIES[0] not in body and HANDLES[1] not in body
+    await member.close()
     await fac.close()
 
 
