@@ -303,3 +303,25 @@ async def test_bad_commands_explain_themselves(server: ServerProcess, command: s
             for m in messages
         )
     await fac.close()
+
+
+async def test_lobby_lists_and_joins(server: ServerProcess) -> None:
+    fac, _invite = await facilitator(
+        server.url, auto_admit=True, title="Listed grief circle", listed=True
+    )
+    app = make_app(server_url=server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l")
+        await pilot.click("#list")
+        listing = app.screen.query_one("#listing", OptionList)
+        await wait_for(pilot, lambda: listing.option_count == 1, "the listing")
+        assert "Listed grief circle" in str(listing.get_option_at_index(0).prompt)
+        listing.focus()
+        listing.highlighted = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+        await pilot.click("#continue")
+        await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the rules")
+        await pilot.click("#accept")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+    await fac.close()
