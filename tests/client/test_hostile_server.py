@@ -1,0 +1,176 @@
+"""A hostile server: garbage, unexpected and forged frames reach the client core, which keeps
+going, says what happened, and accepts nothing forged (S2, S9)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import msgpack
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from circle_client import events as ev
+from circle_client.client import CircleClient
+from protocol import crypto
+from protocol.crypto import MemberKeys
+from protocol.frames import (
+    CircleInfo,
+    Closed,
+    Envelope,
+    Relayed,
+    ServerHello,
+    Welcome,
+    WelcomeBody,
+    decode_frame,
+    encode_frame,
+)
+from protocol.group import FacilitatorSigner
+from protocol.invite import Invite
+
+
+def hello() -> bytes:
+    return encode_frame(
+        ServerHello(
+            version=1,
+            challenge=b"c" * 32,
+            guidelines="g",
+            crisis="c",
+            max_frame=65536,
+            lobby=False,
+            open_policy="anyone",
+        )
+    )
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[Callable[..., object]]:
+    servers = []
+
+    async def start(script):  # type: ignore[no-untyped-def]
+        async def handler(ws: ServerConnection) -> None:
+            await ws.recv()  # hello
+            await ws.send(hello())
+            await script(ws)
+            await ws.wait_closed()
+
+        server = await serve(handler, "127.0.0.1", 0, compression=None)
+        servers.append(server)
+        port = next(iter(server.sockets)).getsockname()[1]
+        return f"ws://127.0.0.1:{port}"
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_garbage_and_unexpected_frames_do_not_break_the_client(hostile) -> None:  # type: ignore[no-untyped-def]
+    async def script(ws: ServerConnection) -> None:
+        await ws.send(b"\xc1")  # not msgpack
+        await ws.send(msgpack.packb({"t": "nope"}))  # unknown frame
+        await ws.send("text frame")  # ignored
+        env = Envelope(epoch=0, seq=1, nonce=b"n" * 24, ct=b"c" * 32, sig=b"s" * 64)
+        await ws.send(
+            encode_frame(Relayed(kind="post", sender=9, rseq=1, env=env))
+        )  # not in a circle
+        await ws.send(encode_frame(Closed(reason="time_up")))
+
+    url = await hostile(script)
+    client = CircleClient(url, reconnect=False)
+    await client.connect()
+    alert = await client.next_event(ev.SecurityAlert)
+    assert "unreadable" in alert.message
+    closed = await client.next_event(ev.CircleClosed)
+    assert closed.reason == "time_up"
+    await client.close()
+
+
+async def test_server_cannot_substitute_the_facilitator(hostile) -> None:  # type: ignore[no-untyped-def]
+    real = MemberKeys.generate()
+    impostor = MemberKeys.generate()
+    invite = Invite.create("ws://127.0.0.1:1", crypto.fingerprint(real.sign.public))
+
+    async def script(ws: ServerConnection) -> None:
+        join = decode_frame(await ws.recv())
+        # Answer with the impostor's key as the facilitator: the invite fingerprint rejects it.
+        await ws.send(
+            encode_frame(
+                CircleInfo(
+                    circle=invite.circle_id,
+                    member=2,
+                    facilitator_key=impostor.sign.public,
+                    info=b"x" * 64,
+                    ends_at=1.0,
+                )
+            )
+        )
+        assert join.TYPE == "join"
+
+    url = await hostile(script)
+    client = CircleClient(url, reconnect=False)
+    await client.connect()
+    client.session.join(invite)  # the session only needs its circle id and secret
+    await client._flush()
+    alert = await client.next_event(ev.SecurityAlert)
+    assert "does not match your invite" in alert.message
+    assert client.session.closed
+    await client.close()
+
+
+async def test_forged_welcome_is_refused(hostile) -> None:  # type: ignore[no-untyped-def]
+    real = MemberKeys.generate()
+    invite = Invite.create("ws://127.0.0.1:1", crypto.fingerprint(real.sign.public))
+    secrets = crypto.CircleSecrets.from_secret(invite.secret, invite.circle_id)
+    from protocol.content import InfoContent, RosterContent
+    from protocol.group import seal_info
+
+    info = seal_info(
+        secrets,
+        invite.circle_id,
+        real.sign.public,
+        InfoContent(title="t", rules="r", facilitator_box=real.box.public),
+    )
+
+    async def script(ws: ServerConnection) -> None:
+        join = decode_frame(await ws.recv())
+        await ws.send(
+            encode_frame(
+                CircleInfo(
+                    circle=invite.circle_id,
+                    member=2,
+                    facilitator_key=real.sign.public,
+                    info=info,
+                    ends_at=1.0,
+                )
+            )
+        )
+        await ws.recv()  # the knock
+        forger = FacilitatorSigner(invite.circle_id, MemberKeys.generate().sign)
+        body: WelcomeBody = forger.welcome(
+            2,
+            join.sign_key,
+            join.box_key,
+            1,
+            b"k" * 32,  # type: ignore[attr-defined]
+            RosterContent(circle=invite.circle_id, version=1, members=()),
+        )
+        await ws.send(
+            encode_frame(
+                Welcome(circle=invite.circle_id, member=2, welcome=body, ends_at=1.0, rseq=0)
+            )
+        )
+
+    url = await hostile(script)
+    client = CircleClient(url, reconnect=False)
+    await client.connect()
+    host, port = url.removeprefix("ws://").split(":")
+    await client.join(
+        Invite(
+            host, int(port), False, invite.circle_id, invite.secret, invite.facilitator_fingerprint
+        )
+    )
+    await client.knock("quiet-otter")
+    alert = await client.next_event(ev.SecurityAlert)
+    assert "did not come from the facilitator" in alert.message
+    assert not client.session.admitted
+    await client.close()
