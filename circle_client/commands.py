@@ -50,7 +50,7 @@ COMMANDS = (
     Command("co", "/co HANDLE", "Make someone a co-facilitator", True),
     Command("revoke", "/revoke HANDLE", "Take co-facilitation back", True),
     Command("handover", "/handover HANDLE", "Hand the circle over to someone", True),
-    Command("invite", "/invite", "Show the invite again", True),
+    Command("invite", "/invite", "Show the invite, ready to copy", True),
     Command("tally", "/tally", "Anonymous check-in mood tally", True),
     Command("close", "/close", "Close the circle for everyone now", True),
 )

@@ -19,7 +19,7 @@ from circle_client.commands import COMMANDS
 from circle_client.handles import suggest_handle
 from circle_client.session import Session
 from circle_client.tui.circle_screen import CircleScreen
-from circle_client.tui.modals import CrisisScreen, HelpScreen, LockScreen
+from circle_client.tui.modals import CrisisScreen, HelpScreen, InviteScreen, LockScreen
 from circle_client.tui.screens import (
     CircleScreenBase,
     EndedScreen,
@@ -258,17 +258,19 @@ class CircleApp(App[str]):
         self.pending.clear()
         self.switch_screen(EndedScreen(message))
 
-    def show_invite(self) -> None:
+    def show_invite(self, dialog: bool = False) -> None:
         if self.invite is None or self.circle_screen is None:
             return
         text = str(self.invite)
-        self.circle_screen.note(
-            "Share this invite privately with the people you want here:", "system"
-        )
-        self.circle_screen.note(text, "system")
+        if dialog:
+            self.push_screen(InviteScreen(text))
+            return
+        screen = self.circle_screen
+        screen.note("Share this invite privately with the people you want here:", "system")
+        screen.note(text, "system")
         self.copy_to_clipboard(text)
         self.notify(
-            "Invite shown in the transcript (and copied, if your terminal allows).", timeout=8
+            "Invite copied, if your terminal allows. /invite shows it to copy by hand.", timeout=8
         )
 
     # ------------------------------------------------------------------ actions from screens

@@ -378,7 +378,7 @@ class CircleScreen(Screen[None]):
                 raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
             await app.send("pin", rest)
         elif name == "invite":
-            app.show_invite()
+            app.show_invite(dialog=True)
         elif name == "tally":
             lead = self.session.lead
             for label, tally in (

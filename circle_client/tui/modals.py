@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 from circle_client.commands import COMMANDS
 
@@ -116,4 +116,39 @@ class LockScreen(ModalScreen[None]):
             yield Static("Press any key to come back.  Ctrl+X exits at once.", classes="hint")
 
     def on_key(self, event: object) -> None:
+        self.dismiss(None)
+
+
+class InviteScreen(ModalScreen[None]):
+    """The invite, on its own, ready to copy (F2): one line, no borders in the way."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy")]
+
+    def __init__(self, invite: str) -> None:
+        super().__init__()
+        self.invite = invite
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="invite-dialog"):
+            yield Static("Invite", classes="title")
+            yield Static(
+                "Share it privately, only with people you want in this circle. Anyone holding "
+                "it can knock; you decide who comes in."
+            )
+            yield Input(self.invite, id="invite-text")
+            with Horizontal():
+                yield Button("Copy to clipboard (c)", id="copy", variant="primary")
+                yield Button("Close (Esc)", id="close")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "copy":
+            self.action_copy()
+        else:
+            self.dismiss(None)
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.invite)
+        self.notify("Copied (if your terminal allows clipboard access).", timeout=4)
+
+    def action_close(self) -> None:
         self.dismiss(None)

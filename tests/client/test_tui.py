@@ -325,3 +325,21 @@ async def test_lobby_lists_and_joins(server: ServerProcess) -> None:
         await pilot.click("#accept")
         await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
     await fac.close()
+
+
+async def test_invite_dialog_shows_the_whole_invite() -> None:
+    app = make_app(open_defaults={"title": "Invite test", "handle": "calm-heron"}, auto_open=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        app.screen.query_one(Composer).text = "/invite"
+        await pilot.press("enter")
+        from circle_client.tui.modals import InviteScreen
+
+        await wait_for(pilot, lambda: isinstance(app.screen, InviteScreen), "the invite dialog")
+        shown = app.screen.query_one("#invite-text", Input).value
+        assert shown == str(app.invite)
+        from protocol.invite import Invite
+
+        assert Invite.parse(shown).circle_id == app.invite.circle_id  # type: ignore[union-attr]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "back")
