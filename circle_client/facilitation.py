@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 from protocol.content import KnockContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, Random
-from protocol.frames import Admit, Decline, Delegation, Frame, Knocked, Moderate
+from protocol.frames import Admit, Decline, Delegation, Frame, Knocked
 from protocol.group import CircleCrypto, FacilitatorSigner, open_knock
-from protocol.handshake import sign_moderate
 
 PERIODIC_REKEY_MESSAGES = 200
 """The lead also rekeys after this many messages in one epoch (forward secrecy)."""
@@ -41,7 +40,6 @@ class Facilitation:
         self.secrets = secrets
         self.signer = FacilitatorSigner(circle.circle_id, circle.keys.sign, cert=cert, rng=rng)
         self.knocks: dict[int, PendingKnock] = {}
-        self.mod_seq = 0
         self.messages_in_epoch = 0
         self.pinned: str | None = None
         self.delegations: dict[int, Delegation] = {}
@@ -140,17 +138,7 @@ class Facilitation:
             return self.rekey()
         return []
 
-    # -- moderation --------------------------------------------------------------------------
-    def moderate(self, action: str, **fields: object) -> Moderate:
-        self.mod_seq += 1
-        return sign_moderate(
-            self.circle.keys.sign,
-            self.circle.circle_id,
-            self.mod_seq,
-            action,
-            **fields,  # type: ignore[arg-type]
-        )
-
+    # -- delegation ------------------------------------------------------------------------
     def delegation(self, member: int, role: str) -> Delegation:
         entry = self.circle.roster[member]
         cert = self.signer.delegate(member, entry.sign_key, role)

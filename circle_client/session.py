@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from circle_client import events as ev
 from circle_client.facilitation import Facilitation
@@ -48,6 +49,7 @@ from protocol.frames import (
     Leave,
     Lobby,
     LobbyRequest,
+    Moderate,
     Notice,
     OpenCircle,
     Opened,
@@ -67,7 +69,7 @@ from protocol.frames import (
     Welcome,
 )
 from protocol.group import CircleCrypto, open_info, seal_info, seal_knock
-from protocol.handshake import approve, resume_proof, sign_open
+from protocol.handshake import approve, resume_proof, sign_moderate, sign_open
 from protocol.invite import Invite
 
 PENDING_LIMIT = 128
@@ -102,6 +104,7 @@ class Session:
         self.last_rseq = 0
         self.ends_at = 0.0
         self.muted_until = 0.0
+        self.mod_seq = 0
         self.round: tuple[int, ...] = ()
         self._open_request: tuple[OpenCircle, InfoContent, str] | None = None
         self._pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
@@ -293,19 +296,28 @@ class Session:
         order: tuple[int, ...] = (),
         note: str | None = None,
     ) -> None:
-        """Sign and send a moderation action (F17); a private warning's note is sealed."""
-        lead = self._require_lead()
+        """Sign and send a moderation action (F17); a private warning's note is sealed.
+
+        Facilitators and co-facilitators moderate; only the lead delegates and hands over.
+        A hand-over first publishes the roster naming the new lead (signed while this key
+        still leads), then asks the server to move the role.
+        """
         circle = self._require_circle()
+        if self.role() not in ("facilitator", "co"):
+            raise LocalProtocolError("only a facilitator can do that")
         sealed_note = None
         cert = None
         key = None
         if note is not None and target is not None:
             sealed_note = crypto.seal_to(circle.roster[target].box_key, note.encode(), self.rng)
         if action in ("delegate", "handover") and target is not None:
+            lead = self._require_lead()
             cert = lead.delegation(target, "co" if action == "delegate" else "facilitator")
             key = cert.key
+            if action == "handover" and self.member is not None:
+                self._send(*lead.rekey(roles={target: "facilitator", self.member: "member"}))
         self._send(
-            lead.moderate(
+            self.sign_moderation(
                 action,
                 target=target,
                 minutes=minutes,
@@ -316,6 +328,19 @@ class Session:
                 cert=cert,
             )
         )
+
+    def sign_moderation(self, action: str, **fields: Any) -> Moderate:
+        """A signed moderation frame with this member's key and the next sequence number."""
+        circle = self._require_circle()
+        self.mod_seq += 1
+        return sign_moderate(self.keys.sign, circle.circle_id, self.mod_seq, action, **fields)  # type: ignore[union-attr]
+
+    def role(self) -> str:
+        """This member's role on the verified roster: member, co or facilitator."""
+        if self.circle is None or self.member is None:
+            return "member"
+        entry = self.circle.roster.get(self.member)
+        return entry.role if entry is not None else "member"
 
     # ------------------------------------------------------------------ receiving
     def receive(self, frame: Frame) -> list[ev.Event]:
@@ -572,14 +597,8 @@ class Session:
             self._send(*lead.rekey(roles={frame.target: "co"}))
         elif frame.action == "revoke":
             self._send(*lead.rekey(roles={frame.target: "member"}))
-        elif frame.action == "handover":
-            if action_is_handover_to_me:
-                old = [m for m, e in lead.circle.roster.items() if e.role == "facilitator"]
-                roles = {m: "member" for m in old if m != self.member}
-                roles[frame.target] = "facilitator"
-                self._send(*lead.rekey(roles=roles))
-            else:
-                self.lead = None
+        elif frame.action == "handover" and not action_is_handover_to_me:
+            self.lead = None  # the roster naming the new lead went out before the hand-over
         return []
 
     def _on_timer(self, frame: Timer) -> list[ev.Event]:

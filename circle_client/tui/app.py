@@ -127,7 +127,7 @@ class CircleApp(App[str]):
         )
         if isinstance(screen, CircleScreen):
             for command in COMMANDS:
-                if command.facilitator and not screen.lead:
+                if command.facilitator and not screen.facilitating:
                     continue
                 yield SystemCommand(
                     f"/{command.name}",
@@ -338,8 +338,8 @@ class CircleApp(App[str]):
         self.push_screen(CrisisScreen(self.crisis_text))
 
     def action_help(self) -> None:
-        lead = self.circle_screen is not None and self.circle_screen.lead
-        self.push_screen(HelpScreen(self.crisis_text, lead))
+        facilitating = self.circle_screen is not None and self.circle_screen.facilitating
+        self.push_screen(HelpScreen(self.crisis_text, facilitating))
 
     def on_key(self, event: events.Key) -> None:
         self.last_activity = time.monotonic()

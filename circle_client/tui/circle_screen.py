@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from circle_client.session import Session
     from circle_client.tui.app import CircleApp
 
+LEAD_ONLY = {"admit", "decline", "pin", "co", "revoke", "handover", "invite", "tally"}
 REFUSALS = {ErrorCode.MUTED, ErrorCode.NOT_YOUR_TURN, ErrorCode.SLOW_MODE, ErrorCode.RATE_LIMITED}
 
 
@@ -64,9 +65,8 @@ class CircleScreen(Screen[None]):
             yield TranscriptView(self.transcript, id="transcript")
             with Vertical(id="side"):
                 yield Static("", id="members")
-                if self.lead:
-                    yield OptionList(id="waiting-room")
-                    yield Static("", id="inbox")
+                yield OptionList(id="waiting-room")
+                yield Static("", id="inbox")
                 yield Static("", id="pinned")
         composer = Composer(id="composer", soft_wrap=True, show_line_numbers=False)
         composer.facilitator = self.lead
@@ -81,12 +81,28 @@ class CircleScreen(Screen[None]):
         self.query_one(Composer).focus()
         self.set_interval(1.0, self.refresh_status)
         self.refresh_status()
-        if self.lead:
-            self.query_one("#waiting-room", OptionList).border_title = "Waiting room (Enter admits)"
-            self.query_one("#inbox", Static).border_title = "Concerns"
+        self.query_one("#waiting-room", OptionList).border_title = "Waiting room (Enter admits)"
+        self.query_one("#inbox", Static).border_title = "Concerns"
+        self.show_role()
         self.query_one("#members", Static).border_title = "In the circle"
         self.query_one("#pinned", Static).border_title = "Pinned"
         self.query_one("#transcript", TranscriptView).border_title = self.circle_title
+
+    def show_role(self) -> None:
+        """Facilitator boxes appear for whoever leads now (hand-over, co-facilitation)."""
+        client = self.circle_app.client
+        lead = client is not None and client.session.lead is not None
+        self.lead = lead
+        self.query_one("#waiting-room").display = lead
+        self.query_one("#inbox").display = self.facilitating
+        self.query_one(Composer).facilitator = self.facilitating
+
+    @property
+    def facilitating(self) -> bool:
+        if self.lead:
+            return True
+        role = getattr(self.session, "role", None)
+        return callable(role) and role() in ("facilitator", "co")
 
     # ------------------------------------------------------------------ status
     def refresh_status(self) -> None:
@@ -148,6 +164,7 @@ class CircleScreen(Screen[None]):
         elif isinstance(event, ev.RosterChanged):
             self.roster = event.members
             self.update_members()
+            self.show_role()
         elif isinstance(event, ev.NoticeReceived):
             self.note(event.text)
             self.notice_flags(event)
@@ -271,8 +288,10 @@ class CircleScreen(Screen[None]):
         command, words, rest = parse(text)
         name = command.name
         app = self.circle_app
-        if command.facilitator and not self.lead:
+        if command.facilitator and not self.facilitating:
             raise CommandError(f"/{name} is for the facilitator.")
+        if name in LEAD_ONLY and not self.lead:
+            raise CommandError(f"/{name} is for the lead facilitator.")
         if name == "me":
             await self.guarded_send(rest, me=True)
         elif name == "reply":

@@ -53,8 +53,9 @@ class FakeSession:
 class FakeClient:
     server_url = "ws://127.0.0.1:8765"
 
-    def __init__(self) -> None:
+    def __init__(self, lead: bool = False) -> None:
         self.session = FakeSession()
+        self.session.lead = object() if lead else None  # type: ignore[assignment]
 
     async def close(self) -> None:
         return None
@@ -97,7 +98,7 @@ CIRCLE_EVENTS: list[ev.Event] = [
 
 
 async def setup_circle(app: CircleApp, lead: bool, events: list[ev.Event]) -> None:
-    app.client = FakeClient()  # type: ignore[assignment]
+    app.client = FakeClient(lead)  # type: ignore[assignment]
     app.circle_title = "Night owls"
     app.enter_circle(lead=lead)
     for event in events:

@@ -343,3 +343,38 @@ async def test_invite_dialog_shows_the_whole_invite() -> None:
         assert Invite.parse(shown).circle_id == app.invite.circle_id  # type: ignore[union-attr]
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "back")
+
+
+async def test_handover_moves_the_facilitator_panel(server: ServerProcess) -> None:
+    app = make_app(
+        server_url=server.url,
+        open_defaults={"title": "Hand-over", "handle": "calm-heron", "auto_admit": True},
+        auto_open=True,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        screen = app.screen
+        assert screen.query_one("#waiting-room").display
+        from circle_client.client import CircleClient
+
+        other = CircleClient(server.url)
+        await other.connect()
+        await other.join(str(app.invite))
+        await other.knock("next-lead")
+        await other.next_event(ev.Admitted)
+        await wait_for(
+            pilot, lambda: any(h == "next-lead" for _, h, _ in screen.roster), "the roster"
+        )
+        screen.query_one(Composer).text = "/handover next-lead"
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: not screen.query_one("#waiting-room").display, "the panel to go"
+        )
+        notice = await other.next_event(ev.NoticeReceived)
+        while notice.action != "handover":
+            notice = await other.next_event(ev.NoticeReceived)
+        assert other.session.lead is not None
+        screen.query_one(Composer).text = "/lock"
+        await pilot.press("enter")
+        assert any("for the facilitator" in n.message for n in app._notifications)
+        await other.close()

@@ -194,13 +194,11 @@ def test_only_facilitators_moderate_and_signatures_are_checked(net: Net) -> None
     net.pump()
     replay = [f for f in fac.session.take_outgoing()]
     assert replay == []
-    lead = fac.session.lead
-    assert lead is not None
-    frame = lead.moderate("unlock")
+    frame = fac.session.sign_moderation("unlock")
     net.send_raw(fac, frame)
     net.send_raw(fac, frame)
     assert errors(fac)[-1] == ErrorCode.REPLAYED
-    tampered = dataclasses.replace(lead.moderate("lock"), action="close")
+    tampered = dataclasses.replace(fac.session.sign_moderation("lock"), action="close")
     net.send_raw(fac, tampered)
     assert errors(fac)[-1] == ErrorCode.BAD_SIGNATURE
     assert fac.session.circle is not None and not fac.session.closed
@@ -470,3 +468,43 @@ def test_checkout_mood_reaches_facilitators_without_a_name(net: Net) -> None:
     notice_frames = [f for f in fac.frames if f.TYPE == "checkout_notice"]
     assert len(notice_frames) == 1 and not hasattr(notice_frames[0], "sender")
     assert not b.of(ev.CheckedOut)
+
+
+def test_co_facilitator_moderates_from_its_own_client(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    fac.session.moderate("delegate", target=a.session.member)
+    net.pump()
+    assert a.session.role() == "co"
+    a.session.moderate("mute", target=b.session.member, minutes=3)
+    net.pump()
+    assert fac.last(ev.NoticeReceived).text == "member-1 was muted for 3 min"
+    from protocol.errors import LocalProtocolError
+
+    with pytest.raises(LocalProtocolError):
+        b.session.moderate("lock")
+    with pytest.raises(LocalProtocolError):
+        a.session.moderate("delegate", target=b.session.member)  # only the lead delegates
+
+
+def test_handover_then_the_new_lead_admits_and_rekeys(net: Net) -> None:
+    fac, (a, b) = circle_of(net, 2)
+    fac.session.moderate("handover", target=a.session.member)
+    net.pump()
+    assert a.session.lead is not None and fac.session.lead is None
+    assert {m: r for m, _, r in b.last(ev.RosterChanged).members}[a.session.member] == "facilitator"
+    assert fac.session.role() == "member"
+    newcomer = net.connect(address="10.0.9.9")
+    newcomer.session.join(str(fac.session.invite))
+    net.pump()
+    newcomer.session.accept_rules("late-owl")
+    net.pump()
+    knock = a.last(ev.KnockReceived)
+    a.session.admit(knock.member)
+    net.pump()
+    assert newcomer.of(ev.Admitted)
+    assert not [e for p in (fac, b, newcomer) for e in p.of(ev.SecurityAlert)]
+    b.session.post("everyone still reads everyone")
+    net.pump()
+    for peer in (fac, a, newcomer):
+        assert peer.last(ev.MessageReceived).content.body == "everyone still reads everyone"
+    assert len({p.session.fingerprint() for p in (fac, a, b, newcomer)}) == 1
