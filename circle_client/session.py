@@ -33,6 +33,7 @@ from protocol.content import (
 from protocol.crypto import CircleSecrets, MemberKeys, Random, SigningKeys, system_random
 from protocol.errors import CircleError, CryptoError, EpochError, LocalProtocolError, ReplayError
 from protocol.frames import (
+    MESSAGE_FRAMES,
     Checkout,
     CheckoutNotice,
     CircleInfo,
@@ -54,14 +55,10 @@ from protocol.frames import (
     OpenCircle,
     Opened,
     PassTurn,
-    Pin,
-    Post,
-    React,
     Rekey,
     Relayed,
     Resume,
     Resumed,
-    Retract,
     Roster,
     SealedTo,
     ServerHello,
@@ -74,12 +71,6 @@ from protocol.invite import Invite
 
 PENDING_LIMIT = 128
 """Messages held while waiting for the rekey that opens them."""
-KIND_FRAMES: dict[str, type[Post | React | Retract | Pin]] = {
-    "post": Post,
-    "react": React,
-    "retract": Retract,
-    "pin": Pin,
-}
 
 
 class Session:
@@ -220,7 +211,7 @@ class Session:
     ) -> tuple[int, int, int]:
         circle = self._require_circle()
         env = circle.seal(kind, content)
-        self._send(KIND_FRAMES[kind](env=env))
+        self._send(MESSAGE_FRAMES[kind](env=env))
         return (circle.member, env.epoch, env.seq)
 
     def post(

@@ -24,6 +24,7 @@ from circle_server.ratelimit import TokenBucket
 from protocol import crypto, handshake, limits
 from protocol.errors import CryptoError, ErrorCode, ProtocolError
 from protocol.frames import (
+    MESSAGE_FRAMES,
     Admit,
     Checkout,
     CheckoutNotice,
@@ -45,13 +46,10 @@ from protocol.frames import (
     Notice,
     OpenCircle,
     PassTurn,
-    Pin,
     Post,
-    React,
     Rekey,
     Relayed,
     Resume,
-    Retract,
     Roster,
     ServerHello,
     Timer,
@@ -73,7 +71,6 @@ CONCERN_LIMIT = (3, 600.0)
 """At most 3 concerns per member per 10 minutes (F16)."""
 UNMETERED = frozenset({Admit, Decline, Roster, Rekey, Moderate})
 """Facilitator housekeeping: one admission is three frames; these do not spend tokens."""
-MESSAGE_FRAMES = {Post: "post", React: "react", Retract: "retract", Pin: "pin"}
 
 
 @dataclass(slots=True)
@@ -220,7 +217,7 @@ class Registry:
             return admission.knock(self, circle, member, frame)
         if isinstance(frame, Leave):
             return self._leave(circle, member)
-        if type(frame) in MESSAGE_FRAMES:
+        if frame.TYPE in MESSAGE_FRAMES:
             return self._message(circle, member, frame, now)  # type: ignore[arg-type]
         if isinstance(frame, PassTurn):
             return self._pass(circle, member, now)
@@ -303,7 +300,7 @@ class Registry:
 
     # ------------------------------------------------------------------ talking
     def _message(self, circle: Circle, member: Member, frame: Post, now: float) -> list[Action]:
-        kind = MESSAGE_FRAMES[type(frame)]
+        kind = frame.TYPE
         if kind == "pin" and not member.is_facilitator:
             raise Rejection(ErrorCode.NOT_ALLOWED, "Only a facilitator can pin a note.")
         if kind in ("post", "react") and member.muted_until > now:

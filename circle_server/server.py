@@ -14,6 +14,7 @@ import logging
 import signal
 import ssl
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
@@ -135,8 +136,9 @@ class CircleServer:
             await self._serve_connection(conn_id, ws)
         except ConnectionClosed:
             pass
-        except Exception:  # a bug: log without details that could identify anyone
-            log.exception("connection handler failed")
+        except Exception as exc:  # a bug: log where, never the message or any data
+            where = traceback.format_tb(exc.__traceback__)[-1].strip().splitlines()[0]
+            log.error("connection handler failed: %s at %s", type(exc).__name__, where)
             await ws.close(CloseCode.INTERNAL, "internal error")
         finally:
             self.sockets.pop(conn_id, None)
@@ -196,5 +198,5 @@ class CircleServer:
             await asyncio.sleep(TICK_SECONDS)
             try:
                 self.apply(self.registry.tick())
-            except Exception:
-                log.exception("timer tick failed")
+            except Exception as exc:
+                log.error("timer tick failed: %s", type(exc).__name__)

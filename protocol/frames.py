@@ -338,6 +338,15 @@ class Pin(_Sent):
     TYPE: ClassVar[str] = "pin"
 
 
+MESSAGE_FRAMES: dict[str, type[_Sent]] = {
+    "post": Post,
+    "react": React,
+    "retract": Retract,
+    "pin": Pin,
+}
+"""Frame class per sealed-message kind; a frame's ``TYPE`` is its kind."""
+
+
 @_frame
 @dataclass(frozen=True, slots=True)
 class Relayed(Frame):
