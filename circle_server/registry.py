@@ -70,7 +70,8 @@ MAX_GARBAGE = 5
 CONCERN_LIMIT = (3, 600.0)
 """At most 3 concerns per member per 10 minutes (F16)."""
 UNMETERED = frozenset({Admit, Decline, Roster, Rekey, Moderate})
-"""Facilitator housekeeping: one admission is three frames; these do not spend tokens."""
+"""A facilitator's housekeeping (one admission is three frames) does not spend tokens;
+the same frames from anyone else do."""
 
 
 @dataclass(slots=True)
@@ -163,7 +164,8 @@ class Registry:
         self.stats.frames_in += 1
         now = self.clock()
         try:
-            if type(frame) not in UNMETERED and not conn.bucket.take(now):
+            metered = type(frame) not in UNMETERED or not self._facilitates(conn)
+            if metered and not conn.bucket.take(now):
                 close = (
                     CloseCode.RATE_LIMITED
                     if conn.bucket.strikes >= self.config.rate_strikes
@@ -236,6 +238,11 @@ class Registry:
         if isinstance(frame, Moderate):
             return self._moderate(circle, member, frame, now)
         raise Rejection(ErrorCode.OUT_OF_ORDER, f"A {frame.TYPE!r} frame is not for the server.")
+
+    def _facilitates(self, conn: Conn) -> bool:
+        circle = self.circles.get(conn.circle) if conn.circle else None
+        member = circle.members.get(conn.member) if circle and conn.member else None
+        return member is not None and member.is_facilitator
 
     def _seat(self, conn: Conn) -> tuple[Circle, Member]:
         circle = self.circles.get(conn.circle) if conn.circle else None

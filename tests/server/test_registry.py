@@ -508,3 +508,14 @@ def test_handover_then_the_new_lead_admits_and_rekeys(net: Net) -> None:
     for peer in (fac, a, newcomer):
         assert peer.last(ev.MessageReceived).content.body == "everyone still reads everyone"
     assert len({p.session.fingerprint() for p in (fac, a, b, newcomer)}) == 1
+
+
+def test_facilitator_only_frames_from_members_are_metered() -> None:
+    net = Net(rate_per_second=1.0, rate_burst=3, rate_strikes=3)
+    fac, (a,) = circle_of(net, 1)
+    from protocol.frames import Decline
+
+    for _ in range(10):
+        net.send_raw(a, Decline(member=1))
+    assert ErrorCode.RATE_LIMITED in errors(a)
+    assert a.closed is not None and a.closed[0] == CloseCode.RATE_LIMITED
