@@ -163,7 +163,10 @@ class CircleApp(App[str]):
             self._pump.cancel()
             self._pump = None
         if client is not None:
-            await client.close()
+            try:
+                await asyncio.wait_for(client.close(), 2.0)
+            except TimeoutError:  # an unreachable server must not hold the app open
+                await client.abort(leave=False)
 
     async def ensure_local_server(self) -> str:
         """No server given: start one in this process, on localhost only (F19 defaults)."""
