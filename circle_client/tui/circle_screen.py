@@ -266,6 +266,8 @@ class CircleScreen(Screen[None]):
 
     async def guarded_send(self, body: str, **kwargs: object) -> None:
         """Check the draft locally (F13, F14) before it leaves the machine."""
+        if not body.strip():
+            raise CommandError("There is nothing to send; write something after the command.")
         app = self.circle_app
         if risk_language(body):
             if not await app.push_screen_wait(CrisisScreen(app.crisis_text, draft=True)):

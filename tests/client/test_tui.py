@@ -287,7 +287,7 @@ async def test_idle_lock_hides_everything_until_a_key() -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, LockScreen), "unlock")
 
 
-@pytest.mark.parametrize("command", ["/nonsense", "/react 999 hear", "/mute someone 5"])
+@pytest.mark.parametrize("command", ["/nonsense", "/react 999 hear", "/mute someone 5", "/me"])
 async def test_bad_commands_explain_themselves(server: ServerProcess, command: str) -> None:
     fac, invite = await facilitator(server.url, auto_admit=True)
     app = make_app()
