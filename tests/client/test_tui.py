@@ -296,12 +296,19 @@ async def test_bad_commands_explain_themselves(server: ServerProcess, command: s
         composer = app.screen.query_one(Composer)
         composer.text = command
         await pilot.press("enter")
+
+        def explained() -> bool:
+            return any(
+                "/help" in m
+                or "Usage" in m
+                or "no such" in m.lower()
+                or "facilitator" in m
+                or "nothing to send" in m
+                for m in (n.message for n in app._notifications)
+            )
+
+        await wait_for(pilot, explained, "an explanation")
         assert composer.text == command  # kept, to fix
-        messages = [n.message for n in app._notifications]
-        assert any(
-            "/help" in m or "Usage" in m or "no such" in m.lower() or "facilitator" in m
-            for m in messages
-        )
     await fac.close()
 
 
