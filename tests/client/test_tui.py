@@ -156,7 +156,9 @@ async def test_facilitator_flow_admit_moderate_close(server: ServerProcess) -> N
         assert notice.text == "gentle-lynx was muted for 5 min"
         composer.text = "/tally"
         await pilot.press("enter")
-        assert "Check-in moods (anonymous): low: 1" in transcript_texts(app)
+        await wait_for(
+            pilot, lambda: "Check-in moods (anonymous): low: 1" in transcript_texts(app), "tally"
+        )
         assert "Check-out moods (anonymous): none yet" in transcript_texts(app)
         await member.do("concern", None, "someone seems to be struggling")
         await wait_for(
@@ -220,13 +222,18 @@ async def test_content_warning_hide_filter_retract_react(server: ServerProcess) 
         assert "the details" not in render_entry(entry, screen.transcript).plain
         screen.query_one(Composer).text = f"/open {entry.number}"
         await pilot.press("enter")
-        assert "the details of that night" in render_entry(entry, screen.transcript).plain
+        await wait_for(
+            pilot,
+            lambda: "the details of that night" in render_entry(entry, screen.transcript).plain,
+            "the opened warning",
+        )
         screen.query_one(Composer).text = f"/react {entry.number} hear"
         await pilot.press("enter")
         reaction = await other.next_event(ev.ReactionReceived)
         assert reaction.reaction == "i_hear_you" and reaction.handle == "quiet-otter"
         screen.query_one(Composer).text = "/filter funeral"
         await pilot.press("enter")
+        await wait_for(pilot, lambda: "funeral" in screen.transcript.filters, "the filter")
         await fac.post("the funeral is on friday")
         await wait_for(
             pilot, lambda: "the funeral is on friday" in transcript_texts(app), "filtered"
@@ -235,7 +242,11 @@ async def test_content_warning_hide_filter_retract_react(server: ServerProcess) 
         assert "hidden: matches your filter" in render_entry(filtered, screen.transcript).plain
         screen.query_one(Composer).text = "/hide brave-finch"
         await pilot.press("enter")
-        assert "hidden: muted by you" in render_entry(entry, screen.transcript).plain
+        await wait_for(
+            pilot,
+            lambda: "hidden: muted by you" in render_entry(entry, screen.transcript).plain,
+            "the personal mute",
+        )
         msg_id = await other.post("I regret saying this")
         await wait_for(pilot, lambda: "I regret saying this" in transcript_texts(app), "regret")
         await other.do("retract", msg_id)
@@ -383,5 +394,9 @@ async def test_handover_moves_the_facilitator_panel(server: ServerProcess) -> No
         assert other.session.lead is not None
         screen.query_one(Composer).text = "/lock"
         await pilot.press("enter")
-        assert any("for the facilitator" in n.message for n in app._notifications)
+        await wait_for(
+            pilot,
+            lambda: any("for the facilitator" in n.message for n in app._notifications),
+            "the refusal",
+        )
         await other.close()
