@@ -338,8 +338,15 @@ class Session:
         """Apply one frame from the server; return what the user should see."""
         handler = getattr(self, f"_on_{frame.TYPE}", None)
         if handler is None:
-            return [ev.ErrorReceived(code=0, message=f"unexpected {frame.TYPE} frame", ref=None)]
-        result: list[ev.Event] = handler(frame)
+            return [ev.SecurityAlert(f"The server sent a {frame.TYPE!r} frame; it was ignored.")]
+        try:
+            result: list[ev.Event] = handler(frame)
+        except (CircleError, AssertionError, KeyError, ValueError, TypeError):
+            # A frame that makes no sense in this state (a hostile or broken server): it
+            # changes nothing and the session carries on.
+            return [
+                ev.SecurityAlert(f"The server sent an unexpected {frame.TYPE!r}; it was ignored.")
+            ]
         return result
 
     def _on_server_hello(self, frame: ServerHello) -> list[ev.Event]:

@@ -174,3 +174,49 @@ async def test_forged_welcome_is_refused(hostile) -> None:  # type: ignore[no-un
     assert "did not come from the facilitator" in alert.message
     assert not client.session.admitted
     await client.close()
+
+
+async def test_frames_out_of_place_are_ignored_not_fatal(hostile) -> None:  # type: ignore[no-untyped-def]
+    from protocol.frames import (
+        ConcernNotice,
+        Knocked,
+        Opened,
+        Rekey,
+        Resumed,
+        Roster,
+    )
+
+    fake_auth = {"signer": b"k" * 32, "sig": b"s" * 64, "cert": None}
+    from protocol.frames import Authority
+
+    auth = Authority(**fake_auth)
+
+    async def script(ws: ServerConnection) -> None:
+        for frame in (
+            Opened(circle=b"c" * 16, member=1, ends_at=1.0),
+            Welcome(
+                circle=b"c" * 16,
+                member=1,
+                ends_at=1.0,
+                rseq=0,
+                welcome=WelcomeBody(epoch=1, sealed=b"x" * 80, auth=auth),
+            ),
+            Knocked(member=2, sign_key=b"k" * 32, box_key=b"b" * 32, sealed=b"x" * 40),
+            ConcernNotice(sender=2, sealed=b"x" * 80),
+            Roster(version=2, epoch=1, nonce=b"n" * 24, sealed=b"x" * 40, auth=auth, rseq=1),
+            Rekey(epoch=1, keys=(), auth=auth, rseq=2),
+            Resumed(circle=b"c" * 16, member=1, missed=0, lost=False, ends_at=1.0),
+            CircleInfo(
+                circle=b"c" * 16, member=2, facilitator_key=b"k" * 32, info=b"x" * 64, ends_at=1.0
+            ),
+            Closed(reason="shutdown"),
+        ):
+            await ws.send(encode_frame(frame))
+
+    url = await hostile(script)
+    client = CircleClient(url, reconnect=False)
+    await client.connect()
+    closed = await client.next_event(ev.CircleClosed)  # it got through all of them
+    assert closed.reason == "shutdown"
+    assert not client.session.admitted
+    await client.close()
