@@ -321,7 +321,9 @@ class Registry:
                 wait = int(circle.slow_seconds - (now - member.last_post)) + 1
                 raise Rejection(ErrorCode.SLOW_MODE, f"Slow mode: you can post again in {wait} s.")
             member.last_post = now
-        relayed = Relayed(kind=kind, sender=member.id, rseq=self.next_rseq(circle), env=frame.env)
+        relayed = Relayed.trusted(
+            kind=kind, sender=member.id, rseq=self.next_rseq(circle), env=frame.env
+        )
         return self.publish(circle, relayed)
 
     def _pass(self, circle: Circle, member: Member, now: float) -> list[Action]:
