@@ -7,11 +7,12 @@ import sys
 from circle_client import events as ev
 from circle_client.tui.app import CircleApp
 from circle_client.tui.circle_screen import CircleScreen
+from circle_client.tui.screens import RulesScreen
 from circle_client.tui.widgets import Composer
 from tests.conftest import ServerProcess
 from tests.support.audited import disk_write
 
-from .tui_support import facilitator, wait_for
+from .tui_support import click, facilitator, wait_for
 
 WRITES: list[str] = []
 RECORDING = False
@@ -36,16 +37,8 @@ async def test_a_session_writes_no_files(server: ServerProcess) -> None:
     RECORDING = True
     try:
         async with app.run_test(size=(110, 36)) as pilot:
-            await wait_for(
-                pilot,
-                lambda: (
-                    app.screen.query("#accept").first() is not None
-                    if app.screen.query("#accept")
-                    else False
-                ),
-                "rules",
-            )
-            await pilot.click("#accept")
+            await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the rules")
+            await click(pilot, "#accept")
             await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
             app.screen.query_one(Composer).text = "nothing of this is saved"
             await pilot.press("enter")

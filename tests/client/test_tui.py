@@ -13,7 +13,7 @@ from circle_client.tui.screens import EndedScreen, JoinScreen, RulesScreen, Wait
 from circle_client.tui.widgets import Composer
 from tests.conftest import ServerProcess
 
-from .tui_support import facilitator, guest, transcript_texts, wait_for
+from .tui_support import click, facilitator, guest, transcript_texts, wait_for
 
 SIZE = (110, 36)
 
@@ -36,7 +36,7 @@ async def join_through_tui(pilot, app: CircleApp, invite: str, handle: str = "qu
 async def enter_circle(pilot, app: CircleApp, invite: str) -> None:  # type: ignore[no-untyped-def]
     """Join, accept the rules and (auto-admitted) arrive in the circle."""
     await join_through_tui(pilot, app, invite)
-    await pilot.click("#accept")
+    await click(pilot, "#accept")
     await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
 
 
@@ -89,7 +89,7 @@ async def test_participant_flow_rules_waiting_admitted_talk(server: ServerProces
         await join_through_tui(pilot, app, invite)
         rules = app.screen
         assert "Be gentle with each other." in str(rules.query_one("#rules-text", Static).render())
-        await pilot.click("#accept")
+        await click(pilot, "#accept")
         await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), "the waiting room")
         knock = await fac.next_event(ev.KnockReceived)
         assert knock.handle == "quiet-otter"
@@ -340,7 +340,7 @@ async def test_lobby_lists_and_joins(server: ServerProcess) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
         await pilot.click("#continue")
         await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the rules")
-        await pilot.click("#accept")
+        await click(pilot, "#accept")
         await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
     await fac.close()
 

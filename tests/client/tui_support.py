@@ -22,6 +22,13 @@ async def wait_for(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def click(pilot: Pilot[Any], selector: str) -> None:
+    """Click a widget on a screen that has just arrived: let it lay out first, then make sure
+    the click landed on that widget (a click on a screen mid-switch hits nothing)."""
+    await pilot.pause()
+    assert await pilot.click(selector), f"the click on {selector} did not land"
+
+
 async def facilitator(
     url: str, auto_admit: bool = False, **kwargs: Any
 ) -> tuple[CircleClient, str]:
