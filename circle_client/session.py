@@ -97,6 +97,7 @@ class Session:
         self.muted_until = 0.0
         self.mod_seq = 0
         self.round: tuple[int, ...] = ()
+        self.share_seconds: int | None = None  # the go-around's share timer, from round_start
         self._open_request: tuple[OpenCircle, InfoContent, str] | None = None
         self._pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
         self._held: list[Notice] = []
@@ -566,12 +567,13 @@ class Session:
             self.muted_until = 0.0
         out.append(ev.NoticeReceived(action, frame.target, notice_text(frame, handles), about_me))
         if action in ("round_start", "round_next", "pass"):
+            if action == "round_start":
+                self.share_seconds = frame.seconds or None
             self.round = frame.order
-            out.append(
-                ev.RoundChanged(frame.order, frame.order[0] if frame.order else None, frame.seconds)
-            )
+            speaker = frame.order[0] if frame.order else None
+            out.append(ev.RoundChanged(frame.order, speaker, self.share_seconds))
         elif action == "round_end":
-            self.round = ()
+            self.round, self.share_seconds = (), None
             out.append(ev.RoundChanged((), None, None))
         if action in ("remove", "ban") and about_me:
             self.wipe()

@@ -43,6 +43,8 @@ class CircleScreen(Screen[None]):
         self.roster: tuple[tuple[int, str, str], ...] = ()
         self.last_draft = ""
         self.round: tuple[int, ...] = ()
+        self.share_seconds: int | None = None
+        self.turn_started = 0.0
         self.flags: dict[str, str] = {}
         self.concerns: list[str] = []
 
@@ -110,9 +112,21 @@ class CircleScreen(Screen[None]):
         left = max(0, int(self.session.ends_at - app.clock())) if self.session.ends_at else 0
         parts = [f"{self.circle_title}", f"{left // 60:02d}:{left % 60:02d} left"]
         if self.round:
-            parts.append(f"Go-around: {self.handle(self.round[0])} is sharing")
+            parts.append(self.round_status(app.clock()))
         parts += list(self.flags.values())
         self.query_one("#status", Static).update("  ·  ".join(parts))
+
+    def round_status(self, now: float) -> str:
+        """Whose turn it is, the share timer (F9) and who is next."""
+        speaker = self.round[0]
+        who = "you are" if speaker == self.session.member else f"{self.handle(speaker)} is"
+        text = f"Go-around: {who} sharing"
+        if self.share_seconds:
+            left = max(0, int(self.turn_started + self.share_seconds - now))
+            text += f" ({left // 60}:{left % 60:02d} left)"
+        if len(self.round) > 1:
+            text += f", then {self.handle(self.round[1])}"
+        return text
 
     def handle(self, member: int) -> str:
         return self.session.handle_of(member)
@@ -170,6 +184,10 @@ class CircleScreen(Screen[None]):
             self.notice_flags(event)
         elif isinstance(event, ev.RoundChanged):
             self.round = event.order
+            self.share_seconds = event.share_seconds
+            self.turn_started = self.circle_app.clock()
+            if event.speaker is not None and event.speaker == self.session.member:
+                self.notify("Your turn to share. /pass if you would rather not.", timeout=8)
             self.update_members()
             self.refresh_status()
         elif isinstance(event, ev.TimerChanged):

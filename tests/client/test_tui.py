@@ -400,3 +400,35 @@ async def test_handover_moves_the_facilitator_panel(server: ServerProcess) -> No
             "the refusal",
         )
         await other.close()
+
+
+async def test_go_around_shows_whose_turn_the_share_timer_and_pass(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    now = [1_000_000.0]
+    app = make_app(clock=lambda: now[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        screen = app.screen
+        assert isinstance(screen, CircleScreen)
+        me = app.client.session.member  # type: ignore[union-attr]
+        await fac.do("moderate", "round_start", order=(me, fac.session.member), seconds=90)
+
+        def status() -> str:
+            return str(screen.query_one("#status", Static).render())
+
+        await wait_for(pilot, lambda: "you are sharing" in status(), "my turn")
+        assert "(1:30 left), then calm-heron" in status()
+        assert any("Your turn to share" in n.message for n in app._notifications)
+        now[0] += 31
+        screen.refresh_status()
+        assert "(0:59 left)" in status()
+        screen.query_one(Composer).text = "/pass"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "calm-heron is sharing (1:30 left)" in status(), "the pass")
+        rnd = await fac.next_event(ev.RoundChanged)
+        while rnd.speaker != fac.session.member:
+            rnd = await fac.next_event(ev.RoundChanged)
+        assert rnd.share_seconds == 90
+        await fac.do("moderate", "round_end")
+        await wait_for(pilot, lambda: "Go-around" not in status(), "the end of the round")
+    await fac.close()
