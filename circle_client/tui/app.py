@@ -257,8 +257,12 @@ class CircleApp(App[str]):
             screen.handle_event(event)
 
     def end(self, message: str) -> None:
-        self.circle_screen = None
+        """The circle is over for us: drop its transcript, invite and drafts now (F5)."""
+        screen, self.circle_screen = self.circle_screen, None
+        if screen is not None:
+            screen.wipe()
         self.pending.clear()
+        self.invite = None
         self.switch_screen(EndedScreen(message))
 
     def show_invite(self, dialog: bool = False) -> None:

@@ -145,6 +145,20 @@ class CircleScreen(Screen[None]):
             lines.append(f"{handle}{marks}{you}{talk}{hidden}")
         self.query_one("#members", Static).update("\n".join(lines))
 
+    def wipe(self) -> None:
+        """Forget everything shown or typed in this circle (F5): nothing outlives it."""
+        self.transcript.wipe()
+        self.transcript.muted.clear()
+        self.transcript.filters.clear()
+        self.roster, self.round, self.concerns = (), (), []
+        self.last_draft = ""
+        if self.is_mounted:
+            self.query_one(TranscriptView).clear()
+            self.composer.text = ""
+            for box in ("#members", "#inbox", "#pinned"):
+                self.query_one(box, Static).update("")
+            self.query_one("#waiting-room", OptionList).clear_options()
+
     # ------------------------------------------------------------------ events
     def handle_event(self, event: ev.Event) -> None:  # noqa: C901 - one switch over event types
         view = self.query_one(TranscriptView)

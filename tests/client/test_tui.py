@@ -10,7 +10,7 @@ from circle_client.tui.app import CircleApp
 from circle_client.tui.circle_screen import CircleScreen
 from circle_client.tui.modals import ConfirmScreen, CrisisScreen, HelpScreen, LockScreen
 from circle_client.tui.screens import EndedScreen, JoinScreen, RulesScreen, WaitingScreen
-from circle_client.tui.widgets import Composer
+from circle_client.tui.widgets import Composer, TranscriptView
 from tests.conftest import ServerProcess
 
 from .tui_support import click, facilitator, guest, transcript_texts, wait_for
@@ -109,9 +109,19 @@ async def test_participant_flow_rules_waiting_admitted_talk(server: ServerProces
         assert any(t.startswith("Circle fingerprint: ") for t in transcript_texts(app))
         fp = [t for t in transcript_texts(app) if t.startswith("Circle fingerprint")][-1]
         assert fac.session.fingerprint() in fp
+        circle = app.screen
+        view = circle.query_one(TranscriptView)
+        circle.query_one(Composer).text = "a draft nobody should see"
+        assert view.lines
         await fac.do("moderate", "close")
         await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "the ended screen")
         assert "facilitator closed" in str(app.screen.query("Static")[1].render())
+        assert "has ended" in str(app.screen.query("Static")[0].render())
+        # The transcript, the draft and the member list are gone from memory (F5).
+        assert isinstance(circle, CircleScreen)
+        assert not circle.transcript.entries and not circle.transcript.by_id
+        assert not view.lines and not circle.roster and not circle.last_draft
+        assert circle.query_one(Composer).text == ""
         assert (
             app.client is None
             or app.client.session.circle is None
@@ -175,6 +185,8 @@ async def test_facilitator_flow_admit_moderate_close(server: ServerProcess) -> N
         closed = await member.next_event(ev.CircleClosed)
         assert closed.reason == "facilitator"
         await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "ended")
+        assert app.invite is None  # the invite carries the circle's secret
+        assert app.client is not None and app.client.session.lead is None
         await member.close()
 
 
