@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -55,26 +56,22 @@ def group() -> Group:
     return g
 
 
-def test_message_ciphertext_nonce_and_signature_are_tamper_evident(group: Group) -> None:
-    a = group.parties[2]
-    readers = iter(range(10_000))
-
-    def fresh_open(env_field: str, value: bytes) -> object:
-        relayed = group.post(a, "a message to tamper with")
-        env = relayed.env
-        import dataclasses
-
-        forged = dataclasses.replace(env, **{env_field: value}) if value else env
-        reader = group.parties[3].circle
-        next(readers)
-        return reader.open(Relayed(kind="post", sender=a.member, rseq=1, env=forged))
-
-    sample = group.post(a, "sample").env
+def test_message_ciphertext_nonce_and_signature_are_tamper_evident() -> None:
+    """Flip bytes of the very envelope being opened; the untouched envelope then opens."""
+    group = Group()
+    a = group.join("quiet-otter")
+    reader = group.join("gentle-lynx").circle
+    relayed = group.post(a, "a message to tamper with")
+    env = relayed.env
     for field in ("ct", "sig", "nonce"):
-        original: bytes = getattr(sample, field)
-        for bad in flips(original):
+        for bad in flips(getattr(env, field)):
+            forged = dataclasses.replace(relayed, env=dataclasses.replace(env, **{field: bad}))
             with pytest.raises(TamperedError):
-                fresh_open(field, bad)
+                reader.open(forged)
+    # Control: the same envelope, unflipped, opens (so the failures above were the flips).
+    opened = reader.open(relayed)
+    assert isinstance(opened.content, PostContent)
+    assert opened.content.body == "a message to tamper with"
 
 
 def test_sealed_box_is_tamper_evident() -> None:
@@ -114,8 +111,6 @@ def test_welcome_is_tamper_evident(group: Group) -> None:
 
 
 def test_rekey_entry_and_roster_are_tamper_evident(group: Group) -> None:
-    import dataclasses
-
     from protocol.frames import SealedTo
 
     c = group.parties[3]
@@ -136,6 +131,72 @@ def test_rekey_entry_and_roster_are_tamper_evident(group: Group) -> None:
             with pytest.raises(TamperedError):
                 c.circle.apply_roster(dataclasses.replace(roster, **{field: bad}))
     assert c.circle.apply_roster(roster)
+
+
+def test_rekey_and_roster_signatures_are_tamper_evident() -> None:
+    group = Group()
+    c = group.join("quiet-otter").circle
+    epoch_key = group.signer.new_epoch_key()
+    rekey = group.signer.rekey(c.epoch + 1, epoch_key, [group.entries[c.member]])
+    for bad in flips(rekey.auth.sig):
+        forged = dataclasses.replace(rekey, auth=dataclasses.replace(rekey.auth, sig=bad))
+        with pytest.raises(TamperedError):
+            c.apply_rekey(forged)
+    assert c.epoch == rekey.epoch - 1
+    assert c.apply_rekey(rekey)  # control: the untouched rekey is accepted
+    assert c.epoch == rekey.epoch
+
+    group.roster_version += 1
+    roster = group.signer.roster(group.roster_content(), c.epoch, epoch_key)
+    for bad in flips(roster.auth.sig):
+        forged = dataclasses.replace(roster, auth=dataclasses.replace(roster.auth, sig=bad))
+        with pytest.raises(TamperedError):
+            c.apply_roster(forged)
+    assert c.roster_version == roster.version - 1
+    assert c.apply_roster(roster)
+    assert c.roster_version == roster.version
+
+
+def test_open_resume_and_moderate_signatures_are_tamper_evident() -> None:
+    group = Group()
+    fac = group.facilitator.keys.sign
+    cid = group.invite.circle_id
+    challenge = b"c" * 32
+
+    opened = sign_open(fac, challenge, group.open_frame)
+    verify_open(challenge, opened)
+    for bad in flips(opened.sig):
+        with pytest.raises(TamperedError):
+            verify_open(challenge, dataclasses.replace(opened, sig=bad))
+
+    proof = resume_proof(fac, challenge, cid, 1)
+    verify_resume(fac.public, proof, challenge, cid, 1)
+    for bad in flips(proof):
+        with pytest.raises(TamperedError):
+            verify_resume(fac.public, bad, challenge, cid, 1)
+
+    mod = sign_moderate(fac, cid, 7, "warn", target=3, note=b"sealed note")
+    verify_moderate(cid, mod)
+    for bad in flips(mod.sig):
+        with pytest.raises(TamperedError):
+            verify_moderate(cid, dataclasses.replace(mod, sig=bad))
+    for bad in flips(mod.note or b""):  # the signature covers the sealed warning note too
+        with pytest.raises(TamperedError):
+            verify_moderate(cid, dataclasses.replace(mod, note=bad))
+
+
+def test_key_file_is_tamper_evident() -> None:
+    """Start (magic), salt, middle and end of the key-file blob; each flip is refused."""
+    blob = crypto.lock_seed(b"q" * 32, "pass")
+    assert crypto.unlock_seed(blob, "pass") == b"q" * 32  # control
+    salt_at = len(crypto.KEYFILE_MAGIC)
+    for index in (0, salt_at, len(blob) // 2, len(blob) - 1):
+        mutable = bytearray(blob)
+        mutable[index] ^= 0x01
+        with pytest.raises(CryptoError):
+            crypto.unlock_seed(bytes(mutable), "pass")
+    with pytest.raises(CryptoError):
+        crypto.unlock_seed(blob[:-1], "pass")
 
 
 def test_knock_and_info_are_tamper_evident() -> None:
@@ -188,8 +249,6 @@ def test_keys_are_derived_per_purpose() -> None:
 
 
 def test_open_moderation_resume_and_approval_signatures(group: Group) -> None:
-    import dataclasses
-
     fac = group.facilitator.keys.sign
     challenge = b"c" * 32
     verify_open(b"o" * 32, sign_open(fac, b"o" * 32, group.open_frame))
