@@ -16,6 +16,7 @@ class CloseCode:
     POLICY = 1008
     TOO_BIG = 1009
     INTERNAL = 1011
+    RESUME = 1012  # reconnect and resume: the circle moved to another node
     CIRCLE_CLOSED = 4001
     REMOVED = 4002
     BANNED = 4003

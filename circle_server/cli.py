@@ -8,7 +8,9 @@ import logging
 import sys
 import textwrap
 
+from circle_server.broker import MemoryBroker
 from circle_server.config import ENV_PREFIX, SETTINGS, ConfigError, load_config
+from circle_server.redis_broker import BrokerUnavailable, RedisBroker
 from circle_server.server import CircleServer
 
 DESCRIPTION = """\
@@ -61,20 +63,17 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
     except ConfigError as exc:
         print(f"circle-server: {exc}", file=sys.stderr)
         return 2
-    if config.broker != "memory":
-        print(
-            "circle-server: this version runs with the in-memory broker only; remove 'broker' "
-            "from the configuration (Redis scale-out is not available yet).",
-            file=sys.stderr,
-        )
-        return 2
     logging.basicConfig(
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    server = CircleServer(config)
+    broker = MemoryBroker() if config.broker == "memory" else RedisBroker(config.broker)
+    server = CircleServer(config, broker=broker)
     try:
         await server.start()
+    except BrokerUnavailable as exc:
+        print(f"circle-server: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(
             f"circle-server: cannot listen on {config.host}:{config.port}: {exc.strerror}. "

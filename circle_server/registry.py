@@ -115,6 +115,8 @@ class Registry:
         self._address_salt = rng(32)
         self.stats = Stats()
         self.approved = {bytes.fromhex(k) for k in config.approved_keys}
+        self.remote_lobby: Callable[[], tuple[LobbyEntry, ...]] = tuple
+        """Listed circles other nodes own (scale-out); none in a single process."""
 
     # ------------------------------------------------------------------ connections
     def address_key(self, address: str) -> bytes:
@@ -133,6 +135,36 @@ class Registry:
         self._next_conn += 1
         self.conns[conn.id] = conn
         return conn.id, []
+
+    def adopt(self, challenge: bytes, address: bytes) -> int:
+        """A connection held by another node (scale-out): it said hello there, to that node's
+        ``challenge``; ``address`` is hashed with the salt the nodes share."""
+        conn = Conn(
+            id=self._next_conn,
+            address=address,
+            challenge=challenge,
+            bucket=TokenBucket.full(
+                self.config.rate_per_second, self.config.rate_burst, self.clock()
+            ),
+            hello=True,
+        )
+        self._next_conn += 1
+        self.conns[conn.id] = conn
+        return conn.id
+
+    def adopt_circle(self, circle: Circle) -> list[Action]:
+        """Take over a circle whose owner node died (scale-out); its members resume here."""
+        self.circles[circle.id] = circle
+        return self.check_facilitator_presence(circle)
+
+    @property
+    def address_salt(self) -> bytes:
+        return self._address_salt
+
+    def share_salt(self, salt: bytes) -> None:
+        """Use the address-hash salt every node of a cluster shares, so bans by address hold
+        across nodes. Memory only, like the rest."""
+        self._address_salt = salt
 
     def disconnect(self, conn_id: int) -> list[Action]:
         conn = self.conns.pop(conn_id, None)
@@ -471,19 +503,22 @@ class Registry:
     def _lobby(self, conn: Conn) -> list[Action]:
         if not self.config.lobby:
             raise Rejection(ErrorCode.NOT_ALLOWED, "This server does not list circles.")
-        entries = tuple(
-            LobbyEntry(
-                circle=c.id,
-                title=c.title or "",
-                ends_at=c.ends_at,
-                seats=max(0, c.capacity - c.seated_count()),
-                secret=c.secret,
-                fingerprint=crypto.fingerprint(c.root_key),
-            )
-            for c in self.circles.values()
-            if c.listed and c.secret is not None and not c.locked and c.state is CircleState.OPEN
-        )[: limits.MAX_LIST]
-        return [Send(conn.id, Lobby(circles=entries))]
+        local = (self.lobby_entry(c) for c in self.circles.values())
+        entries = (*(e for e in local if e is not None), *self.remote_lobby())
+        return [Send(conn.id, Lobby(circles=entries[: limits.MAX_LIST]))]
+
+    def lobby_entry(self, c: Circle) -> LobbyEntry | None:
+        """What the lobby shows of a circle (F7), or None when it is not listed right now."""
+        if not c.listed or c.secret is None or c.locked or c.state is not CircleState.OPEN:
+            return None
+        return LobbyEntry(
+            circle=c.id,
+            title=c.title or "",
+            ends_at=c.ends_at,
+            seats=max(0, c.capacity - c.seated_count()),
+            secret=c.secret,
+            fingerprint=crypto.fingerprint(c.root_key),
+        )
 
     def next_rseq(self, circle: Circle) -> int:
         circle.rseq += 1

@@ -26,11 +26,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from circle_server.actions import Action, Close, CloseCode, Publish, Send
+from circle_server.broker import MemoryBroker
 from circle_server.config import ServerConfig
 from circle_server.metrics import Metrics
 from circle_server.registry import Registry
 from protocol.errors import RemoteProtocolError
-from protocol.frames import Frame, decode_frame, encode_frame
+from protocol.frames import Join, LobbyRequest, OpenCircle, Resume, decode_frame, encode_frame
 
 log = logging.getLogger("circle_server")
 TICK_SECONDS = 0.5
@@ -39,16 +40,22 @@ TICK_SECONDS = 0.5
 class CircleServer:
     """One circle-server process: ``await start()``, then ``await serve_forever()``."""
 
-    def __init__(self, config: ServerConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        clock: Callable[[], float] = time.time,
+        broker: MemoryBroker | None = None,
+    ) -> None:
         self.config = config
         self.registry = Registry(config, clock)
+        self.broker = broker or MemoryBroker()
+        self.broker.bind(self)
         self.metrics = Metrics(self.registry)
         self.sockets: dict[int, ServerConnection] = {}
         self.per_address: Counter[bytes] = Counter()
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self.healthy: Callable[[], bool] = lambda: True
 
     @property
     def port(self) -> int:
@@ -57,6 +64,7 @@ class CircleServer:
         return port
 
     async def start(self) -> None:
+        await self.broker.start()
         c = self.config
         tls = None
         if c.tls_cert and c.tls_key:
@@ -92,13 +100,14 @@ class CircleServer:
             return
         self.apply(self.registry.shutdown())
         for conn_id in list(self.sockets):
-            self._close(conn_id, CloseCode.GOING_AWAY, "server shutting down")
+            self.close(conn_id, CloseCode.GOING_AWAY, "server shutting down")
         if self._ticker:
             self._ticker.cancel()
         if self._server is not None:
             self._server.close(close_connections=False)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 3.0)
+        await self.broker.stop()
         self._stopping.set()
 
     def install_signal_handlers(self) -> None:
@@ -110,7 +119,7 @@ class CircleServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
-            ok = self.healthy()
+            ok = self.broker.healthy()
             status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
             return connection.respond(status, "ok\n" if ok else "unhealthy\n")
         if path == "/metrics":
@@ -147,7 +156,8 @@ class CircleServer:
             self.per_address[address] -= 1
             if self.per_address[address] <= 0:
                 del self.per_address[address]
-            self.apply(self.registry.disconnect(conn_id))
+            self.broker.disconnected(conn_id)
+            self.process(conn_id, lambda: self.registry.disconnect(conn_id))
 
     async def _serve_connection(self, conn_id: int, ws: ServerConnection) -> None:
         try:
@@ -155,21 +165,39 @@ class CircleServer:
         except TimeoutError:
             await ws.close(CloseCode.TIMEOUT, "no hello in time")
             return
-        self._receive(conn_id, first)
+        await self._receive(conn_id, first)
         async for message in ws:
-            self._receive(conn_id, message)
+            await self._receive(conn_id, message)
 
-    def _receive(self, conn_id: int, message: str | bytes) -> None:
+    async def _receive(self, conn_id: int, message: str | bytes) -> None:
         if isinstance(message, str):
             error = RemoteProtocolError("frames are binary msgpack, not text")
             self.apply(self.registry.receive_garbage(conn_id, error))
+            return
+        if self.broker.forwarded(conn_id):
+            self.broker.forward(conn_id, message)
             return
         try:
             frame = decode_frame(message, self.config.max_frame_bytes)
         except RemoteProtocolError as exc:
             self.apply(self.registry.receive_garbage(conn_id, exc))
             return
-        self.apply(self.registry.receive(conn_id, frame))
+        if isinstance(frame, OpenCircle | Join | Resume | LobbyRequest) and await self.broker.route(
+            conn_id, frame, message
+        ):
+            return
+        self.process(conn_id, lambda: self.registry.receive(conn_id, frame))
+
+    def process(self, conn_id: int, step: Callable[[], list[Action]]) -> None:
+        """Run one registry step for a connection and carry out its actions; tell the broker
+        which circle it touched (before and after: a join enters one, a close leaves one)."""
+        conn = self.registry.conns.get(conn_id)
+        before = conn.circle if conn is not None else None
+        self.apply(step())
+        after = conn.circle if conn is not None else None
+        for circle in {before, after}:
+            if circle is not None:
+                self.broker.touched(circle)
 
     # ------------------------------------------------------------------ actions
     def apply(self, actions: list[Action]) -> None:
@@ -179,18 +207,37 @@ class CircleServer:
                 if ws is not None:
                     broadcast([ws], encode_frame(action.frame))
                     self.registry.stats.frames_out += 1
+                elif self.broker.remote(action.conn):
+                    self.broker.deliver([action.conn], encode_frame(action.frame))
             elif isinstance(action, Publish):
-                self.publish_local(action.circle, action.frame)
+                data = encode_frame(action.frame)
+                rseq = getattr(action.frame, "rseq", 0)
+                if isinstance(rseq, int) and rseq > 0:
+                    self.broker.published(action.circle, rseq, data)
+                self.deliver(self.registry.audience(action.circle), data)
             elif isinstance(action, Close):
-                self._close(action.conn, action.code, action.reason)
+                if action.conn in self.sockets:
+                    self.close(action.conn, action.code, action.reason)
+                elif self.broker.remote(action.conn):
+                    self.broker.close_remote(action.conn, action.code, action.reason)
 
-    def publish_local(self, circle: bytes, frame: Frame) -> None:
-        targets = [self.sockets[c] for c in self.registry.audience(circle) if c in self.sockets]
+    def deliver(self, conns: list[int], data: bytes) -> None:
+        """One encoded frame to connections here (``websockets.broadcast``: never waits on a
+        slow reader) and, through the broker, to those on other nodes."""
+        targets, remote = [], []
+        for conn in conns:
+            ws = self.sockets.get(conn)
+            if ws is not None:
+                targets.append(ws)
+            elif self.broker.remote(conn):
+                remote.append(conn)
         if targets:
-            broadcast(targets, encode_frame(frame))
+            broadcast(targets, data)
             self.registry.stats.frames_out += len(targets)
+        if remote:
+            self.broker.deliver(remote, data)
 
-    def _close(self, conn_id: int, code: int, reason: str) -> None:
+    def close(self, conn_id: int, code: int, reason: str) -> None:
         ws = self.sockets.get(conn_id)
         if ws is not None:
             asyncio.ensure_future(ws.close(code, reason))
@@ -199,6 +246,11 @@ class CircleServer:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
-                self.apply(self.registry.tick())
+                before = set(self.registry.circles)
+                actions = self.registry.tick()
+                self.apply(actions)
+                changed = {a.circle for a in actions if isinstance(a, Publish)}
+                for circle in changed | (before - set(self.registry.circles)):
+                    self.broker.touched(circle)
             except Exception as exc:
                 log.error("timer tick failed: %s", type(exc).__name__)

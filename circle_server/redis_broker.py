@@ -1,0 +1,559 @@
+"""Scale-out through Redis (F21, P6): several nodes, one owner node per circle.
+
+Each circle is run by the registry of exactly one node, its *owner* (the node its facilitator
+opened it on). Other nodes *forward* the frames of their connections to that circle's owner
+over Redis pub/sub and carry out what the owner sends back, so every rule the registry
+enforces holds across nodes unchanged, and timers fire once. The owner keeps a snapshot of
+each circle and its resume buffer in Redis keys that expire with the circle, so when a node
+dies another node takes its circles over and their members resume there. docs/scale-out.md
+has the design, the keys and the failure cases.
+
+Only ciphertext, opaque ids, public keys and keyed hashes reach Redis; nothing is logged
+that names a circle, a member or an address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from circle_server.actions import CloseCode, Send
+from circle_server.broker import MemoryBroker
+from circle_server.snapshot import SnapshotError, dump_circle, load_circle
+from protocol.errors import ErrorCode, RemoteProtocolError
+from protocol.frames import (
+    Error,
+    Frame,
+    Join,
+    Lobby,
+    LobbyEntry,
+    OpenCircle,
+    Resume,
+    decode_frame,
+    encode_frame,
+)
+
+log = logging.getLogger("circle_server.redis")
+
+PREFIX = "circle:"
+SALT_KEY = PREFIX + "salt"
+LOBBY_KEY = PREFIX + "lobby"
+BEAT_SECONDS = 1.0
+"""How often a node says it is alive, refreshes the lobby and checks its peers."""
+NODE_TTL_MS = 3000
+"""A node that has not said it is alive for this long is taken for dead."""
+MISSED_BEATS = 2
+"""Consecutive beats a peer must be missing before it is taken for dead."""
+FLUSH_DELAY = 0.05
+"""Seconds a changed circle waits before its snapshot is written (changes coalesce)."""
+RECORD_MARGIN = 60
+"""Seconds a circle's keys outlive its end, in case its owner dies just then."""
+
+# Messages between nodes, on the channel of the node they are for: [op, from, seq, ...].
+ATTACH, FRAME, DETACH, SEND, CLOSE = "a", "f", "d", "s", "c"
+
+TAKE_OVER = """
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'owner', ARGV[2])
+  return 1
+end
+return 0
+"""
+"""Claim a circle from a dead owner; of several nodes trying at once, one wins."""
+
+
+class BrokerUnavailable(OSError):
+    """Redis cannot be reached when the node starts; the message says what to check."""
+
+
+def circle_key(circle: bytes) -> str:
+    return f"{PREFIX}c:{circle.hex()}"
+
+
+def buffer_key(circle: bytes) -> str:
+    return f"{PREFIX}buf:{circle.hex()}"
+
+
+def alive_key(node: str) -> str:
+    return f"{PREFIX}node:{node}"
+
+
+def channel(node: str) -> str:
+    return f"{PREFIX}to:{node}"
+
+
+class RedisBroker(MemoryBroker):
+    """A node of a cluster sharing circles through one Redis."""
+
+    name = "redis"
+
+    def __init__(self, url: str, node: str | None = None) -> None:
+        self.url = url
+        self.node = node or os.urandom(8).hex()
+        self.redis: Redis | None = None
+        self._ok = False
+        self._queue: list[tuple[Any, ...]] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        # As owner: registry connection id <-> (node, connection id there).
+        self.owned: set[bytes] = set()
+        self.remote_conns: dict[int, tuple[str, int]] = {}
+        self.by_origin: dict[tuple[str, int], int] = {}
+        self.dirty: set[bytes] = set()
+        # As a forwarding node: local connection -> (owner node, circle).
+        self.forwards: dict[int, tuple[str, bytes]] = {}
+        self.seq_out: defaultdict[str, int] = defaultdict(int)
+        self.seq_in: dict[str, int] = {}
+        self.missing: Counter[str] = Counter()
+        self.lobby_cache: tuple[LobbyEntry, ...] = ()
+        self.recovering_until = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.redis = Redis.from_url(
+            self.url,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 1),
+        )
+        try:
+            await self.redis.ping()
+            await self.redis.set(SALT_KEY, os.urandom(32), nx=True)
+            salt = await self.redis.get(SALT_KEY)
+            await self.redis.set(alive_key(self.node), b"1", px=NODE_TTL_MS)
+            self.pubsub = self.redis.pubsub()
+            await self.pubsub.subscribe(channel(self.node))
+        except (RedisError, OSError) as exc:
+            await self.redis.aclose()
+            raise BrokerUnavailable(
+                f"cannot reach Redis ({type(exc).__name__}). Is redis-server running, and is "
+                "the broker URL right?"
+            ) from None
+        registry = self.server.registry
+        assert isinstance(salt, bytes)
+        registry.share_salt(salt)
+        registry.remote_lobby = lambda: self.lobby_cache
+        self._ok = True
+        self._tasks = [
+            asyncio.create_task(self._write_forever()),
+            asyncio.create_task(self._listen_forever()),
+            asyncio.create_task(self._beat_forever()),
+        ]
+        log.info("node joined the cluster through Redis")
+
+    async def stop(self) -> None:
+        self.flush()
+        if self._ok and self.redis is not None:
+            self._queue.append(("DEL", alive_key(self.node)))
+            await self._write_batch()
+        for task in self._tasks:
+            task.cancel()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    def healthy(self) -> bool:
+        return self._ok
+
+    def _down(self, what: str) -> None:
+        if self._ok:
+            log.warning("Redis unreachable (%s): not opening circles until it is back", what)
+        self._ok = False
+
+    # ------------------------------------------------------------------ entry frames
+    async def route(self, conn: int, frame: Frame, data: bytes) -> bool:
+        registry = self.server.registry
+        state = registry.conns.get(conn)
+        if state is None or not state.hello or state.circle is not None:
+            return False  # the registry says what is wrong
+        if isinstance(frame, OpenCircle):
+            return await self._open(conn, frame)
+        if not isinstance(frame, Join | Resume) or frame.circle in registry.circles:
+            return False
+        if not state.bucket.take(registry.clock()):
+            return False  # the registry refuses it as a flood
+        if not self._ok:
+            return self._refuse(conn, frame, "Circles on other nodes cannot be reached")
+        try:
+            owner = await self._owner_of(frame.circle)
+        except (RedisError, OSError):
+            self._down("looking up a circle")
+            return self._refuse(conn, frame, "Circles on other nodes cannot be reached")
+        if owner is None or owner == self.node or frame.circle in registry.circles:
+            return False
+        if conn not in registry.conns:
+            return True  # the connection ended while we looked
+        self.forwards[conn] = (owner, frame.circle)
+        self._send_to(owner, ATTACH, conn, state.challenge, state.address, data)
+        return True
+
+    async def _owner_of(self, circle: bytes) -> str | None:
+        """The live owner of a circle, taking it over when its owner died; None if the circle
+        is unknown or now owned here."""
+        assert self.redis is not None
+        for _ in range(2):
+            raw = await self.redis.hget(circle_key(circle), "owner")
+            if raw is None:
+                return None
+            owner = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if owner == self.node or await self.redis.exists(alive_key(owner)):
+                return owner
+            if await self._take_over(circle, owner):
+                return None
+        return None
+
+    async def _open(self, conn: int, frame: OpenCircle) -> bool:
+        registry = self.server.registry
+        if not self._ok:
+            return self._refuse(conn, frame, "This server cannot open circles right now")
+        assert self.redis is not None
+        key = circle_key(frame.circle)
+        try:
+            claimed = await self.redis.hsetnx(key, "owner", self.node)
+            await self.redis.expireat(key, int(time.time()) + frame.minutes * 60 + RECORD_MARGIN)
+        except (RedisError, OSError):
+            self._down("opening a circle")
+            return self._refuse(conn, frame, "This server cannot open circles right now")
+        if not claimed:
+            error = Error(
+                code=int(ErrorCode.CIRCLE_EXISTS),
+                message="A circle with this id exists; try again.",
+                ref=frame.TYPE,
+            )
+            self.server.apply([Send(conn, error)])
+            return True
+        self.server.process(conn, lambda: registry.receive(conn, frame))
+        if frame.circle in registry.circles:
+            self.owned.add(frame.circle)
+            self.touched(frame.circle)
+        else:
+            self._queue.append(("DEL", key))
+            self._wake.set()
+        return True
+
+    def _refuse(self, conn: int, frame: Frame, what: str) -> bool:
+        message = f"{what}: the server is reconnecting to its peers. Try again in a moment."
+        error = Error(code=int(ErrorCode.UNAVAILABLE), message=message, ref=frame.TYPE)
+        self.server.apply([Send(conn, error)])
+        return True
+
+    async def _take_over(self, circle: bytes, dead: str) -> bool:
+        """Become the owner of a dead node's circle from its snapshot (docs/scale-out.md)."""
+        assert self.redis is not None
+        key = circle_key(circle)
+        if not await self.redis.eval(TAKE_OVER, 1, key, dead, self.node):
+            return False
+        registry = self.server.registry
+        state = await self.redis.hget(key, "state")
+        stored = await self.redis.lrange(buffer_key(circle), 0, -1)
+        if circle in registry.circles:
+            return True
+        try:
+            if not isinstance(state, bytes):
+                raise SnapshotError("the circle was never stored")
+            frames = [decode_frame(data) for data in stored if isinstance(data, bytes)]
+            buffer = [(int(getattr(f, "rseq", 0)), f) for f in frames]
+            taken = load_circle(state, buffer, self.server.config.resume_buffer, registry.clock())
+        except (SnapshotError, RemoteProtocolError) as exc:
+            log.warning("could not take over a circle: %s", type(exc).__name__)
+            self._queue += [("DEL", key, buffer_key(circle)), ("ZREM", LOBBY_KEY, circle)]
+            self._wake.set()
+            return True
+        self.owned.add(circle)
+        self.server.apply(registry.adopt_circle(taken))
+        self.touched(circle)
+        log.info("took over a circle whose node stopped answering")
+        return True
+
+    # ------------------------------------------------------------------ forwarding node
+    def forwarded(self, conn: int) -> bool:
+        return conn in self.forwards
+
+    def forward(self, conn: int, data: bytes) -> None:
+        owner, _ = self.forwards[conn]
+        if not self._ok:
+            error = Error(
+                code=int(ErrorCode.UNAVAILABLE),
+                message="Not delivered: the server is reconnecting to its peers. "
+                "Try again in a moment.",
+                ref=None,
+            )
+            self.server.apply([Send(conn, error)])
+            return
+        self._send_to(owner, FRAME, conn, data)
+
+    def disconnected(self, conn: int) -> None:
+        forward = self.forwards.pop(conn, None)
+        if forward is not None:
+            self._send_to(forward[0], DETACH, conn)
+
+    # ------------------------------------------------------------------ owner
+    def remote(self, conn: int) -> bool:
+        return conn in self.remote_conns
+
+    def deliver(self, conns: list[int], data: bytes) -> None:
+        by_node: defaultdict[str, list[int]] = defaultdict(list)
+        for conn in conns:
+            node, there = self.remote_conns[conn]
+            by_node[node].append(there)
+        for node, there_conns in by_node.items():
+            self._send_to(node, SEND, there_conns, data)
+
+    def close_remote(self, conn: int, code: int, reason: str) -> None:
+        node, there = self.remote_conns[conn]
+        self._send_to(node, CLOSE, there, code, reason)
+
+    def published(self, circle: bytes, rseq: int, data: bytes) -> None:
+        if circle in self.owned and self._ok:
+            key = buffer_key(circle)
+            keep = self.server.config.resume_buffer
+            self._queue += [("RPUSH", key, data), ("LTRIM", key, -keep, -1)]
+            self._wake.set()
+
+    def touched(self, circle: bytes) -> None:
+        if circle not in self.owned:
+            return
+        self.dirty.add(circle)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        """Write the snapshots of changed circles; drop every key of closed ones."""
+        self._flush_handle = None
+        dirty, self.dirty = self.dirty, set()
+        registry = self.server.registry
+        for cid in self.owned - set(registry.circles):
+            dirty.add(cid)
+        for cid in dirty:
+            circle = registry.circles.get(cid)
+            key, buf = circle_key(cid), buffer_key(cid)
+            if circle is None:
+                self.owned.discard(cid)
+                self._queue += [("DEL", key, buf), ("ZREM", LOBBY_KEY, cid)]
+                continue
+            ends = int(circle.ends_at) + RECORD_MARGIN
+            self._queue += [
+                ("HSET", key, "owner", self.node, "state", dump_circle(circle)),
+                ("EXPIREAT", key, ends),
+                ("EXPIREAT", buf, ends),
+            ]
+            entry = registry.lobby_entry(circle) if self.server.config.lobby else None
+            if entry is None:
+                self._queue += [("HDEL", key, "lobby"), ("ZREM", LOBBY_KEY, cid)]
+            else:
+                lobby = encode_frame(Lobby(circles=(entry,)))
+                self._queue += [
+                    ("HSET", key, "lobby", lobby),
+                    ("ZADD", LOBBY_KEY, circle.ends_at, cid),
+                ]
+        if self._ok:
+            self._wake.set()
+        else:
+            self._queue.clear()
+
+    def _resync(self) -> None:
+        """Redis is back (perhaps empty, having restarted): write everything owned again."""
+        registry = self.server.registry
+        self._queue.append(("SET", SALT_KEY, registry.address_salt, "NX"))
+        for cid in self.owned & set(registry.circles):
+            circle = registry.circles[cid]
+            buf = buffer_key(cid)
+            self._queue.append(("DEL", buf))
+            if circle.buffer:
+                self._queue.append(("RPUSH", buf, *(encode_frame(f) for _, f in circle.buffer)))
+        self.dirty |= self.owned
+        self.flush()
+
+    # ------------------------------------------------------------------ links
+    def _send_to(self, node: str, op: str, *fields: Any) -> None:
+        """One message to another node. Every link is numbered, so a message pub/sub lost
+        shows as a gap at the other end, which then makes the members concerned resume."""
+        self.seq_out[node] += 1
+        if not self._ok:
+            return
+        body = msgpack.packb([op, self.node, self.seq_out[node], *fields], use_bin_type=True)
+        self._queue.append(("PUBLISH", channel(node), body))
+        self._wake.set()
+
+    def _on_message(self, data: bytes) -> None:
+        try:
+            op, src, seq, *fields = msgpack.unpackb(data, raw=False)
+        except (ValueError, msgpack.UnpackException):
+            log.error("unreadable message from another node")
+            return
+        last = self.seq_in.get(src)
+        self.seq_in[src] = seq
+        if last is not None and seq != last + 1:
+            self._lost_from(src)
+        server, registry = self.server, self.server.registry
+        if op == SEND:
+            conns, frame = fields
+            server.deliver([c for c in conns if c in server.sockets], frame)
+        elif op == CLOSE:
+            conn, code, reason = fields
+            server.close(conn, code, reason)
+        elif op == ATTACH:
+            conn, challenge, address, frame = fields
+            local = registry.adopt(challenge, address)
+            self.remote_conns[local] = (src, conn)
+            self.by_origin[(src, conn)] = local
+            self._feed(local, frame)
+        elif op == FRAME:
+            conn, frame = fields
+            local_id = self.by_origin.get((src, conn))
+            if local_id is None:
+                self._send_to(src, CLOSE, conn, CloseCode.CIRCLE_CLOSED, "circle closed")
+            else:
+                self._feed(local_id, frame)
+        elif op == DETACH:
+            (conn,) = fields
+            local_id = self.by_origin.pop((src, conn), None)
+            if local_id is not None:
+                self._drop_remote(local_id)
+
+    def _feed(self, conn: int, data: bytes) -> None:
+        registry = self.server.registry
+        try:
+            frame = decode_frame(data, self.server.config.max_frame_bytes)
+        except RemoteProtocolError as exc:
+            error = exc
+            self.server.process(conn, lambda: registry.receive_garbage(conn, error))
+            return
+        self.server.process(conn, lambda: registry.receive(conn, frame))
+
+    def _drop_remote(self, conn: int) -> None:
+        node, there = self.remote_conns.pop(conn)
+        self.by_origin.pop((node, there), None)
+        self.server.process(conn, lambda: self.server.registry.disconnect(conn))
+
+    def _lost_from(self, node: str) -> None:
+        """Messages from ``node`` were lost: its members here, and ours there, resume."""
+        log.warning("messages between nodes were lost; members concerned resume")
+        for conn, (owner, _) in list(self.forwards.items()):
+            if owner == node:
+                self.forwards.pop(conn)
+                self.server.close(conn, CloseCode.RESUME, "reconnect and resume")
+        for origin, there in list(self.remote_conns.values()):
+            if origin == node:
+                self._send_to(node, CLOSE, there, CloseCode.RESUME, "reconnect and resume")
+
+    def _node_died(self, node: str) -> None:
+        log.warning("a node stopped answering; its members resume elsewhere")
+        self._lost_from(node)
+        for conn, (origin, _) in list(self.remote_conns.items()):
+            if origin == node:
+                self._drop_remote(conn)
+        self.seq_in.pop(node, None)
+        self.seq_out.pop(node, None)
+
+    # ------------------------------------------------------------------ tasks
+    async def _write_batch(self) -> None:
+        batch, self._queue = self._queue, []
+        if not batch or self.redis is None:
+            return
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for command in batch:
+                pipe.execute_command(*command)
+            await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError):
+            self._down("writing")
+
+    async def _write_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                await self._write_batch()
+
+    async def _listen_forever(self) -> None:
+        while True:
+            try:
+                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            except (RedisError, OSError):
+                self._down("listening")
+                await asyncio.sleep(BEAT_SECONDS / 2)
+                await self._resubscribe()
+                continue
+            if message is not None and message["type"] == "message":
+                try:
+                    self._on_message(message["data"])
+                except Exception as exc:  # a bug: say where, never what
+                    log.error("handling a node message failed: %s", type(exc).__name__)
+
+    async def _resubscribe(self) -> None:
+        assert self.redis is not None
+        try:
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+            self.pubsub = self.redis.pubsub()
+            await self.pubsub.subscribe(channel(self.node))
+        except (RedisError, OSError):
+            pass
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(BEAT_SECONDS)
+            try:
+                await self._beat()
+            except (RedisError, OSError):
+                self._down("heartbeat")
+
+    async def _beat(self) -> None:
+        """Say we are alive, notice dead peers, refresh the lobby; recover after an outage."""
+        assert self.redis is not None
+        now = time.time()
+        peers = sorted(
+            {owner for owner, _ in self.forwards.values()}
+            | {node for node, _ in self.remote_conns.values()}
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(alive_key(self.node), b"1", px=NODE_TTL_MS)
+        for peer in peers:
+            pipe.exists(alive_key(peer))
+        pipe.zremrangebyscore(LOBBY_KEY, "-inf", now)
+        pipe.zrange(LOBBY_KEY, 0, -1)
+        _, *alive, _, listed = await pipe.execute()
+        if not self._ok:
+            log.warning("Redis is back: writing this node's circles again")
+            self._ok = True
+            self.recovering_until = now + 2 * NODE_TTL_MS / 1000
+            self._resync()
+            return
+        if now >= self.recovering_until:
+            for peer, present in zip(peers, alive, strict=True):
+                self.missing[peer] = 0 if present else self.missing[peer] + 1
+                if self.missing[peer] >= MISSED_BEATS:
+                    del self.missing[peer]
+                    self._node_died(peer)
+        await self._refresh_lobby([cid for cid in listed if cid not in self.owned])
+
+    async def _refresh_lobby(self, circles: list[bytes]) -> None:
+        assert self.redis is not None
+        if not self.server.config.lobby or not circles:
+            self.lobby_cache = ()
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in circles:
+            pipe.hget(circle_key(cid), "lobby")
+        entries: list[LobbyEntry] = []
+        for data in await pipe.execute():
+            if data is None:
+                continue
+            try:
+                lobby = decode_frame(data)
+            except RemoteProtocolError:
+                continue
+            if isinstance(lobby, Lobby):
+                entries += lobby.circles
+        self.lobby_cache = tuple(entries)
