@@ -68,6 +68,26 @@ class Str(Spec):
         return value
 
 
+class Utf8(Str):
+    """A string limited by its UTF-8 size in bytes, not characters.
+
+    For sealed fields that must fit a padding bucket (PROTOCOL.md 5.5): whatever passes this
+    check also pads, so sealing never fails after validation.
+    """
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise FieldError("expected a string")
+        if len(value) * 4 > self.max_len:  # only then can the UTF-8 form be too long
+            try:
+                size = len(value.encode())
+            except UnicodeEncodeError:
+                raise FieldError("not encodable as UTF-8") from None
+            if size > self.max_len:
+                raise FieldError(f"longer than {self.max_len} bytes of UTF-8")
+        return value
+
+
 class Int(Spec):
     def __init__(self, lo: int = 0, hi: int = limits.MAX_SEQ) -> None:
         self.lo, self.hi = lo, hi

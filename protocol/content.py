@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocol import limits
-from protocol.codec import Bool, Bytes, Int, ListOf, Nested, Opt, Str, Struct, spec
+from protocol.codec import Bool, Bytes, Int, ListOf, Nested, Opt, Str, Struct, Utf8, spec
 
 REACTIONS = ("i_hear_you", "same_here", "sending_strength", "thank_you")
 """The fixed set of supportive reactions (F8)."""
@@ -25,7 +25,8 @@ ROLES = ("member", "co", "facilitator")
 MessageRef = ListOf(Int(0, limits.MAX_SEQ), 3)
 """A message id: ``[sender, epoch, seq]``."""
 
-Body = Str(limits.MAX_BODY)
+Body = Utf8(limits.MAX_BODY)
+"""Counted in bytes of UTF-8 so that every valid post fits the largest padding bucket."""
 Handle = Str(limits.MAX_HANDLE)
 Key = Bytes(limits.KEY_BYTES)
 

@@ -332,12 +332,13 @@ class CircleCrypto:
         if self.removed or self.epoch < 0:
             raise EpochError("no current epoch key: not (or no longer) in the circle")
         seq = self._next_seq
-        self._next_seq += 1
         key = crypto.epoch_subkey(self.epoch_key(self.epoch), "message")
         ad = crypto.message_ad(self.circle_id, self.epoch, self.member, seq, kind)
         nonce, ct, sig = crypto.seal_message(
             key, self.keys.sign, ad, pack(content.to_map()), self._rng
         )
+        # Only a sealed message uses up its number: a failure must not look like a gap (S6).
+        self._next_seq = seq + 1
         return Envelope(epoch=self.epoch, seq=seq, nonce=nonce, ct=ct, sig=sig)
 
     def open(self, frame: Relayed) -> Opened:
