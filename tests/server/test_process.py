@@ -102,6 +102,7 @@ async def test_full_session(server: ServerProcess) -> None:
 async def test_resume_after_network_drop(server: ServerProcess) -> None:
     fac, invite = await open_circle(server.url, auto_admit=True)
     a = await join(server.url, fac, invite, HANDLES[1])
+    await settle((fac, a))  # both hold the new epoch before anyone posts in it
     await a.drop_connection()
     await a.next_event(ev.Reconnecting)
     await fac.post("while you were away")
