@@ -17,7 +17,7 @@ from circle_client.commands import REACTION_WORDS, CommandError, number_arg, par
 from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
 from circle_client.tui.modals import ConfirmScreen, CrisisScreen
-from circle_client.tui.widgets import Composer, TranscriptView
+from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
 from protocol.content import MOODS
 from protocol.errors import CircleError, ErrorCode
 
@@ -67,7 +67,7 @@ class CircleScreen(Screen[None]):
             yield TranscriptView(self.transcript, id="transcript")
             with Vertical(id="side"):
                 yield Static("", id="members")
-                yield OptionList(id="waiting-room")
+                yield WaitingRoom(id="waiting-room")
                 yield Static("", id="inbox")
                 yield Static("", id="pinned")
         composer = Composer(id="composer", soft_wrap=True, show_line_numbers=False)
@@ -83,7 +83,9 @@ class CircleScreen(Screen[None]):
         self.query_one(Composer).focus()
         self.set_interval(1.0, self.refresh_status)
         self.refresh_status()
-        self.query_one("#waiting-room", OptionList).border_title = "Waiting room (Enter admits)"
+        room = self.query_one("#waiting-room", OptionList)
+        room.border_title = "Waiting room"
+        room.border_subtitle = "Enter admits · d declines"
         self.query_one("#inbox", Static).border_title = "Concerns"
         self.show_role()
         self.query_one("#members", Static).border_title = "In the circle"
@@ -113,6 +115,9 @@ class CircleScreen(Screen[None]):
         parts = [f"{self.circle_title}", f"{left // 60:02d}:{left % 60:02d} left"]
         if self.round:
             parts.append(self.round_status(app.clock()))
+        muted = int(self.session.muted_until - app.clock())
+        if muted > 0:
+            parts.append(f"you are muted ({muted // 60}:{muted % 60:02d} left)")
         parts += list(self.flags.values())
         self.query_one("#status", Static).update("  ·  ".join(parts))
 
@@ -246,9 +251,14 @@ class CircleScreen(Screen[None]):
         elif event.action == "unlock":
             self.flags.pop("lock", None)
         elif event.action == "slow":
-            self.flags["slow"] = event.text.lower() if "off" not in event.text else ""
+            if "off" in event.text:
+                self.flags.pop("slow", None)
+            else:
+                self.flags["slow"] = event.text.lower()
         elif event.action == "mute" and event.about_me:
             self.notify("A facilitator muted you for a while.", severity="warning")
+        elif event.action == "unmute" and event.about_me:
+            self.notify("You can talk again.")
         elif event.action == "paused":
             self.flags["paused"] = "admissions paused"
         elif event.action in ("joined", "handover", "delegate"):
@@ -471,6 +481,12 @@ class CircleScreen(Screen[None]):
         member = int(event.option.id or 0)
         await self.circle_app.send("admit", member)
         self.remove_knock(member)
+        self.composer.focus()
+
+    @on(WaitingRoom.DeclineRequested)
+    async def decline_selected(self, event: WaitingRoom.DeclineRequested) -> None:
+        await self.circle_app.send("decline", event.member)
+        self.remove_knock(event.member)
         self.composer.focus()
 
     def action_fingerprint(self) -> None:

@@ -6,8 +6,9 @@ import time
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import RichLog, TextArea
+from textual.widgets import OptionList, RichLog, TextArea
 
 from circle_client.commands import complete
 from circle_client.transcript import Entry, Transcript, reaction_summary
@@ -49,6 +50,24 @@ class Composer(TextArea):
                 self.notify("  ".join(f"/{o}" for o in options), timeout=4)
             return
         await super()._on_key(event)
+
+
+class WaitingRoom(OptionList):
+    """The facilitator's queue of knocks: Enter admits the highlighted one, d declines it."""
+
+    BINDINGS = [Binding("d", "decline", "Decline knock")]
+
+    class DeclineRequested(Message):
+        def __init__(self, member: int) -> None:
+            super().__init__()
+            self.member = member
+
+    def action_decline(self) -> None:
+        if self.highlighted is None:
+            return
+        option = self.get_option_at_index(self.highlighted)
+        if option.id is not None:
+            self.post_message(self.DeclineRequested(int(option.id)))
 
 
 def render_entry(entry: Entry, transcript: Transcript) -> Text:

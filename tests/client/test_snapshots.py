@@ -39,6 +39,7 @@ def utc() -> Any:
 
 class FakeSession:
     ends_at = NOW + 42 * 60
+    muted_until = 0.0
     member = 2
     lead = None
     closed = False

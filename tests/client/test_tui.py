@@ -444,3 +444,61 @@ async def test_go_around_shows_whose_turn_the_share_timer_and_pass(server: Serve
         await fac.do("moderate", "round_end")
         await wait_for(pilot, lambda: "Go-around" not in status(), "the end of the round")
     await fac.close()
+
+
+async def test_facilitator_declines_a_knock_and_sets_slow_mode(server: ServerProcess) -> None:
+    app = make_app(
+        server_url=server.url,
+        open_defaults={"title": "Decline", "handle": "calm-heron"},
+        auto_open=True,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        screen = app.screen
+        from circle_client.client import CircleClient
+
+        knocker = CircleClient(server.url)
+        await knocker.connect()
+        await knocker.join(str(app.invite))
+        await knocker.knock("loud-jackal")
+        room = screen.query_one("#waiting-room", OptionList)
+        await wait_for(pilot, lambda: room.option_count == 1, "the knock")
+        assert "d declines" in str(room.border_subtitle)
+        room.focus()
+        room.highlighted = 0
+        await pilot.press("d")
+        await knocker.next_event(ev.Declined)
+        await wait_for(pilot, lambda: room.option_count == 0, "the knock to go")
+        assert screen.query_one(Composer).has_focus
+        await knocker.close()
+
+        def status() -> str:
+            return str(screen.query_one("#status", Static).render())
+
+        composer = screen.query_one(Composer)
+        composer.text = "/slow 10"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "slow mode: one message every 10 s" in status(), "slow")
+        composer.text = "/slow 0"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "slow" not in status(), "slow mode off")
+        assert not status().rstrip().endswith("·")
+
+
+async def test_a_muted_member_sees_it_until_unmuted(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        screen = app.screen
+        me = app.client.session.member  # type: ignore[union-attr]
+
+        def status() -> str:
+            return str(screen.query_one("#status", Static).render())
+
+        await fac.do("moderate", "mute", target=me, minutes=5)
+        await wait_for(pilot, lambda: "you are muted (4:5" in status(), "the mute")
+        await fac.do("moderate", "unmute", target=me)
+        await wait_for(pilot, lambda: "muted" not in status(), "the unmute")
+        assert any("talk again" in n.message for n in app._notifications)
+    await fac.close()
