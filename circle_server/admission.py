@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("circle_server.registry")
 
+PAUSED_MESSAGE = "No facilitator is here right now; try again in a few minutes."
+
 
 def open_circle(reg: Registry, conn: Conn, frame: OpenCircle, now: float) -> list[Action]:
     c = reg.config
@@ -122,6 +124,8 @@ def join_circle(reg: Registry, conn: Conn, frame: Join) -> list[Action]:
         raise Rejection(ErrorCode.BAD_FIELD, "These keys are already in use; use fresh keys.")
     if circle.locked:
         raise Rejection(ErrorCode.CIRCLE_LOCKED, "This circle is not admitting anyone right now.")
+    if circle.state is CircleState.PAUSED:
+        raise Rejection(ErrorCode.ADMISSIONS_PAUSED, PAUSED_MESSAGE)
     if circle.seated_count() >= circle.capacity:
         raise Rejection(ErrorCode.CIRCLE_FULL, "This circle is full.")
     if circle.waiting_count() >= circle.capacity:
@@ -147,6 +151,8 @@ def join_circle(reg: Registry, conn: Conn, frame: Join) -> list[Action]:
 
 
 def knock(reg: Registry, circle: Circle, member: Member, frame: Knock) -> list[Action]:
+    if circle.state is CircleState.PAUSED:  # F6: nobody could admit them
+        raise Rejection(ErrorCode.ADMISSIONS_PAUSED, PAUSED_MESSAGE)
     member.state = member_after(member.state, "knock")
     member.knock = frame.sealed
     reg.sync_conn(member)

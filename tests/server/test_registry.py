@@ -328,17 +328,36 @@ def test_no_facilitator_pauses_then_closes(net: Net) -> None:
     late = net.connect()
     late.session.join(str(fac.session.invite))
     net.pump()
-    late.session.accept_rules("waiting-one")
-    net.pump()
-    assert not late.of(ev.Admitted)
+    assert errors(late) == [ErrorCode.ADMISSIONS_PAUSED]
+    assert late.last(ev.ErrorReceived).message == (
+        "No facilitator is here right now; try again in a few minutes."
+    )
+    assert not late.of(ev.RulesToAccept)
     net.tick(net.config.facilitator_grace + 1)
     assert a.last(ev.CircleClosed).reason == "no_facilitator"
 
 
+def test_knock_while_paused_is_refused_until_a_facilitator_is_back(net: Net) -> None:
+    fac = net.open()
+    reader = net.connect(address="10.0.3.1")
+    reader.session.join(str(fac.session.invite))
+    net.pump()
+    assert reader.of(ev.RulesToAccept)
+    net.drop(fac)  # while they read the ground rules
+    reader.session.accept_rules("slow-reader")
+    net.pump()
+    assert errors(reader) == [ErrorCode.ADMISSIONS_PAUSED]
+    assert reader.closed is None  # they may knock again once a facilitator is back
+    back = net.reconnect(fac)
+    assert not back.of(ev.KnockReceived)
+    newcomer = net.join(back, "next-one", address="10.0.3.2")
+    assert newcomer.of(ev.Admitted)
+
+
 def test_facilitator_returns_and_sees_the_waiting_room(net: Net) -> None:
     fac = net.open()
-    net.drop(fac)
     waiting = net.join(fac, "patient-owl", admit=False)
+    net.drop(fac)
     back = net.reconnect(fac)
     knock = back.last(ev.KnockReceived)
     assert knock.handle == "patient-owl"
