@@ -47,6 +47,7 @@ class CircleScreen(Screen[None]):
         self.turn_started = 0.0
         self.flags: dict[str, str] = {}
         self.concerns: list[str] = []
+        self.told_renamed = False
 
     def circle_app_clock(self) -> float:
         return self.circle_app.clock()
@@ -196,6 +197,7 @@ class CircleScreen(Screen[None]):
             self.note(f"{event.count} message{plural} from {event.handle} never arrived", "gap")
         elif isinstance(event, ev.RosterChanged):
             self.roster = event.members
+            self.tell_renamed()
             self.update_members()
             self.show_role()
         elif isinstance(event, ev.NoticeReceived):
@@ -244,6 +246,14 @@ class CircleScreen(Screen[None]):
             if event.lost:
                 self.note("Some messages from while you were away could not be recovered", "gap")
             self.refresh_status()
+
+    def tell_renamed(self) -> None:
+        """Handles are unique in a circle (F3): say so if the facilitator's client changed ours."""
+        wanted = self.circle_app.handle
+        mine = next((h for m, h, _ in self.roster if m == self.session.member), None)
+        if wanted and mine and mine != wanted and not self.told_renamed:
+            self.told_renamed = True
+            self.note(f"Someone here already uses {wanted}, so you are {mine} in this circle.")
 
     def notice_flags(self, event: ev.NoticeReceived) -> None:
         if event.action == "lock":

@@ -502,3 +502,122 @@ async def test_a_muted_member_sees_it_until_unmuted(server: ServerProcess) -> No
         await wait_for(pilot, lambda: "muted" not in status(), "the unmute")
         assert any("talk again" in n.message for n in app._notifications)
     await fac.close()
+
+
+async def test_a_taken_handle_is_made_unique_and_the_joiner_is_told(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    first = await guest(server.url, fac, invite, "quiet-otter")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        me = app.client.session.member  # type: ignore[union-attr]
+        await wait_for(
+            pilot,
+            lambda: (
+                f"Someone here already uses quiet-otter, so you are quiet-otter-{me} in "
+                "this circle." in transcript_texts(app)
+            ),
+            "the note about the handle",
+        )
+        members = str(app.screen.query_one("#members", Static).render())
+        assert f"quiet-otter-{me} (you)" in members
+        handles = [h for _, h, _ in app.screen.roster]  # type: ignore[attr-defined]
+        assert len(handles) == len(set(handles)) == 3
+        await first.close()
+    await fac.close()
+
+
+async def next_of(client, kind, match):  # type: ignore[no-untyped-def]
+    """The next event of ``kind`` that satisfies ``match`` (others are skipped)."""
+    event = await client.next_event(kind)
+    while not match(event):
+        event = await client.next_event(kind)
+    return event
+
+
+async def test_talking_me_reply_takeback_concern_pin_and_check_out(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        screen = app.screen
+        assert isinstance(screen, CircleScreen)
+        composer = screen.query_one(Composer)
+        fac_id = await fac.post("how is everyone arriving?")
+        await wait_for(pilot, lambda: "how is everyone arriving?" in transcript_texts(app), "post")
+        asked = screen.transcript.entry_for(fac_id)
+        assert asked is not None
+
+        composer.text = "/me sits down quietly"
+        await pilot.press("enter")
+        me = await next_of(fac, ev.MessageReceived, lambda m: m.content.me)
+        assert me.content.body == "sits down quietly"
+
+        composer.text = f"/reply {asked.number} a bit tired, but here"
+        await pilot.press("enter")
+        reply = await next_of(fac, ev.MessageReceived, lambda m: m.content.reply_to)
+        assert reply.content.reply_to == fac_id and reply.content.body == "a bit tired, but here"
+
+        composer.text = "I said too much just now"
+        await pilot.press("enter")
+        regret = await next_of(fac, ev.MessageReceived, lambda m: "too much" in m.content.body)
+        await wait_for(pilot, lambda: screen.transcript.entry_for(regret.id) is not None, "echo")
+        mine = screen.transcript.entry_for(regret.id)
+        composer.text = f"/takeback {mine.number}"  # type: ignore[union-attr]
+        await pilot.press("enter")
+        gone = await fac.next_event(ev.Retracted)
+        assert gone.target == regret.id
+        await wait_for(pilot, lambda: "I said too much" not in transcript_texts(app), "gone")
+        composer.text = f"/takeback {asked.number}"
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: any("only take back your own" in n.message for n in app._notifications),
+            "the refusal to take back someone else's message",
+        )
+
+        composer.text = f"/concern {asked.number} this worries me"
+        await pilot.press("enter")
+        concern = await fac.next_event(ev.ConcernReceived)
+        assert (concern.handle, concern.note, concern.target) == (
+            "quiet-otter",
+            "this worries me",
+            fac_id,
+        )
+
+        await fac.do("pin", "Topic: first weeks")
+        pinned = screen.query_one("#pinned", Static)
+        await wait_for(pilot, lambda: "Topic: first weeks" in str(pinned.render()), "the pin")
+
+        composer.text = "/leave good"
+        await pilot.press("enter")
+        out = await fac.next_event(ev.CheckedOut)
+        assert out.mood == "good"
+        assert fac.session.lead is not None and fac.session.lead.checkouts == {"good": 1}
+        await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "the ended screen")
+    await fac.close()
+
+
+async def test_tab_completes_commands_and_the_palette_lists_each(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        composer = app.screen.query_one(Composer)
+        await pilot.press("/", "t", "a", "k", "tab")
+        assert composer.text == "/takeback "
+        composer.text = "/re"
+        composer.move_cursor(composer.document.end)
+        await pilot.press("tab")
+        assert any("/reply  /react" in n.message for n in app._notifications)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        from circle_client.commands import COMMANDS
+
+        members = {f"/{c.name}" for c in COMMANDS if not c.facilitator}
+        assert members <= titles
+        assert "/ban" not in titles  # facilitator commands only for facilitators
+        assert {"Crisis resources", "Quick exit"} <= titles
+        palette_entry = next(c for c in app.get_system_commands(app.screen) if c.title == "/cw")
+        palette_entry.callback()
+        assert composer.text == "/cw " and composer.has_focus
+    await fac.close()
