@@ -10,6 +10,7 @@ from typing import Any
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import TextArea
 
@@ -86,6 +87,8 @@ class CircleApp(App[str]):
         self.invite: Invite | None = None
         self.last_activity = time.monotonic()
         self._pump: asyncio.Task[None] | None = None
+        self.locked = False
+        self._held_notifications: list[tuple[str, dict[str, Any]]] = []
 
     # ------------------------------------------------------------------ startup
     def on_mount(self) -> None:
@@ -356,11 +359,35 @@ class CircleApp(App[str]):
 
     def _check_idle(self) -> None:
         idle = time.monotonic() - self.last_activity
-        if idle >= self.idle_lock_seconds and not isinstance(self.screen, LockScreen):
+        if idle >= self.idle_lock_seconds and not self.locked:
+            self.locked = True
+            self.clear_notifications()  # a toast could show a handle or a private note
             self.push_screen(LockScreen(), callback=lambda _: self._unlocked())
 
     def _unlocked(self) -> None:
+        self.locked = False
         self.last_activity = time.monotonic()
+        held, self._held_notifications = self._held_notifications, []
+        for message, options in held:
+            super().notify(message, **options)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """While the idle lock is up, notifications wait for the person to come back (F12)."""
+        options: dict[str, Any] = dict(
+            title=title, severity=severity, timeout=timeout, markup=markup
+        )
+        if self.locked:
+            self._held_notifications.append((message, options))
+            return
+        super().notify(message, **options)
 
     async def on_unmount(self) -> None:
         await self.drop_client()

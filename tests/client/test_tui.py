@@ -621,3 +621,38 @@ async def test_tab_completes_commands_and_the_palette_lists_each(server: ServerP
         palette_entry.callback()
         assert composer.text == "/cw " and composer.has_focus
     await fac.close()
+
+
+async def test_idle_lock_hides_the_transcript_and_holds_notifications(
+    server: ServerProcess,
+) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        await fac.post("something only the circle should read")
+        await wait_for(
+            pilot, lambda: "something only the circle should read" in transcript_texts(app), "post"
+        )
+        assert "something&#160;only&#160;the&#160;circle" in app.export_screenshot()
+        app.idle_lock_seconds = 60
+        app.last_activity -= 61
+        app._check_idle()
+        await wait_for(pilot, lambda: isinstance(app.screen, LockScreen), "the idle lock")
+        await pilot.pause()
+        assert "something&#160;only&#160;the&#160;circle" not in app.export_screenshot()
+        me = app.client.session.member  # type: ignore[union-attr]
+        await fac.do("moderate", "warn", target=me, note="please keep names out")
+        await wait_for(
+            pilot,
+            lambda: (
+                "Private note from a facilitator: please keep names out" in transcript_texts(app)
+            ),
+            "the private note",
+        )
+        assert not app._notifications  # nothing pops up over the lock
+        assert "please&#160;keep&#160;names" not in app.export_screenshot()
+        await pilot.press("space")
+        await wait_for(pilot, lambda: not isinstance(app.screen, LockScreen), "unlock")
+        assert any("please keep names out" in n.message for n in app._notifications)
+    await fac.close()
