@@ -224,16 +224,16 @@ def open_sealed(keys: BoxKeys, sealed: bytes, what: str) -> bytes:
 # --------------------------------------------------------------------------- padding
 
 
-def pad(data: bytes) -> bytes:
+def pad(data: bytes, buckets: tuple[int, ...] = limits.PAD_BUCKETS) -> bytes:
     """ISO/IEC 7816-4 padding (0x80 then zeros) up to the smallest bucket that fits (S1)."""
-    for bucket in limits.PAD_BUCKETS:
+    for bucket in buckets:
         if len(data) + 1 <= bucket:
             return data + b"\x80" + bytes(bucket - len(data) - 1)
     raise CryptoError("message is too long to seal")
 
 
-def unpad(data: bytes) -> bytes:
-    if len(data) not in limits.PAD_BUCKETS:
+def unpad(data: bytes, buckets: tuple[int, ...] = limits.PAD_BUCKETS) -> bytes:
+    if len(data) not in buckets:
         raise TamperedError("padded plaintext has an unexpected length")
     end = data.rstrip(b"\x00")
     if not end.endswith(b"\x80"):

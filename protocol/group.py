@@ -50,6 +50,18 @@ MessageId = tuple[int, int, int]
 
 # --------------------------------------------------------------------------- sealed blobs
 
+# Knocks, circle info, rosters and welcomes are padded like messages (PROTOCOL.md 5.9), with
+# one last bucket that is exactly as large as a ``Sealed`` field allows after each
+# construction's overhead, so padding never refuses what fitted unpadded.
+SECRET_BUCKETS = limits.PAD_BUCKETS + (
+    limits.MAX_SEALED - limits.NONCE_BYTES - crypto.AEAD_OVERHEAD,
+)
+"""Knock and info: ``nonce || AEAD`` (the knock always fits the first bucket)."""
+ROSTER_BUCKETS = limits.PAD_BUCKETS + (limits.MAX_SEALED - crypto.AEAD_OVERHEAD,)
+"""Roster: the nonce travels in its own field."""
+BOX_BUCKETS = limits.PAD_BUCKETS + (limits.MAX_SEALED - crypto.BOX_OVERHEAD,)
+"""Welcome: a sealed box."""
+
 
 def seal_knock(
     secrets: CircleSecrets,
@@ -59,14 +71,15 @@ def seal_knock(
     rng: Random = system_random,
 ) -> bytes:
     ad = crypto.transcript("knock", circle_id, keys.sign.public, keys.box.public)
-    return crypto.seal_secret(secrets.knock_key, pack(content.to_map()), ad, rng)
+    plain = crypto.pad(pack(content.to_map()), SECRET_BUCKETS)
+    return crypto.seal_secret(secrets.knock_key, plain, ad, rng)
 
 
 def open_knock(
     secrets: CircleSecrets, circle_id: bytes, sign_key: bytes, box_key: bytes, sealed: bytes
 ) -> KnockContent:
     ad = crypto.transcript("knock", circle_id, sign_key, box_key)
-    plain = crypto.open_secret(secrets.knock_key, sealed, ad, "knock")
+    plain = crypto.unpad(crypto.open_secret(secrets.knock_key, sealed, ad, "knock"), SECRET_BUCKETS)
     return _decode_inner(KnockContent, plain)
 
 
@@ -78,20 +91,22 @@ def seal_info(
     rng: Random = system_random,
 ) -> bytes:
     ad = crypto.transcript("info", circle_id, facilitator_key)
-    return crypto.seal_secret(secrets.info_key, pack(content.to_map()), ad, rng)
+    plain = crypto.pad(pack(content.to_map()), SECRET_BUCKETS)
+    return crypto.seal_secret(secrets.info_key, plain, ad, rng)
 
 
 def open_info(
     secrets: CircleSecrets, circle_id: bytes, facilitator_key: bytes, sealed: bytes
 ) -> InfoContent:
     ad = crypto.transcript("info", circle_id, facilitator_key)
-    plain = crypto.open_secret(secrets.info_key, sealed, ad, "circle info")
+    padded = crypto.open_secret(secrets.info_key, sealed, ad, "circle info")
+    plain = crypto.unpad(padded, SECRET_BUCKETS)
     return _decode_inner(InfoContent, plain)
 
 
 def _decode_inner(cls: type[T], plain: bytes) -> T:
     try:
-        return decode_struct(cls, plain, limits.PAD_BUCKETS[-1])
+        return decode_struct(cls, plain, limits.MAX_SEALED)  # no sealed plaintext is larger
     except RemoteProtocolError:
         # Authenticated but malformed: a buggy or hostile member. Same outcome for the user.
         raise TamperedError(f"{cls.__name__} is not well-formed") from None
@@ -217,7 +232,8 @@ class CircleCrypto:
             ),
             "welcome",
         )
-        plain = crypto.open_sealed(self.keys.box, body.sealed, "welcome")
+        padded = crypto.open_sealed(self.keys.box, body.sealed, "welcome")
+        plain = crypto.unpad(padded, BOX_BUCKETS)
         content = _decode_inner(WelcomeContent, plain)
         if (
             content.circle != self.circle_id
@@ -281,7 +297,8 @@ class CircleCrypto:
             return False
         key = crypto.epoch_subkey(self.epoch_key(frame.epoch), "roster")
         ad = crypto.transcript("roster", self.circle_id, frame.version, frame.epoch)
-        plain = crypto.aead_open(key, frame.sealed, ad, frame.nonce, "roster")
+        padded = crypto.aead_open(key, frame.sealed, ad, frame.nonce, "roster")
+        plain = crypto.unpad(padded, ROSTER_BUCKETS)
         content = _decode_inner(RosterContent, plain)
         if content.circle != self.circle_id or content.version != frame.version:
             raise TamperedError("roster is for another circle or version")
@@ -417,7 +434,8 @@ class FacilitatorSigner:
             roster=roster,
             pinned=pinned,
         )
-        sealed = crypto.seal_to(box_key, pack(content.to_map()), self._rng)
+        plain = crypto.pad(pack(content.to_map()), BOX_BUCKETS)
+        sealed = crypto.seal_to(box_key, plain, self._rng)
         parts = _welcome_parts(self.circle_id, member, sign_key, box_key, epoch, sealed)
         return WelcomeBody(epoch=epoch, sealed=sealed, auth=self._auth("welcome", *parts))
 
@@ -439,7 +457,9 @@ class FacilitatorSigner:
         nonce = self._rng(limits.NONCE_BYTES)
         key = crypto.epoch_subkey(epoch_key, "roster")
         ad = crypto.transcript("roster", self.circle_id, content.version, epoch)
-        sealed = crypto.aead_seal(key, pack(content.to_map()), ad, nonce)
+        sealed = crypto.aead_seal(
+            key, crypto.pad(pack(content.to_map()), ROSTER_BUCKETS), ad, nonce
+        )
         auth = self._auth("roster", self.circle_id, content.version, epoch, nonce, sealed)
         return Roster(
             version=content.version, epoch=epoch, nonce=nonce, sealed=sealed, auth=auth, rseq=None

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import crypto, limits
-from protocol.content import InfoContent, KnockContent, PostContent
+from protocol.codec import pack
+from protocol.content import InfoContent, KnockContent, PostContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, MemberKeys, SigningKeys
 from protocol.errors import CryptoError, TamperedError
 from protocol.frames import Authority, Relayed, WelcomeBody
@@ -318,3 +319,61 @@ def test_repr_never_shows_secrets() -> None:
     text = repr(keys) + repr(secrets)
     assert keys.sign.seed.hex() not in text and keys.box.secret.hex() not in text
     assert "7373737373" not in text
+
+
+# --------------------------------------------------------------------------- sizes (S1)
+
+WIDE = "\U0001f33f"  # four bytes of UTF-8
+
+
+def test_knocks_are_one_size_whatever_the_handle_and_mood() -> None:
+    secrets = CircleSecrets.from_secret(b"s" * 32, b"i" * 16)
+    keys = MemberKeys.generate()
+    sizes = {
+        len(seal_knock(secrets, b"i" * 16, keys, KnockContent(handle=handle, mood=mood)))
+        for handle in ("a", "quiet-otter", WIDE * limits.MAX_HANDLE)
+        for mood in (None, "low", "okay", "great")
+    }
+    assert sizes == {limits.NONCE_BYTES + limits.PAD_BUCKETS[0] + crypto.AEAD_OVERHEAD}
+
+
+def test_circle_info_is_padded_and_the_largest_still_opens() -> None:
+    secrets = CircleSecrets.from_secret(b"s" * 32, b"i" * 16)
+
+    def seal(title: str, rules: str) -> bytes:
+        content = InfoContent(title=title, rules=rules, facilitator_box=b"b" * 32)
+        return seal_info(secrets, b"i" * 16, b"f" * 32, content)
+
+    assert len(seal("t", "Be kind.")) == len(seal("A longer title", "Be kind. Listen. " * 5))
+    biggest = seal(WIDE * limits.MAX_TITLE, WIDE * 4000)
+    assert len(biggest) <= limits.MAX_SEALED
+    assert open_info(secrets, b"i" * 16, b"f" * 32, biggest).rules == WIDE * 4000
+
+
+def test_rosters_and_welcomes_hide_handle_lengths() -> None:
+    group = Group()
+    joiner = MemberKeys.generate()
+
+    def roster(handle: str) -> RosterContent:
+        entry = RosterEntry(
+            member=2,
+            handle=handle,
+            sign_key=joiner.sign.public,
+            box_key=joiner.box.public,
+            role="member",
+        )
+        return RosterContent(circle=group.invite.circle_id, version=9, members=(entry,))
+
+    short, long = roster("a"), roster("gentle-lynx-7")
+    assert len(pack(long.to_map())) > len(pack(short.to_map())) + 10  # unpadded, they differ
+    rosters = [group.signer.roster(r, 1, b"e" * 32).sealed for r in (short, long)]
+    assert len(rosters[0]) == len(rosters[1])
+    assert len(rosters[0]) - crypto.AEAD_OVERHEAD in limits.PAD_BUCKETS
+    # A welcome carries the epoch key besides the roster: compare two in the next bucket.
+    short, long = roster("a" * 20), roster(WIDE * limits.MAX_HANDLE)
+    welcomes = [
+        group.signer.welcome(2, joiner.sign.public, joiner.box.public, 1, b"e" * 32, r).sealed
+        for r in (short, long)
+    ]
+    assert len(welcomes[0]) == len(welcomes[1])
+    assert len(welcomes[0]) - crypto.BOX_OVERHEAD in limits.PAD_BUCKETS
