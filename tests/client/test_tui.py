@@ -656,3 +656,27 @@ async def test_idle_lock_hides_the_transcript_and_holds_notifications(
         await wait_for(pilot, lambda: not isinstance(app.screen, LockScreen), "unlock")
         assert any("please keep names out" in n.message for n in app._notifications)
     await fac.close()
+
+
+async def test_a_dropped_connection_reconnects_and_resumes_without_duplicates(
+    server: ServerProcess,
+) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        screen = app.screen
+        await fac.post("before the drop")
+        await wait_for(pilot, lambda: "before the drop" in transcript_texts(app), "post")
+        client = app.client
+        assert client is not None
+        await client.drop_connection()
+        status = screen.query_one("#status", Static)
+        await wait_for(pilot, lambda: "reconnecting" in str(status.render()), "reconnecting")
+        await fac.post("while you were away")
+        await wait_for(pilot, lambda: "while you were away" in transcript_texts(app), "resume")
+        await wait_for(pilot, lambda: "reconnecting" not in str(status.render()), "resumed")
+        assert isinstance(app.screen, CircleScreen) and app.client is client
+        texts = transcript_texts(app)
+        assert texts.count("before the drop") == 1 and texts.count("while you were away") == 1
+    await fac.close()
