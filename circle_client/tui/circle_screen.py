@@ -16,7 +16,7 @@ from circle_client import events as ev
 from circle_client.commands import REACTION_WORDS, CommandError, number_arg, parse
 from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
-from circle_client.tui.modals import ConfirmScreen, CrisisScreen
+from circle_client.tui.modals import ConfirmScreen, CrisisScreen, LeaveScreen
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
 from protocol.content import MOODS
 from protocol.errors import CircleError, ErrorCode
@@ -503,5 +503,9 @@ class CircleScreen(Screen[None]):
         fingerprint = self.session.fingerprint()
         self.note(f"Circle fingerprint: {fingerprint}  (compare it aloud with others)", "system")
 
+    @work(group="leave")
     async def action_leave(self) -> None:
-        await self.circle_app.leave_circle()
+        """Ask first (with an optional check-out mood); quick exit is the no-questions way."""
+        leave, mood = await self.circle_app.push_screen_wait(LeaveScreen())
+        if leave:
+            await self.circle_app.leave_circle(mood)

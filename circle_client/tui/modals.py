@@ -6,9 +6,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets.option_list import Option
 
 from circle_client.commands import COMMANDS
+from protocol.content import MOODS
 
 KEYS_HELP = """\
 [b]Keys[/b]
@@ -17,6 +19,8 @@ KEYS_HELP = """\
   F1          This help
   Enter       Send      Ctrl+J  New line      Tab  Complete a /command
   Ctrl+P      Command palette (every /command is there)
+  Ctrl+F      Circle fingerprint (compare it aloud)
+  Ctrl+L      Leave, with an optional check-out mood
   Escape      Close a dialog
 """
 
@@ -152,3 +156,34 @@ class InviteScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class LeaveScreen(ModalScreen[tuple[bool, str | None]]):
+    """Leaving, with an optional check-out mood (F11); only the anonymous tally is shown."""
+
+    BINDINGS = [Binding("escape", "stay", "Stay")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="leave-dialog"):
+            yield Static("Leave the circle?", classes="title")
+            yield Static(
+                "How are you leaving? (optional; the facilitators see only a count, never who)"
+            )
+            yield OptionList(
+                Option("(skip)", id="none"), *(Option(m, id=m) for m in MOODS), id="checkout"
+            )
+            with Horizontal():
+                yield Button("Leave", id="leave", variant="primary")
+                yield Button("Stay (Esc)", id="stay")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id != "leave":
+            self.dismiss((False, None))
+            return
+        moods = self.query_one("#checkout", OptionList)
+        index = moods.highlighted
+        option = moods.get_option_at_index(index) if index is not None else None
+        self.dismiss((True, option.id if option is not None and option.id != "none" else None))
+
+    def action_stay(self) -> None:
+        self.dismiss((False, None))

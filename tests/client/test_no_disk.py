@@ -7,7 +7,8 @@ import sys
 from circle_client import events as ev
 from circle_client.tui.app import CircleApp
 from circle_client.tui.circle_screen import CircleScreen
-from circle_client.tui.screens import RulesScreen
+from circle_client.tui.modals import LeaveScreen
+from circle_client.tui.screens import EndedScreen, RulesScreen
 from circle_client.tui.widgets import Composer
 from tests.conftest import ServerProcess
 from tests.support.audited import disk_write
@@ -51,7 +52,9 @@ async def test_a_session_writes_no_files(server: ServerProcess) -> None:
                 "reply",
             )
             await pilot.press("ctrl+l")
-            await pilot.pause()
+            await wait_for(pilot, lambda: isinstance(app.screen, LeaveScreen), "the leave dialog")
+            await click(pilot, "#leave")
+            await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "the end")
     finally:
         RECORDING = False
     await fac.close()

@@ -680,3 +680,27 @@ async def test_a_dropped_connection_reconnects_and_resumes_without_duplicates(
         texts = transcript_texts(app)
         assert texts.count("before the drop") == 1 and texts.count("while you were away") == 1
     await fac.close()
+
+
+async def test_leave_key_asks_first_and_offers_a_check_out_mood(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        from circle_client.tui.modals import LeaveScreen
+
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LeaveScreen), "the leave dialog")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "staying")
+        assert app.client is not None and app.client.session.admitted
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LeaveScreen), "the leave dialog")
+        moods = app.screen.query_one("#checkout", OptionList)
+        moods.highlighted = [o.id for o in moods.options].index("low")
+        await click(pilot, "#leave")
+        out = await fac.next_event(ev.CheckedOut)
+        assert out.mood == "low"
+        await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "the ended screen")
+        assert "You left the circle." in str(app.screen.query("Static")[1].render())
+    await fac.close()
