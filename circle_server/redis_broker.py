@@ -54,8 +54,6 @@ NODE_TTL_MS = 3000
 """A node that has not said it is alive for this long is taken for dead."""
 MISSED_BEATS = 2
 """Consecutive beats a peer must be missing before it is taken for dead."""
-FLUSH_DELAY = 0.05
-"""Seconds a changed circle waits before its snapshot is written (changes coalesce)."""
 RECORD_MARGIN = 60
 """Seconds a circle's keys outlive its end, in case its owner dies just then."""
 
@@ -105,7 +103,7 @@ class RedisBroker(MemoryBroker):
         self._queue: list[tuple[Any, ...]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_handle: asyncio.Handle | None = None
         # As owner: registry connection id <-> (node, connection id there).
         self.owned: set[bytes] = set()
         self.remote_conns: dict[int, tuple[str, int]] = {}
@@ -113,6 +111,7 @@ class RedisBroker(MemoryBroker):
         self.dirty: set[bytes] = set()
         # As a forwarding node: local connection -> (owner node, circle).
         self.forwards: dict[int, tuple[str, bytes]] = {}
+        self.resuming: set[int] = set()
         self.seq_out: defaultdict[str, int] = defaultdict(int)
         self.seq_in: dict[str, int] = {}
         self.missing: Counter[str] = Counter()
@@ -199,10 +198,14 @@ class RedisBroker(MemoryBroker):
 
     async def _owner_of(self, circle: bytes) -> str | None:
         """The live owner of a circle, taking it over when its owner died; None if the circle
-        is unknown or now owned here."""
+        is unknown or now owned here. Just after Redis came back empty, owners are still
+        writing their circles again: an unknown circle is looked up until they are done."""
         assert self.redis is not None
         for _ in range(2):
             raw = await self.redis.hget(circle_key(circle), "owner")
+            while raw is None and time.time() < self.recovering_until:
+                await asyncio.sleep(BEAT_SECONDS / 4)
+                raw = await self.redis.hget(circle_key(circle), "owner")
             if raw is None:
                 return None
             owner = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -265,7 +268,7 @@ class RedisBroker(MemoryBroker):
             buffer = [(int(getattr(f, "rseq", 0)), f) for f in frames]
             taken = load_circle(state, buffer, self.server.config.resume_buffer, registry.clock())
         except (SnapshotError, RemoteProtocolError) as exc:
-            log.warning("could not take over a circle: %s", type(exc).__name__)
+            log.warning("could not take over a circle: %s", exc)
             self._queue += [("DEL", key, buffer_key(circle)), ("ZREM", LOBBY_KEY, circle)]
             self._wake.set()
             return True
@@ -277,9 +280,11 @@ class RedisBroker(MemoryBroker):
 
     # ------------------------------------------------------------------ forwarding node
     def forwarded(self, conn: int) -> bool:
-        return conn in self.forwards
+        return conn in self.forwards or conn in self.resuming
 
     def forward(self, conn: int, data: bytes) -> None:
+        if conn in self.resuming:
+            return  # closing so that the member resumes; it re-sends nothing twice
         owner, _ = self.forwards[conn]
         if not self._ok:
             error = Error(
@@ -293,6 +298,7 @@ class RedisBroker(MemoryBroker):
         self._send_to(owner, FRAME, conn, data)
 
     def disconnected(self, conn: int) -> None:
+        self.resuming.discard(conn)
         forward = self.forwards.pop(conn, None)
         if forward is not None:
             self._send_to(forward[0], DETACH, conn)
@@ -324,9 +330,8 @@ class RedisBroker(MemoryBroker):
         if circle not in self.owned:
             return
         self.dirty.add(circle)
-        if self._flush_handle is None:
-            loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(FLUSH_DELAY, self.flush)
+        if self._flush_handle is None:  # changes made in one turn of the loop are written once
+            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         """Write the snapshots of changed circles; drop every key of closed ones."""
@@ -399,7 +404,8 @@ class RedisBroker(MemoryBroker):
         server, registry = self.server, self.server.registry
         if op == SEND:
             conns, frame = fields
-            server.deliver([c for c in conns if c in server.sockets], frame)
+            live = [c for c in conns if c in server.sockets and c not in self.resuming]
+            server.deliver(live, frame)
         elif op == CLOSE:
             conn, code, reason = fields
             server.close(conn, code, reason)
@@ -430,7 +436,7 @@ class RedisBroker(MemoryBroker):
             error = exc
             self.server.process(conn, lambda: registry.receive_garbage(conn, error))
             return
-        self.server.process(conn, lambda: registry.receive(conn, frame))
+        self.server.process(conn, lambda: registry.receive(conn, frame), frame.TYPE)
 
     def _drop_remote(self, conn: int) -> None:
         node, there = self.remote_conns.pop(conn)
@@ -442,7 +448,10 @@ class RedisBroker(MemoryBroker):
         log.warning("messages between nodes were lost; members concerned resume")
         for conn, (owner, _) in list(self.forwards.items()):
             if owner == node:
+                # Nothing more reaches this connection: a later frame would move the member's
+                # resume point past the lost ones.
                 self.forwards.pop(conn)
+                self.resuming.add(conn)
                 self.server.close(conn, CloseCode.RESUME, "reconnect and resume")
         for origin, there in list(self.remote_conns.values()):
             if origin == node:
@@ -466,9 +475,13 @@ class RedisBroker(MemoryBroker):
             pipe = self.redis.pipeline(transaction=False)
             for command in batch:
                 pipe.execute_command(*command)
-            await pipe.execute(raise_on_error=False)
+            results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError):
             self._down("writing")
+            return
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("a Redis command failed: %s", result)
 
     async def _write_forever(self) -> None:
         while True:

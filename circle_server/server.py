@@ -31,7 +31,15 @@ from circle_server.config import ServerConfig
 from circle_server.metrics import Metrics
 from circle_server.registry import Registry
 from protocol.errors import RemoteProtocolError
-from protocol.frames import Join, LobbyRequest, OpenCircle, Resume, decode_frame, encode_frame
+from protocol.frames import (
+    MESSAGE_FRAMES,
+    Join,
+    LobbyRequest,
+    OpenCircle,
+    Resume,
+    decode_frame,
+    encode_frame,
+)
 
 log = logging.getLogger("circle_server")
 TICK_SECONDS = 0.5
@@ -186,14 +194,20 @@ class CircleServer:
             conn_id, frame, message
         ):
             return
-        self.process(conn_id, lambda: self.registry.receive(conn_id, frame))
+        self.process(conn_id, lambda: self.registry.receive(conn_id, frame), frame.TYPE)
 
-    def process(self, conn_id: int, step: Callable[[], list[Action]]) -> None:
+    def process(
+        self, conn_id: int, step: Callable[[], list[Action]], kind: str | None = None
+    ) -> None:
         """Run one registry step for a connection and carry out its actions; tell the broker
-        which circle it touched (before and after: a join enters one, a close leaves one)."""
+        which circle it touched (before and after: a join enters one, a close leaves one).
+        Messages change nothing a new owner would need but the resume buffer, which the
+        broker keeps as frames are published."""
         conn = self.registry.conns.get(conn_id)
         before = conn.circle if conn is not None else None
         self.apply(step())
+        if kind in MESSAGE_FRAMES:
+            return
         after = conn.circle if conn is not None else None
         for circle in {before, after}:
             if circle is not None:

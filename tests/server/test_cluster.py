@@ -1,0 +1,384 @@
+"""Scale-out (F21, P6): real circle-server nodes sharing circles through a real redis-server.
+
+Members of one circle sit on different nodes; every server-enforced rule holds across them;
+a closed circle leaves no key in Redis; a node can die and Redis can restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from circle_client import events as ev
+from circle_client.client import CircleClient, ConnectError
+from protocol.errors import ErrorCode
+from tests.conftest import ServerProcess, start_server
+from tests.support.cluster import Balancer, RedisProcess
+
+HANDLES = ("calm-heron", "quiet-otter", "gentle-lynx", "brave-finch", "soft-wren")
+BODIES = (
+    "I have not told anyone at work about the diagnosis",
+    "That sounds heavy to carry alone",
+    "Some days I only manage to get up",
+)
+
+
+@pytest.fixture
+def redis_proc() -> Iterator[RedisProcess]:
+    proc = RedisProcess()
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+async def redis_client(redis_proc: RedisProcess) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_proc.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def nodes(redis_proc: RedisProcess) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        node = start_server("--broker", redis_proc.url, *args, env=env)
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        if node.process.poll() is None:
+            node.process.kill()
+            node.process.wait(10)
+        assert node.process.stdout is not None
+        node.process.stdout.close()
+
+
+async def open_circle(url: str, **kwargs: Any) -> tuple[CircleClient, str]:
+    fac = CircleClient(url)
+    await fac.connect()
+    invite = await fac.open_circle(handle=HANDLES[0], title="Tuesday", rules="Be gentle.", **kwargs)
+    return fac, str(invite)
+
+
+async def join(url: str, fac: CircleClient, invite: str, handle: str) -> CircleClient:
+    member = CircleClient(url)
+    await member.connect()
+    await member.join(invite)
+    await member.knock(handle)
+    if not fac.session.auto_admit:
+        knock = await fac.next_event(ev.KnockReceived)
+        assert knock.handle == handle  # the knock crossed nodes, sealed
+        await fac.do("admit", knock.member)
+    await member.next_event(ev.Admitted)
+    return member
+
+
+async def settle(clients: tuple[CircleClient, ...]) -> None:
+    """Wait until every client's verified roster lists all of them (rekeys applied)."""
+    for client in clients:
+        while len(client.session.circle.roster) < len(clients):  # type: ignore[union-attr]
+            await client.next_event(ev.RosterChanged)
+
+
+async def message(client: CircleClient, body: str) -> ev.MessageReceived:
+    """The next message with ``body`` (others, e.g. one's own echo, are skipped)."""
+    while True:
+        msg: ev.MessageReceived = await client.next_event(ev.MessageReceived)
+        if msg.content.body == body:
+            return msg
+
+
+async def error(client: CircleClient) -> ErrorCode:
+    err: ev.ErrorReceived = await client.next_event(ev.ErrorReceived)
+    return ErrorCode(err.code)
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Poll a condition outside our process (Redis, /healthz) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def circle_keys(redis: Redis, circle: bytes) -> list[bytes]:
+    keys: list[bytes] = await redis.keys(f"*{circle.hex()}*")
+    listed = await redis.zscore("circle:lobby", circle)
+    return keys + ([b"circle:lobby"] if listed is not None else [])
+
+
+def health(node: ServerProcess) -> int:
+    url = node.url.replace("ws://", "http://") + "/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+async def test_a_session_across_nodes_keeps_every_rule(
+    nodes: Callable[..., ServerProcess], redis_client: Redis
+) -> None:
+    a, b, c = nodes(), nodes(), nodes()
+    commands: list[bytes] = []
+    watching = asyncio.Event()
+    monitor = asyncio.create_task(record_commands(redis_client, commands, watching))
+    await watching.wait()
+
+    fac, invite = await open_circle(a.url, capacity=4)
+    m1 = await join(b.url, fac, invite, HANDLES[1])
+    m2 = await join(c.url, fac, invite, HANDLES[2])
+    await settle((fac, m1, m2))
+
+    await m1.post(BODIES[0])  # node b -> owner a -> nodes a, c
+    for reader in (fac, m2):
+        msg = await message(reader, BODIES[0])
+        assert msg.handle == HANDLES[1]
+    await fac.post(BODIES[1])
+    assert (await message(m2, BODIES[1])).handle == HANDLES[0]
+    assert len({m.session.fingerprint() for m in (fac, m1, m2)}) == 1
+
+    # Mute, slow mode and go-around turns, enforced by the owner for a member on another node.
+    await fac.do("moderate", "mute", target=m1.session.member, minutes=5)
+    notice = await m2.next_event(ev.NoticeReceived)
+    assert notice.text == f"{HANDLES[1]} was muted for 5 min"
+    await m1.post("am I muted")
+    assert await error(m1) == ErrorCode.MUTED
+    await fac.do("moderate", "unmute", target=m1.session.member)
+    await fac.do("moderate", "slow", seconds=60)
+    await m2.post(BODIES[2])
+    await message(fac, BODIES[2])
+    await m2.post("and again at once")
+    assert await error(m2) == ErrorCode.SLOW_MODE
+    await fac.do("moderate", "slow", seconds=0)
+    order = (m1.session.member, m2.session.member)
+    await fac.do("moderate", "round_start", order=order)
+    await m2.next_event(ev.RoundChanged)
+    await m2.post("my turn?")
+    assert await error(m2) == ErrorCode.NOT_YOUR_TURN
+    await fac.do("moderate", "round_end")
+
+    # Capacity 4 holds across nodes: a fourth joins on a, a fifth is refused on c.
+    m3 = await join(a.url, fac, invite, HANDLES[3])
+    late = CircleClient(c.url)
+    await late.connect()
+    with pytest.raises(ConnectError):
+        await late.join(invite)
+        await late.knock(HANDLES[4])
+        await late.next_event(ev.Admitted)
+    await late.close()
+
+    # Remove and ban reach members on other nodes; a banned key cannot come back.
+    await fac.do("moderate", "remove", target=m3.session.member)
+    assert "removed" in (await m3.next_event(ev.Disconnected)).reason
+    await fac.do("moderate", "ban", target=m2.session.member)
+    await m2.next_event(ev.Disconnected)
+    # Lock: no new admissions, whichever node a joiner comes through.
+    await fac.do("moderate", "lock")
+    locked = CircleClient(b.url)
+    await locked.connect()
+    with pytest.raises(ConnectError):
+        await locked.join(invite)
+    await locked.close()
+    await fac.do("moderate", "unlock")
+
+    # Extend and close: every node's members hear it; no key of the circle is left.
+    await fac.do("moderate", "extend", minutes=10)
+    timer = await m1.next_event(ev.TimerChanged)
+    assert timer.ends_at > time.time() + 60 * 60
+    circle = fac.session.circle.circle_id  # type: ignore[union-attr]
+    assert await circle_keys(redis_client, circle)
+    await fac.do("moderate", "close")
+    assert (await m1.next_event(ev.CircleClosed)).reason == "facilitator"
+    await eventually(lambda: _no_keys(redis_client, circle), "Redis to forget the closed circle")
+    monitor.cancel()
+    for client in (fac, m1, m2, m3):
+        await client.close()
+
+    # Only ciphertext and opaque ids reached Redis: no body or handle in any command.
+    assert commands, "MONITOR recorded nothing"
+    seen = b"\n".join(commands)
+    for secret in (*BODIES, *HANDLES, "Be gentle."):
+        assert secret.encode() not in seen
+        assert repr(secret.encode())[2:-1].encode() not in seen
+    for node in (a, b, c):
+        node.stop()
+        assert not [line for line in node.output if "DISK-WRITE" in line], node.output
+
+
+async def _no_keys(redis: Redis, circle: bytes) -> bool:
+    return not await circle_keys(redis, circle)
+
+
+async def record_commands(redis: Redis, into: list[bytes], watching: asyncio.Event) -> None:
+    async with redis.monitor() as monitor:  # entered once Redis has answered MONITOR
+        watching.set()
+        async for command in monitor.listen():
+            into.append(str(command.get("command", "")).encode())
+
+
+async def test_knocks_and_admission_cross_nodes_and_the_lobby_lists_everywhere(
+    nodes: Callable[..., ServerProcess],
+) -> None:
+    a, b = nodes(), nodes()
+    fac, invite = await open_circle(a.url, listed=True)
+    member = await join(b.url, fac, invite, HANDLES[1])  # knock crossed to a, admit came back
+    seeker = CircleClient(b.url)
+    await seeker.connect()
+
+    async def listed_on_b() -> bool:
+        await seeker.do("request_lobby")
+        lobby: ev.LobbyListed = await seeker.next_event(ev.LobbyListed)
+        return any(title == "Tuesday" for title, _, _, _ in lobby.circles)
+
+    await eventually(listed_on_b, "the circle opened on a to be listed on b")
+    for client in (fac, member, seeker):
+        await client.close()
+
+
+async def test_a_circle_id_is_unique_across_nodes(
+    nodes: Callable[..., ServerProcess], redis_client: Redis
+) -> None:
+    a = nodes()
+    fac, _ = await open_circle(a.url)
+    circle = fac.session.circle.circle_id  # type: ignore[union-attr]
+    assert await redis_client.hget(f"circle:c:{circle.hex()}", "owner") is not None
+    await fac.close()
+
+
+async def test_timers_fire_once_and_expiry_closes_on_every_node(
+    nodes: Callable[..., ServerProcess], redis_client: Redis
+) -> None:
+    a, b = nodes(), nodes()
+    # Two minutes: the 5-minute warning fires at once (perhaps before the member is in), the
+    # 1-minute one a minute later with everyone there, and the end a minute after that.
+    fac, invite = await open_circle(a.url, minutes=2, auto_admit=True)
+    circle = fac.session.circle.circle_id  # type: ignore[union-attr]
+    member = await join(b.url, fac, invite, HANDLES[1])
+    warnings: list[int | None] = []
+    while True:
+        event = await member.next_event(timeout=130)
+        if isinstance(event, ev.TimerChanged) and event.warning is not None:
+            warnings.append(event.warning)
+        if isinstance(event, ev.CircleClosed):
+            assert event.reason == "time_up"
+            break
+    assert warnings.count(1) == 1 and set(warnings) <= {5, 1}  # by the owner only, once
+    await eventually(lambda: _no_keys(redis_client, circle), "Redis to forget the ended circle")
+    await fac.close()
+    await member.close()
+
+
+async def test_a_forwarding_node_dies_and_its_members_resume_on_another(
+    nodes: Callable[..., ServerProcess],
+) -> None:
+    a, b, c = nodes(), nodes(), nodes()
+    balancer = Balancer([b.port, c.port])
+    await balancer.start()
+    fac, invite = await open_circle(a.url, auto_admit=True)
+    member = await join(balancer.url, fac, invite, HANDLES[1])  # lands on b
+    await settle((fac, member))
+    await member.post(BODIES[0])
+    await message(fac, BODIES[0])
+
+    b.process.kill()  # no goodbye: the node is gone
+    await member.next_event(ev.Reconnecting)
+    await fac.post(BODIES[1])  # while the member is between nodes
+    resumed = await member.next_event(ev.Resumed)  # through c, to the owner a
+    assert not resumed.lost
+    assert (await message(member, BODIES[1])).handle == HANDLES[0]
+    await fac.post(BODIES[2])
+    got = await member.next_event(ev.MessageReceived)
+    assert got.content.body == BODIES[2]  # nothing delivered twice in between
+    await member.post("back again")
+    await message(fac, "back again")
+    await balancer.stop()
+    for client in (fac, member):
+        await client.close()
+
+
+async def test_the_owner_dies_and_the_circle_lives_on_another_node(
+    nodes: Callable[..., ServerProcess],
+) -> None:
+    a, b = nodes(), nodes()
+    balancer = Balancer([a.port, b.port])
+    await balancer.start()
+    fac, invite = await open_circle(balancer.url, auto_admit=True)  # opened on a: a owns it
+    member = await join(b.url, fac, invite, HANDLES[1])
+    await settle((fac, member))
+    await fac.post(BODIES[0])
+    await message(member, BODIES[0])
+
+    a.process.kill()
+    # b notices, moves its member to resume; b takes the circle over from its snapshot.
+    await member.next_event(ev.Reconnecting, timeout=15)
+    resumed = await member.next_event(ev.Resumed, timeout=15)
+    assert not resumed.lost
+    await fac.next_event(ev.Resumed, timeout=15)  # through the balancer, now to b
+    await member.post(BODIES[1])
+    assert (await message(fac, BODIES[1])).handle == HANDLES[1]
+    await fac.post(BODIES[2])
+    bodies = [(await member.next_event(ev.MessageReceived)).content.body for _ in range(2)]
+    assert bodies == [BODIES[1], BODIES[2]]  # its own, then the reply: nothing came twice
+    await fac.do("moderate", "close")
+    assert (await member.next_event(ev.CircleClosed)).reason == "facilitator"
+    await balancer.stop()
+    for client in (fac, member):
+        await client.close()
+
+
+async def test_redis_outage_is_reported_refused_survived_and_recovered(
+    nodes: Callable[..., ServerProcess], redis_proc: RedisProcess
+) -> None:
+    a, b = nodes(), nodes()
+    fac, invite = await open_circle(a.url, auto_admit=True)
+    local = await join(a.url, fac, invite, HANDLES[1])
+    remote = await join(b.url, fac, invite, HANDLES[2])
+    await settle((fac, local, remote))
+    assert health(a) == 200
+
+    redis_proc.stop()
+    await eventually(lambda: health(a) == 503 and health(b) == 503, "both nodes to say unhealthy")
+    refused = CircleClient(a.url)
+    await refused.connect()
+    with pytest.raises(ConnectError, match="cannot open circles right now"):
+        await refused.open_circle(handle=HANDLES[3], title="t", rules="r")
+    await refused.close()
+    # What does not need Redis keeps working: the owner's own members talk.
+    await local.post(BODIES[0])
+    await message(fac, BODIES[0])
+
+    redis_proc.start()  # empty: persistence is off
+    await eventually(lambda: health(a) == 200 and health(b) == 200, "both nodes to recover")
+    # Cross-node traffic flows again. The message sent while Redis was down never reached
+    # node b; b sees the gap in a's numbering, makes its member resume, and it arrives then.
+    await fac.post(BODIES[1])
+    bodies: list[str] = []
+    resumed = False
+    while not (resumed and len(bodies) >= 2):
+        event = await remote.next_event(timeout=15)
+        if isinstance(event, ev.MessageReceived):
+            bodies.append(event.content.body)
+        resumed = resumed or isinstance(event, ev.Resumed)
+    assert sorted(bodies) == sorted([BODIES[0], BODIES[1]])  # each once, none lost
+    await remote.post(BODIES[2])
+    await message(fac, BODIES[2])
+    again, _ = await open_circle(a.url)
+    for client in (fac, local, remote, again):
+        await client.close()
