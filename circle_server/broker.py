@@ -35,6 +35,11 @@ class MemoryBroker:
     def healthy(self) -> bool:
         return True
 
+    async def hand_over(self) -> bool:
+        """The node is stopping: return True if other nodes take its circles over (then the
+        shell asks its members to reconnect and resume), False if its circles end with it."""
+        return False
+
     async def route(self, conn: int, frame: Frame, data: bytes) -> bool:
         """An entry frame (open, join, resume, lobby) from a local connection: return True if
         the broker took care of it (another node's circle, or a refusal); False to let the

@@ -164,6 +164,21 @@ class RedisBroker(MemoryBroker):
     def healthy(self) -> bool:
         return self._ok
 
+    async def hand_over(self) -> bool:
+        """Write every circle's state one last time, ask members on other nodes to resume,
+        and stop saying we are alive, so the first node a member resumes on takes over."""
+        if not self._ok:
+            return False
+        self.dirty |= self.owned
+        self.flush()
+        for node, there in self.remote_conns.values():
+            self._send_to(node, CLOSE, there, CloseCode.RESUME, "reconnect and resume")
+        self.owned.clear()  # from here on, nothing this node does may overwrite them
+        self._queue.append(("DEL", alive_key(self.node)))
+        await self._write_batch()
+        log.info("handed this node's circles over to the cluster")
+        return True
+
     def _down(self, what: str) -> None:
         if self._ok:
             log.warning("Redis unreachable (%s): not opening circles until it is back", what)

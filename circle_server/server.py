@@ -103,16 +103,23 @@ class CircleServer:
         await self._stopping.wait()
 
     async def stop(self) -> None:
-        """Graceful shutdown: tell every member, close every connection, exit within seconds."""
+        """Graceful shutdown within seconds. Alone, the node closes its circles and tells every
+        member; in a cluster, it hands its circles over and its members resume elsewhere."""
         if self._stopping.is_set():
             return
-        self.apply(self.registry.shutdown())
-        for conn_id in list(self.sockets):
-            self.close(conn_id, CloseCode.GOING_AWAY, "server shutting down")
+        if self._server is not None:
+            self._server.close(close_connections=False)  # no new connections from here on
         if self._ticker:
             self._ticker.cancel()
+        if await self.broker.hand_over():
+            # Another node takes the circles over: members reconnect there and resume.
+            code, reason = CloseCode.RESUME, "node restarting: reconnect and resume"
+        else:
+            self.apply(self.registry.shutdown())
+            code, reason = CloseCode.GOING_AWAY, "server shutting down"
+        for conn_id in list(self.sockets):
+            self.close(conn_id, code, reason)
         if self._server is not None:
-            self._server.close(close_connections=False)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 3.0)
         await self.broker.stop()

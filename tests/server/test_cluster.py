@@ -382,3 +382,26 @@ async def test_redis_outage_is_reported_refused_survived_and_recovered(
     again, _ = await open_circle(a.url)
     for client in (fac, local, remote, again):
         await client.close()
+
+
+async def test_a_node_stopping_hands_its_circles_over(
+    nodes: Callable[..., ServerProcess],
+) -> None:
+    a, b = nodes(), nodes()
+    balancer = Balancer([a.port, b.port])
+    await balancer.start()
+    fac, invite = await open_circle(balancer.url, auto_admit=True)  # a owns it
+    member = await join(b.url, fac, invite, HANDLES[1])
+    await settle((fac, member))
+
+    assert a.stop(timeout=10) == 0  # SIGTERM, as a rolling restart does
+    assert any("handed" in line for line in a.output), a.output
+    assert not (await member.next_event(ev.Resumed, timeout=15)).lost
+    assert not (await fac.next_event(ev.Resumed, timeout=15)).lost  # via the balancer, on b
+    await member.post(BODIES[0])
+    assert (await message(fac, BODIES[0])).handle == HANDLES[1]
+    await fac.post(BODIES[1])
+    assert (await message(member, BODIES[1])).handle == HANDLES[0]
+    await balancer.stop()
+    for client in (fac, member):
+        await client.close()
