@@ -116,18 +116,24 @@ def circle_post(counter: int) -> bytes:
     return encode_frame(Post(env=env))
 
 
-async def setup_circle(url: str, circles: int, per_circle: int) -> tuple[list[Member], list[float]]:
-    """Open circles and fill them through the real join flow; returns members, join times."""
+async def setup_circle(
+    url: str | list[str], circles: int, per_circle: int
+) -> tuple[list[Member], list[float]]:
+    """Open circles and fill them through the real join flow; returns members, join times.
+
+    With several node URLs, circle ``c`` is opened on node ``c % n`` and its members are
+    spread over all nodes in turn, so most deliveries cross nodes."""
+    urls = [url] if isinstance(url, str) else url
     members: list[Member] = []
     join_times: list[float] = []
     for c in range(circles):
-        session, fac_ws, invite = await circle_open(url)
+        session, fac_ws, invite = await circle_open(urls[c % len(urls)])
         stop = asyncio.Event()
         helper = asyncio.create_task(serve_facilitator(session, fac_ws, stop))
         members.append(Member(fac_ws, c, circle_post))
         for i in range(per_circle - 1):
             started = time.perf_counter()
-            ws = await circle_join(url, invite, f"member-{c}-{i}")
+            ws = await circle_join(urls[(c + i + 1) % len(urls)], invite, f"member-{c}-{i}")
             join_times.append(time.perf_counter() - started)
             members.append(Member(ws, c, circle_post))
         stop.set()
