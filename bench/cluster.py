@@ -3,6 +3,9 @@
     python -m bench.cluster            # 1,000 members in 50 circles (about three minutes)
     python -m bench.cluster --quick    # 200 members in 10 circles, shorter loads
 
+Also reads the CPU time the server processes and redis-server spend per delivery, which is
+what a capacity plan needs when the load generator, not the server, is the limit here.
+
 Runs the same load (bench/loadgen.py) four ways, one after the other, each against fresh
 server processes: a bare websockets relay (the baseline), one circle-server node with the
 in-memory broker, one node with the Redis broker, and two nodes through Redis with every
@@ -35,6 +38,15 @@ class Result:
     deliveries_per_s: float
     p50_ms: float
     p99_ms: float
+    server_us: float  # CPU time of all server processes per delivery, microseconds
+    redis_us: float  # CPU time of redis-server per delivery
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -67,7 +79,14 @@ def start_node(broker: str) -> Target:
 
 
 async def run_load(
-    urls: list[str], circles: int, per_circle: int, loads: list[float], seconds: float, label: str
+    urls: list[str],
+    circles: int,
+    per_circle: int,
+    loads: list[float],
+    seconds: float,
+    label: str,
+    pids: list[int],
+    redis_pid: int,
 ) -> list[Result]:
     if urls[0].startswith("ws://") and "relay" in label:
         members = await loadgen.setup_relay(urls[0], circles, per_circle)
@@ -76,13 +95,18 @@ async def run_load(
     await loadgen.drain(members)
     results = []
     for load in loads:
+        servers_before = sum(cpu_seconds(pid) for pid in pids)
+        redis_before = cpu_seconds(redis_pid)
         stats, elapsed = await loadgen.offered_load(members, load, seconds)
+        per = 1e6 / max(1, stats.deliveries)
         results.append(
             Result(
                 load,
                 stats.deliveries / elapsed,
                 pct(stats.latencies, 0.5) * 1000,
                 pct(stats.latencies, 0.99) * 1000,
+                (sum(cpu_seconds(pid) for pid in pids) - servers_before) * per,
+                (cpu_seconds(redis_pid) - redis_before) * per,
             )
         )
         rate = results[-1].deliveries_per_s
@@ -102,7 +126,16 @@ async def main(quick: bool) -> None:
         try:
             runs["bare relay"] = (
                 1,
-                await run_load([relay.url], circles, per_circle, loads, seconds, "relay"),
+                await run_load(
+                    [relay.url],
+                    circles,
+                    per_circle,
+                    loads,
+                    seconds,
+                    "relay",
+                    [relay.process.pid],
+                    redis.pid,
+                ),
             )
         finally:
             relay.stop()
@@ -114,9 +147,12 @@ async def main(quick: bool) -> None:
             nodes = [start_node(broker) for _ in range(count)]
             try:
                 urls = [node.url for node in nodes]
+                pids = [node.process.pid for node in nodes]
                 runs[label] = (
                     count,
-                    await run_load(urls, circles, per_circle, loads, seconds, label),
+                    await run_load(
+                        urls, circles, per_circle, loads, seconds, label, pids, redis.pid
+                    ),
                 )
             finally:
                 for node in nodes:
@@ -132,15 +168,15 @@ async def main(quick: bool) -> None:
     print("(load generator, Redis and every node share these cores)\n")
     print(
         "| setup | offered posts/s | expected deliveries/s | deliveries/s | per node "
-        "| p50 / p99 ms | p99 vs 1 node (Redis) |"
+        "| p50 / p99 ms | p99 vs 1 node (Redis) | server CPU us/delivery | Redis CPU us/delivery |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, (count, results) in runs.items():
         for r, base in zip(results, one, strict=True):
             print(
                 f"| {label} | {r.load:g} | {r.load * per_circle:,.0f} | {r.deliveries_per_s:,.0f} "
                 f"| {r.deliveries_per_s / count:,.0f} | {r.p50_ms:.1f} / {r.p99_ms:.1f} "
-                f"| {r.p99_ms / base.p99_ms:.2f} |"
+                f"| {r.p99_ms / base.p99_ms:.2f} | {r.server_us:.1f} | {r.redis_us:.1f} |"
             )
 
 

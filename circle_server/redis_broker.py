@@ -56,6 +56,11 @@ MISSED_BEATS = 2
 """Consecutive beats a peer must be missing before it is taken for dead."""
 RECORD_MARGIN = 60
 """Seconds a circle's keys outlive its end, in case its owner dies just then."""
+BUFFER_DELAY = 0.05
+"""Seconds relayed frames wait to be appended to their circle's buffer in Redis, together."""
+RSEQ_MARGIN = 1000
+"""A node taking a circle over numbers on from here past the last stored frame, so that no
+number a member may have seen before the owner died is used twice."""
 
 # Messages between nodes, on the channel of the node they are for: [op, from, seq, ...].
 ATTACH, FRAME, DETACH, SEND, CLOSE = "a", "f", "d", "s", "c"
@@ -104,6 +109,8 @@ class RedisBroker(MemoryBroker):
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._appends: defaultdict[bytes, list[bytes]] = defaultdict(list)
+        self._append_handle: asyncio.TimerHandle | None = None
         # As owner: registry connection id <-> (node, connection id there).
         self.owned: set[bytes] = set()
         self.remote_conns: dict[int, tuple[str, int]] = {}
@@ -152,6 +159,7 @@ class RedisBroker(MemoryBroker):
         log.info("node joined the cluster through Redis")
 
     async def stop(self) -> None:
+        self._write_appends()
         self.flush()
         if self._ok and self.redis is not None:
             self._queue.append(("DEL", alive_key(self.node)))
@@ -169,6 +177,7 @@ class RedisBroker(MemoryBroker):
         and stop saying we are alive, so the first node a member resumes on takes over."""
         if not self._ok:
             return False
+        self._write_appends()
         self.dirty |= self.owned
         self.flush()
         for node, there in self.remote_conns.values():
@@ -282,6 +291,7 @@ class RedisBroker(MemoryBroker):
             frames = [decode_frame(data) for data in stored if isinstance(data, bytes)]
             buffer = [(int(getattr(f, "rseq", 0)), f) for f in frames]
             taken = load_circle(state, buffer, self.server.config.resume_buffer, registry.clock())
+            taken.rseq += RSEQ_MARGIN
         except (SnapshotError, RemoteProtocolError) as exc:
             log.warning("could not take over a circle: %s", exc)
             self._queue += [("DEL", key, buffer_key(circle)), ("ZREM", LOBBY_KEY, circle)]
@@ -335,11 +345,26 @@ class RedisBroker(MemoryBroker):
         self._send_to(node, CLOSE, there, code, reason)
 
     def published(self, circle: bytes, rseq: int, data: bytes) -> None:
-        if circle in self.owned and self._ok:
-            key = buffer_key(circle)
-            keep = self.server.config.resume_buffer
-            self._queue += [("RPUSH", key, data), ("LTRIM", key, -keep, -1)]
-            self._wake.set()
+        """Keep the frame in the circle's buffer in Redis, in batches: one write per circle
+        every BUFFER_DELAY seconds rather than a round trip per message."""
+        if circle not in self.owned or not self._ok:
+            return
+        self._appends[circle].append(data)
+        if self._append_handle is None:
+            loop = asyncio.get_running_loop()
+            self._append_handle = loop.call_later(BUFFER_DELAY, self._write_appends)
+
+    def _write_appends(self) -> None:
+        self._append_handle = None
+        appends, self._appends = self._appends, defaultdict(list)
+        if not self._ok:
+            return
+        keep = self.server.config.resume_buffer
+        for circle, frames in appends.items():
+            if circle in self.owned:
+                key = buffer_key(circle)
+                self._queue += [("RPUSH", key, *frames[-keep:]), ("LTRIM", key, -keep, -1)]
+        self._wake.set()
 
     def touched(self, circle: bytes) -> None:
         if circle not in self.owned:
@@ -385,6 +410,7 @@ class RedisBroker(MemoryBroker):
     def _resync(self) -> None:
         """Redis is back (perhaps empty, having restarted): write everything owned again."""
         registry = self.server.registry
+        self._appends.clear()  # the whole buffer is written below
         self._queue.append(("SET", SALT_KEY, registry.address_salt, "NX"))
         for cid in self.owned & set(registry.circles):
             circle = registry.circles[cid]
