@@ -7,6 +7,9 @@ a closed circle leaves no key in Redis; a node can die and Redis can restart.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -415,3 +418,16 @@ async def test_a_node_stopping_hands_its_circles_over(
     await balancer.stop()
     for client in (fac, member):
         await client.close()
+
+
+def test_a_node_without_redis_says_what_to_check() -> None:
+    port = RedisProcess().port  # a free port with nothing listening
+    done = subprocess.run(
+        [sys.executable, "-m", "circle_server.cli", "--port", "0"],
+        env={**os.environ, "CIRCLE_BROKER": f"redis://127.0.0.1:{port}/0"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert "cannot reach Redis" in done.stderr and "redis-server running" in done.stderr
