@@ -138,7 +138,9 @@ class RedisBroker(MemoryBroker):
             await self.redis.set(SALT_KEY, os.urandom(32), nx=True)
             salt = await self.redis.get(SALT_KEY)
             await self.redis.set(alive_key(self.node), b"1", px=NODE_TTL_MS)
-            self.pubsub = self.redis.pubsub()
+            # Its own client: a subscriber waits for messages without a read timeout.
+            self._listener = Redis.from_url(self.url, socket_connect_timeout=2)
+            self.pubsub = self._listener.pubsub()
             await self.pubsub.subscribe(channel(self.node))
         except (RedisError, OSError) as exc:
             await self.redis.aclose()
@@ -168,6 +170,7 @@ class RedisBroker(MemoryBroker):
             task.cancel()
         if self.redis is not None:
             await self.redis.aclose()
+            await self._listener.aclose()
 
     def healthy(self) -> bool:
         return self._ok
@@ -534,23 +537,22 @@ class RedisBroker(MemoryBroker):
     async def _listen_forever(self) -> None:
         while True:
             try:
-                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                async for message in self.pubsub.listen():
+                    if message["type"] != "message":
+                        continue
+                    try:
+                        self._on_message(message["data"])
+                    except Exception as exc:  # a bug: say where, never what
+                        log.error("handling a node message failed: %s", type(exc).__name__)
             except (RedisError, OSError):
                 self._down("listening")
-                await asyncio.sleep(BEAT_SECONDS / 2)
-                await self._resubscribe()
-                continue
-            if message is not None and message["type"] == "message":
-                try:
-                    self._on_message(message["data"])
-                except Exception as exc:  # a bug: say where, never what
-                    log.error("handling a node message failed: %s", type(exc).__name__)
+            await asyncio.sleep(BEAT_SECONDS / 2)
+            await self._resubscribe()
 
     async def _resubscribe(self) -> None:
-        assert self.redis is not None
         try:
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
-            self.pubsub = self.redis.pubsub()
+            self.pubsub = self._listener.pubsub()
             await self.pubsub.subscribe(channel(self.node))
         except (RedisError, OSError):
             pass
