@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import ssl
 import sys
 import textwrap
 
 from circle_server.broker import MemoryBroker
-from circle_server.config import ENV_PREFIX, SETTINGS, ConfigError, load_config
+from circle_server.config import ENV_PREFIX, SETTINGS, ConfigError, ServerConfig, load_config
 from circle_server.redis_broker import BrokerUnavailable, RedisBroker
 from circle_server.server import CircleServer
 
@@ -74,12 +76,15 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
     except BrokerUnavailable as exc:
         print(f"circle-server: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
+    except ssl.SSLError as exc:  # the files changed since they were checked at load
         print(
-            f"circle-server: cannot listen on {config.host}:{config.port}: {exc.strerror}. "
-            "Is another server running? Try --port.",
+            f"circle-server: cannot use tls_cert/tls_key ({exc.reason or exc}); check that "
+            "tls_cert is the PEM certificate chain and tls_key its private key.",
             file=sys.stderr,
         )
+        return 1
+    except OSError as exc:
+        print(f"circle-server: {_listen_problem(config, exc)}", file=sys.stderr)
         return 1
     server.install_signal_handlers()
     scheme = "wss" if config.tls_cert else "ws"
@@ -88,6 +93,18 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
     await server.serve_forever()
     logging.getLogger("circle_server").info("stopped")
     return 0
+
+
+def _listen_problem(config: ServerConfig, exc: OSError) -> str:
+    """What went wrong when start-up failed with an OSError, and what to do about it."""
+    if exc.filename is not None:  # a TLS file vanished or lost its permissions
+        return f"cannot read {exc.filename!r} ({exc.strerror}); check tls_cert and tls_key."
+    where = f"cannot listen on {config.host}:{config.port}: {exc.strerror}."
+    if exc.errno == errno.EADDRINUSE:
+        return f"{where} Is another server running? Try --port."
+    if exc.errno == errno.EACCES:
+        return f"{where} Ports below 1024 need CAP_NET_BIND_SERVICE (see docs/hosting.md)."
+    return f"{where} Check the host setting."
 
 
 def main(argv: list[str] | None = None) -> None:

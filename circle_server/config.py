@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,7 +53,6 @@ class ServerConfig:
     )
     max_circles: int = field(default=100, metadata={"help": "circles open at once"})
     max_members: int = field(default=50, metadata={"help": "largest capacity a circle may ask for"})
-    default_capacity: int = field(default=12, metadata={"help": "capacity when not given"})
     max_minutes: int = field(default=180, metadata={"help": "longest session, in minutes"})
     rate_per_second: float = field(
         default=5.0, metadata={"help": "frames per second a member may send (token bucket)"}
@@ -173,11 +173,6 @@ def _validate(c: ServerConfig) -> None:
         f"must be 2..{limits.MAX_CAPACITY}",
     )
     need(
-        2 <= c.default_capacity <= c.max_members,
-        "default_capacity",
-        "must be at least 2 and at most max_members",
-    )
-    need(
         1 <= c.max_minutes <= limits.MAX_MINUTES, "max_minutes", f"must be 1..{limits.MAX_MINUTES}"
     )
     need(c.rate_per_second > 0, "rate_per_second", "must be above 0")
@@ -229,8 +224,7 @@ def load_config(
             raise ConfigError(f"config file {str(path)!r} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-        section = data.get("server", data)
-        for key, value in section.items():
+        for key, value in _settings_table(data, str(path)).items():
             if key not in SETTINGS:
                 raise ConfigError(
                     f"unknown setting {key!r} in {str(path)!r}; see 'circle-server --help'"
@@ -244,4 +238,60 @@ def load_config(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _coerce(key, value, "the command line")
-    return ServerConfig(**values)
+    config = ServerConfig(**values)
+    check_tls_files(config)
+    return config
+
+
+def _settings_table(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The settings of a parsed file: its ``[server]`` table, or its top level when it has none.
+    A key outside an existing ``[server]`` table would be silently ignored, so it is an error."""
+    if "server" not in data:
+        return data
+    section = data["server"]
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"'server' in {source!r} must be a table ([server] followed by settings), "
+            f"not {section!r}"
+        )
+    for key in data:
+        if key != "server":
+            raise ConfigError(
+                f"{key!r} in {source!r} is outside the [server] table, where it would be "
+                "ignored; move it under [server] (or put every setting at top level)"
+            )
+    return section
+
+
+def check_tls_files(config: ServerConfig) -> None:
+    """Fail at start-up, naming the setting, when tls_cert or tls_key cannot be used."""
+    if config.tls_cert is None or config.tls_key is None:
+        return
+    for key in ("tls_cert", "tls_key"):
+        path = getattr(config, key)
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"{key!r}: cannot read {path!r} ({exc.strerror}); check the path and that "
+                "the user running circle-server may read it"
+            ) from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=config.tls_cert)
+    except (ssl.SSLError, ValueError):
+        raise ConfigError(
+            f"'tls_cert': {config.tls_cert!r} holds no PEM certificate; give the certificate "
+            "chain (e.g. Let's Encrypt's fullchain.pem)"
+        ) from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+            config.tls_cert,
+            config.tls_key,
+            password=lambda: b"",  # never prompt
+        )
+    except (ssl.SSLError, ValueError):
+        raise ConfigError(
+            f"'tls_key': {config.tls_key!r} is not the unencrypted PEM private key of the "
+            "certificate in tls_cert (e.g. Let's Encrypt's privkey.pem)"
+        ) from None

@@ -1,0 +1,160 @@
+"""circle-server settings: every mistake in a file stops the server with the key's name."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from circle_server.config import SETTINGS, ConfigError, load_config
+from protocol.frames import Hello, ServerHello, decode_frame, encode_frame
+from tests.conftest import ROOT
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "circle-server.toml"
+    path.write_text(text)
+    return path
+
+
+def test_server_table_and_top_level_both_work(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "[server]\nport = 9001\n"), env={}).port == 9001
+    assert load_config(write(tmp_path, "port = 9002\n"), env={}).port == 9002
+
+
+def test_server_that_is_not_a_table_names_server(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'server' in .* must be a table"):
+        load_config(write(tmp_path, "server = 5\n"), env={})
+
+
+def test_top_level_key_beside_a_server_table_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, 'max_members = 20\n[server]\nhost = "0.0.0.0"\n')
+    with pytest.raises(ConfigError, match=r"'max_members' in .* outside the \[server\] table"):
+        load_config(path, env={})
+
+
+def test_unknown_setting_inside_the_table(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown setting 'max_memebers'"):
+        load_config(write(tmp_path, "[server]\nmax_memebers = 20\n"), env={})
+
+
+def test_default_capacity_is_not_a_setting(tmp_path: Path) -> None:
+    """Every circle states its capacity when it opens; the server has nothing to default."""
+    assert "default_capacity" not in SETTINGS
+    with pytest.raises(ConfigError, match="unknown setting 'default_capacity'"):
+        load_config(write(tmp_path, "default_capacity = 12\n"), env={})
+
+
+def test_missing_tls_files_name_the_setting(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    env = {"CIRCLE_TLS_CERT": str(tmp_path / "nope.pem"), "CIRCLE_TLS_KEY": str(key)}
+    with pytest.raises(ConfigError, match=r"'tls_cert': cannot read .*nope\.pem"):
+        load_config(env=env)
+    env = {"CIRCLE_TLS_CERT": str(cert), "CIRCLE_TLS_KEY": str(tmp_path)}  # a directory
+    with pytest.raises(ConfigError, match=r"'tls_key': cannot read"):
+        load_config(env=env)
+
+
+def test_swapped_or_mismatched_tls_files_name_the_setting(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    with pytest.raises(ConfigError, match="'tls_cert': .* holds no PEM certificate"):
+        load_config(env={"CIRCLE_TLS_CERT": str(key), "CIRCLE_TLS_KEY": str(cert)})
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    _, other_key = make_certificate(other_dir)
+    with pytest.raises(ConfigError, match="'tls_key': .* is not the unencrypted PEM private key"):
+        load_config(env={"CIRCLE_TLS_CERT": str(cert), "CIRCLE_TLS_KEY": str(other_key)})
+    assert load_config(env={"CIRCLE_TLS_CERT": str(cert), "CIRCLE_TLS_KEY": str(key)}).tls_key
+
+
+def test_cli_reports_a_bad_tls_setting_not_a_busy_port(tmp_path: Path) -> None:
+    path = write(tmp_path, f'tls_cert = "{tmp_path}/missing.pem"\ntls_key = "{tmp_path}/k.pem"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "circle_server.cli", "--config", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert "'tls_cert': cannot read" in result.stderr
+    assert "another server" not in result.stderr
+
+
+def test_cli_names_server_when_it_is_not_a_table(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "circle_server.cli", "--config", str(write(tmp_path, "server = 5"))],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert "'server'" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_good_tls_files_serve_wss(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    env = {**os.environ, "CIRCLE_TLS_CERT": str(cert), "CIRCLE_TLS_KEY": str(key)}
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "circle_server.cli", "--port", "0"),
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert "listening on wss://127.0.0.1:" in line, line
+        port = int(line.rstrip("/\n").rsplit(":", 1)[1])
+        trust = ssl.create_default_context(cafile=str(cert))
+        trust.check_hostname = False
+        async with connect(f"wss://127.0.0.1:{port}/", ssl=trust, proxy=None) as ws:
+            await ws.send(encode_frame(Hello(version=1)))
+            assert isinstance(decode_frame(await ws.recv()), ServerHello)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for localhost, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "1", "-subj", "/CN=localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_cli_says_a_busy_port_is_busy() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "circle_server.cli", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Is another server running?" in result.stderr
