@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 
 import msgpack
 import pytest
@@ -13,49 +12,9 @@ from websockets.exceptions import ConnectionClosed
 from circle_client import events as ev
 from circle_client.client import CircleClient
 from protocol.errors import ErrorCode
-from protocol.frames import Error, Hello, ServerHello, decode_frame, encode_frame
+from protocol.frames import Error, decode_frame
 from tests.conftest import ServerProcess, start_server
-
-HANDLES = ("calm-heron", "quiet-otter", "gentle-lynx", "brave-finch")
-BODIES = ("I keep waking at four in the morning", "Same here, every night this month")
-
-
-async def open_circle(url: str, **kwargs: object) -> tuple[CircleClient, str]:
-    fac = CircleClient(url)
-    await fac.connect()
-    invite = await fac.open_circle(
-        handle=HANDLES[0], title="Night owls", rules="Be gentle.", **kwargs
-    )
-    return fac, str(invite)
-
-
-async def join(url: str, fac: CircleClient, invite: str, handle: str) -> CircleClient:
-    member = CircleClient(url)
-    await member.connect()
-    rules = await member.join(invite)
-    assert rules.rules == "Be gentle."
-    await member.knock(handle)
-    if not fac.session.auto_admit:
-        knock = await fac.next_event(ev.KnockReceived)
-        assert knock.handle == handle
-        await fac.do("admit", knock.member)
-    await member.next_event(ev.Admitted)
-    return member
-
-
-async def settle(clients: tuple[CircleClient, ...]) -> None:
-    """Wait until every client's verified roster lists all of them (rekeys applied)."""
-    for client in clients:
-        while len(client.session.circle.roster) < len(clients):  # type: ignore[union-attr]
-            await client.next_event(ev.RosterChanged)
-
-
-async def raw(url: str):  # type: ignore[no-untyped-def]
-    """A bare websocket that has said hello."""
-    ws = await connect(url, compression=None, proxy=None)
-    await ws.send(encode_frame(Hello(version=1)))
-    assert isinstance(decode_frame(await ws.recv()), ServerHello)
-    return ws
+from tests.support.clients import BODIES, HANDLES, get, join, open_circle, raw, settle
 
 
 async def test_full_session(server: ServerProcess) -> None:
@@ -213,28 +172,19 @@ async def test_browser_origins_are_refused(server: ServerProcess) -> None:
     assert info.value.response.status_code == 403
 
 
-def _get(url: str) -> tuple[int, str, dict[str, str]]:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=5) as response:
-            return response.status, response.read().decode(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(), dict(exc.headers)
-
-
 async def test_health_and_metrics(server: ServerProcess) -> None:
     http = server.url.replace("ws://", "http://")
     fac, invite = await open_circle(server.url, auto_admit=True)
-    status, body, headers = await asyncio.to_thread(_get, http + "/healthz")
+    status, body, headers = await asyncio.to_thread(get, http + "/healthz")
     assert (status, body) == (200, "ok\n")
     assert "Server" not in headers and "server" not in headers
-    status, body, _ = await asyncio.to_thread(_get, http + "/metrics")
+    status, body, _ = await asyncio.to_thread(get, http + "/metrics")
     assert status == 200
     assert "circle_circles_open 1.0" in body
     member = await join(server.url, fac, invite, HANDLES[1])
     await member.post(BODIES[0])
     await fac.next_event(ev.MessageReceived)
-    _, body, _ = await asyncio.to_thread(_get, http + "/metrics")
+    _, body, _ = await asyncio.to_thread(get, http + "/metrics")
     values = dict(line.rsplit(" ", 1) for line in body.splitlines() if line.startswith("circle_"))
     assert float(values["circle_members"]) == 2.0
     assert float(values["circle_frames_in_total"]) >= 4
