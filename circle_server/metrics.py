@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+from circle_server.actions import CloseCode
 from circle_server.registry import Registry
+
+REFUSALS = {
+    CloseCode.TOO_MANY_CONNECTIONS: "too_many_connections",
+    CloseCode.TIMEOUT: "hello_timeout",
+    CloseCode.TOO_BIG: "frame_too_big",
+}
+"""Connection-level refusals (no error frame, so not in ``circle_rejects``), by close code."""
 
 
 class Metrics:
@@ -24,8 +32,22 @@ class Metrics:
             "circle_rejects", "Frames rejected, by error code", ["code"], registry=r
         )
         self.opened = Counter("circle_circles_opened", "Circles opened since start", registry=r)
+        self.refusals = Counter(
+            "circle_refusals",
+            "Connections refused or closed by the server without an error frame, by reason",
+            ["reason"],
+            registry=r,
+        )
+        for reason in REFUSALS.values():
+            self.refusals.labels(reason=reason)  # exported as 0 before the first refusal
         self._seen_in = self._seen_out = self._seen_opened = 0
         self._seen_rejects: dict[int, int] = {}
+
+    def closed_by_server(self, code: int | None) -> None:
+        """Count a connection the server closed with ``code`` if that is a refusal."""
+        reason = REFUSALS.get(code or 0)
+        if reason is not None:
+            self.refusals.labels(reason=reason).inc()
 
     def render(self) -> bytes:
         """Sync the counters from the registry's stats, then render the text format."""

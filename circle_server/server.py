@@ -150,6 +150,7 @@ class CircleServer:
             self.per_address[address] >= self.config.max_connections_per_ip
             or len(self.sockets) >= self.config.max_connections
         ):
+            self.metrics.closed_by_server(CloseCode.TOO_MANY_CONNECTIONS)
             await ws.close(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
             return
         self.per_address[address] += 1
@@ -167,6 +168,9 @@ class CircleServer:
             log.error("connection handler failed: %s at %s", type(exc).__name__, where)
             await ws.close(CloseCode.INTERNAL, "internal error")
         finally:
+            sent = ws.protocol.close_sent  # hello timeout, oversized frame (websockets' 1009)
+            if sent is not None and ws.protocol.close_rcvd_then_sent is not True:  # we closed first
+                self.metrics.closed_by_server(sent.code)
             self.sockets.pop(conn_id, None)
             self.per_address[address] -= 1
             if self.per_address[address] <= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import msgpack
 import pytest
@@ -12,9 +13,21 @@ from websockets.exceptions import ConnectionClosed
 from circle_client import events as ev
 from circle_client.client import CircleClient
 from protocol.errors import ErrorCode
-from protocol.frames import Error, decode_frame
+from protocol.frames import Envelope, Error, LobbyRequest, Post, decode_frame, encode_frame
 from tests.conftest import ServerProcess, start_server
-from tests.support.clients import BODIES, HANDLES, get, join, open_circle, raw, settle
+from tests.support.clients import (
+    BODIES,
+    HANDLES,
+    circle_works,
+    get,
+    join,
+    metric_reaches,
+    next_message,
+    open_circle,
+    raw,
+    scrape,
+    settle,
+)
 
 
 async def test_full_session(server: ServerProcess) -> None:
@@ -105,17 +118,51 @@ async def test_malformed_frames_get_errors_and_others_are_unaffected(server: Ser
     await fac.close()
 
 
+async def test_post_before_admission_is_out_of_order(server: ServerProcess) -> None:
+    fac, invite = await open_circle(server.url, auto_admit=True)
+    ws = await raw(server.url)
+    await ws.send(encode_frame(Post(env=Envelope(0, 1, b"n" * 24, b"c" * 32, b"s" * 64))))
+    reply = decode_frame(await ws.recv())
+    assert isinstance(reply, Error) and reply.code == ErrorCode.OUT_OF_ORDER
+    assert reply.ref == "post"
+    await ws.send(encode_frame(LobbyRequest()))  # one mistake does not end the connection
+    assert decode_frame(await ws.recv()).TYPE == "lobby"
+    await ws.close()
+    member = await join(server.url, fac, invite, HANDLES[1])
+    await settle((fac, member))
+    await member.post(BODIES[0])
+    assert (await next_message(fac, BODIES[0])).handle == HANDLES[1]
+    await member.close()
+    await fac.close()
+
+
+async def test_moderation_with_a_bad_signature_is_refused(server: ServerProcess) -> None:
+    fac, invite = await open_circle(server.url, auto_admit=True)
+    member = await join(server.url, fac, invite, HANDLES[1])
+    await settle((fac, member))
+    tampered = dataclasses.replace(fac.session.sign_moderation("lock"), action="close")
+    await fac.do("_send", tampered)  # signed for "lock", claims "close"
+    error = await fac.next_event(ev.ErrorReceived)
+    assert error.code == ErrorCode.BAD_SIGNATURE and error.ref == "moderate"
+    await member.post("the circle is still open")
+    await next_message(fac, "the circle is still open")
+    await member.close()
+    await fac.close()
+
+
 async def test_oversized_frame_closes_with_1009(server: ServerProcess) -> None:
     ws = await raw(server.url)
     with pytest.raises(ConnectionClosed) as info:
         await ws.send(b"\x00" * (64 * 1024 + 1))
         await ws.recv()
     assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+    await metric_reaches(server.url, 'circle_refusals_total{reason="frame_too_big"}', _is(1))
+    await circle_works(server.url)
 
 
 async def test_flood_is_rate_limited_then_closed() -> None:
     proc = start_server(
-        env={"CIRCLE_RATE_PER_SECOND": "1", "CIRCLE_RATE_BURST": "2", "CIRCLE_RATE_STRIKES": "3"}
+        env={"CIRCLE_RATE_PER_SECOND": "1", "CIRCLE_RATE_BURST": "5", "CIRCLE_RATE_STRIKES": "3"}
     )
     try:
         ws = await raw(proc.url)
@@ -127,20 +174,33 @@ async def test_flood_is_rate_limited_then_closed() -> None:
                 frame = decode_frame(await ws.recv())
                 if isinstance(frame, Error):
                     codes.append(frame.code)
-        assert ErrorCode.RATE_LIMITED in codes
+        assert len(codes) >= 3 and set(codes) == {ErrorCode.RATE_LIMITED}
         assert info.value.rcvd is not None and info.value.rcvd.code == 4008
+        await circle_works(proc.url)  # the flooder's buckets are its own
     finally:
         proc.stop()
 
 
-async def test_connection_cap_per_address() -> None:
+async def test_connection_cap_per_address_is_counted_and_spares_other_addresses() -> None:
     proc = start_server(env={"CIRCLE_MAX_CONNECTIONS_PER_IP": "2"})
     try:
-        first, second = await raw(proc.url), await raw(proc.url)
-        third = await connect(proc.url, compression=None, proxy=None)
+        before = await scrape(proc.url)
+        refused = 'circle_refusals_total{reason="too_many_connections"}'
+        malformed = f'circle_rejects_total{{code="{int(ErrorCode.MALFORMED)}"}}'
+        assert before[refused] == 0
+        elsewhere = {"local_addr": ("127.0.0.2", 0)}  # another address on the loopback
+        first, second = await raw(proc.url, **elsewhere), await raw(proc.url, **elsewhere)
+        await first.send(b"\xc1")
+        reply = decode_frame(await first.recv())
+        assert isinstance(reply, Error) and reply.code == ErrorCode.MALFORMED
+        third = await connect(proc.url, compression=None, proxy=None, **elsewhere)
         with pytest.raises(ConnectionClosed) as info:
             await third.recv()
         assert info.value.rcvd is not None and info.value.rcvd.code == 4009
+        after = await scrape(proc.url)
+        assert after[refused] == 1
+        assert after[malformed] == before.get(malformed, 0) + 1
+        await circle_works(proc.url)  # 127.0.0.1 has its own two connections
         await first.close()
         await second.close()
     finally:
@@ -150,18 +210,28 @@ async def test_connection_cap_per_address() -> None:
 async def test_silent_and_slowloris_connections_are_dropped() -> None:
     proc = start_server(env={"CIRCLE_HANDSHAKE_TIMEOUT": "1"})
     try:
+        loop = asyncio.get_running_loop()
         silent = await connect(proc.url, compression=None, proxy=None)
         with pytest.raises(ConnectionClosed) as info:
             await asyncio.wait_for(silent.recv(), 5)
         assert info.value.rcvd is not None and info.value.rcvd.code == 4010
+        await metric_reaches(proc.url, 'circle_refusals_total{reason="hello_timeout"}', _is(1))
         reader, writer = await asyncio.open_connection("127.0.0.1", proc.port)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finishes the headers
         await writer.drain()
+        started = loop.time()
         data = await asyncio.wait_for(reader.read(), 5)
-        assert data == b"" or b"HTTP/1.1" in data  # closed by the server, not by us
+        waited = loop.time() - started
+        assert data == b""  # dropped without a response: an unfinished handshake gets no 4010
+        assert 0.5 <= waited < 4, waited  # by the server's 1 s handshake timeout, not ours
         writer.close()
+        await circle_works(proc.url)
     finally:
         proc.stop()
+
+
+def _is(expected: float):  # type: ignore[no-untyped-def]
+    return lambda value: value == expected
 
 
 async def test_browser_origins_are_refused(server: ServerProcess) -> None:
