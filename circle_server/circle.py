@@ -16,7 +16,7 @@ FACILITATOR_ROLES = frozenset({"facilitator", "co"})
 WARNING_MINUTES = (10, 5, 1)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Member:
     """A seat in a circle. The server knows only opaque ids and per-circle public keys."""
 

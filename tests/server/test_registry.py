@@ -280,18 +280,32 @@ def test_timer_warnings_extend_and_expiry(net: Net) -> None:
 
 def test_close_vanishes_without_a_trace(net: Net) -> None:
     fac, (a, b) = circle_of(net, 2)
+    a.session.post("something only this circle heard")
+    net.pump()
+    net.drop(b)  # an away member and the frames kept for their return
     circle = next(iter(net.registry.circles.values()))
     ref = weakref.ref(circle)
+    members = [weakref.ref(m) for m in circle.members.values()]
+    buffer = weakref.ref(circle.buffer)
+    kept = {id(frame): type(frame) for _, frame in circle.buffer}
+    assert len(members) == 3 and any(t.TYPE == "relayed" for t in kept.values())
+    tracked = [o for o in gc.get_objects() if kept.get(id(o)) is type(o)]
+    assert len(tracked) == len(kept), "the check below could not see the buffered frames"
+    del tracked
     del circle
     fac.session.moderate("close")
     net.pump()
-    for peer in (a, b):
+    for peer in (a,):  # b is away: nothing reaches it, its seat goes with the circle
         assert peer.last(ev.CircleClosed).reason == "facilitator"
         assert peer.closed is not None and peer.closed[0] == CloseCode.CIRCLE_CLOSED
         assert peer.session.circle is not None and peer.session.circle.held_epochs == ()
     assert net.registry.circles == {}
     gc.collect()
     assert ref() is None, "the closed circle is still referenced somewhere"
+    assert all(m() is None for m in members), "a member of the closed circle is still referenced"
+    assert buffer() is None, "the closed circle's resume buffer is still referenced"
+    alive = [o for o in gc.get_objects() if kept.get(id(o)) is type(o)]
+    assert not alive, f"buffered frames outlived their circle: {[type(o) for o in alive]}"
 
 
 def test_resume_after_drop_gets_missed_messages_once(net: Net) -> None:
@@ -538,3 +552,123 @@ def test_facilitator_only_frames_from_members_are_metered() -> None:
         net.send_raw(a, Decline(member=1))
     assert ErrorCode.RATE_LIMITED in errors(a)
     assert a.closed is not None and a.closed[0] == CloseCode.RATE_LIMITED
+
+
+def test_open_is_refused_when_the_server_is_full() -> None:
+    net = Net(max_circles=1)
+    net.open()
+    late = net.connect(address="10.0.5.1")
+    late.session.open_circle(net.SERVER_URL, handle="late-heron", title="t", rules="r")
+    net.pump()
+    assert errors(late) == [ErrorCode.SERVER_FULL]
+    assert len(net.registry.circles) == 1
+
+
+@pytest.mark.parametrize(
+    ("limit", "ask", "words"),
+    [
+        ({"max_minutes": 30}, {"minutes": 31}, "at most 30 minutes"),
+        ({"max_members": 5}, {"capacity": 6}, "at most 5 people"),
+    ],
+)
+def test_open_beyond_the_hosts_limits_is_not_allowed(
+    limit: dict[str, int], ask: dict[str, int], words: str
+) -> None:
+    net = Net(**limit)
+    fac = net.connect()
+    fac.session.open_circle(net.SERVER_URL, handle="x-y", title="t", rules="r", **ask)
+    net.pump()
+    assert errors(fac) == [ErrorCode.NOT_ALLOWED]
+    assert words in fac.last(ev.ErrorReceived).message
+    assert not net.registry.circles
+    at_limit = {k: v - 1 for k, v in ask.items()}
+    ok = net.connect()
+    ok.session.open_circle(net.SERVER_URL, handle="x-y", title="t", rules="r", **at_limit)
+    net.pump()
+    assert ok.of(ev.CircleOpened)
+
+
+def test_extend_is_capped_at_max_minutes_from_now() -> None:
+    net = Net(max_minutes=60)
+    fac = net.open(minutes=60)
+    a = net.join(fac, "long-stay")
+    net.tick(10 * 60)
+    fac.session.moderate("extend", minutes=120)
+    net.pump()
+    assert a.last(ev.TimerChanged).ends_at == net.clock.now + 60 * 60
+    net.tick(60 * 60)
+    assert a.last(ev.CircleClosed).reason == "time_up"
+
+
+def test_resume_after_the_buffer_overflowed_reports_lost_messages() -> None:
+    net = Net(resume_buffer=16, rate_burst=100)
+    fac, (a, b) = circle_of(net, 2)
+    net.drop(b)
+    for i in range(20):
+        a.session.post(f"while b was away {i}")
+    net.pump()
+    b2 = net.reconnect(b)
+    resumed = b2.last(ev.Resumed)
+    assert resumed.lost and resumed.missed == 16
+    bodies = [m.content.body for m in b2.of(ev.MessageReceived)]
+    assert bodies[-1] == "while b was away 19" and "while b was away 0" not in bodies
+
+
+def test_lobby_turned_off_is_not_allowed() -> None:
+    net = Net(lobby=False)
+    browser = net.connect()
+    browser.session.request_lobby()
+    net.pump()
+    assert errors(browser) == [ErrorCode.NOT_ALLOWED]
+    fac = net.connect()
+    fac.session.open_circle(net.SERVER_URL, handle="x-y", title="t", rules="r", listed=True)
+    net.pump()
+    assert errors(fac) == [ErrorCode.BAD_FIELD]  # nothing to be listed in
+
+
+def test_approved_key_opens_a_circle() -> None:
+    from protocol.crypto import SigningKeys
+
+    approved = SigningKeys.generate()
+    net = Net(open_policy="approved", approved_keys=(approved.public.hex(),))
+    fac = net.connect()
+    fac.session.open_circle(
+        net.SERVER_URL, handle="x-y", title="t", rules="r", approval_key=approved
+    )
+    net.pump()
+    assert fac.of(ev.CircleOpened) and not errors(fac)
+    stranger = net.connect()
+    stranger.session.open_circle(
+        net.SERVER_URL, handle="x-z", title="t", rules="r", approval_key=SigningKeys.generate()
+    )
+    net.pump()
+    assert errors(stranger) == [ErrorCode.NOT_APPROVED]
+
+
+def test_ban_holds_for_the_same_keys_from_a_new_address(net: Net) -> None:
+    from protocol import crypto
+    from protocol.frames import Join
+
+    fac, (a, b, c) = circle_of(net)
+    keys, invite = c.session.keys, fac.session.invite
+    assert keys is not None and invite is not None
+    fac.session.moderate("ban", target=c.session.member)
+    net.pump()
+    secrets = crypto.CircleSecrets.from_secret(invite.secret, invite.circle_id)
+
+    def join_with_old_keys(address: str) -> list[int]:
+        peer = net.connect(address=address)
+        assert keys is not None and invite is not None
+        proof = crypto.admission_proof(
+            secrets, peer.session.challenge, invite.circle_id, keys.sign.public, keys.box.public
+        )
+        join = Join(
+            circle=invite.circle_id, sign_key=keys.sign.public, box_key=keys.box.public, proof=proof
+        )
+        net.send_raw(peer, join)
+        return errors(peer)
+
+    assert join_with_old_keys("10.0.7.7") == [ErrorCode.BANNED]
+    # BANNED, not BAD_PROOF: the proof was checked first and held; only the keys are refused.
+    fresh = net.join(fac, "new-face", address="10.0.7.8")
+    assert fresh.of(ev.Admitted)
