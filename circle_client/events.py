@@ -99,7 +99,11 @@ class Pinned(Event):
 
 @dataclass(frozen=True, slots=True)
 class Gap(Event):
-    """Messages from ``sender`` that never arrived (S6); ``count`` of them."""
+    """Messages from ``sender`` that never arrived (S6); ``count`` of them.
+
+    Also a message that did arrive but from an epoch this member holds no key for (sent by
+    someone who had not yet seen the rekey that admitted it): it can never be read.
+    """
 
     sender: int
     handle: str

@@ -101,6 +101,8 @@ class Session:
         self._open_request: tuple[OpenCircle, InfoContent, str] | None = None
         self._pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
         self._held: list[Notice] = []
+        self._unshown_roster = 0  # a roster this lead adopted on sending; shown on its echo
+        self._unreadable: dict[tuple[int, int, int], None] = {}  # gaps already shown, in order
         self.server_url = ""
 
     # ------------------------------------------------------------------ plumbing
@@ -114,7 +116,24 @@ class Session:
         self._outbox = [Hello(version=limits.PROTOCOL_VERSION)]
 
     def _send(self, *frames: Frame) -> None:
+        for frame in frames:
+            if isinstance(frame, Rekey | Roster):
+                self._adopt(frame)
         self._outbox.extend(frames)
+
+    def _adopt(self, frame: Rekey | Roster) -> None:
+        """The lead moves to the epoch and roster it just signed, before the server echoes them.
+
+        Whatever it seals next is then under the new key: a newcomer, who holds only that key,
+        can read it, and a member just removed cannot (S5). Two admissions in a row also get
+        two distinct epochs and roster versions, not the same numbers twice.
+        """
+        circle = self._require_circle()
+        if isinstance(frame, Rekey):
+            if not circle.apply_rekey(frame):
+                raise LocalProtocolError("a rekey must include the facilitator who signs it")
+        elif circle.apply_roster(frame):
+            self._unshown_roster = frame.version
 
     def _require_circle(self) -> CircleCrypto:
         if self.circle is None or not self.admitted or self.closed:
@@ -468,7 +487,7 @@ class Session:
         except ReplayError:
             return []
         except EpochError:
-            return []  # older than the keys we keep
+            return self._unreadable_gap(frame)
         except CircleError:
             return [ev.SecurityAlert("A message failed its integrity check and was dropped.")]
         handle = circle.handle_of(opened.sender) or "someone"
@@ -493,6 +512,19 @@ class Session:
             self._send(*self.lead.count_message())
         return out
 
+    def _unreadable_gap(self, frame: Relayed) -> list[ev.Event]:
+        """A message from an epoch this member holds no key for: from before it was admitted
+        (sent by someone who had not yet seen the rekey) or older than the keys it keeps. It
+        can never be read, so it shows as a gap once, never as nothing (S6)."""
+        assert self.circle is not None
+        msg_id = (frame.sender, frame.env.epoch, frame.env.seq)
+        if msg_id in self._unreadable:
+            return []
+        self._unreadable[msg_id] = None
+        if len(self._unreadable) > PENDING_LIMIT:
+            del self._unreadable[next(iter(self._unreadable))]
+        return [ev.Gap(frame.sender, self.circle.handle_of(frame.sender) or "someone", 1)]
+
     def _on_roster(self, frame: Roster) -> list[ev.Event]:
         if frame.rseq:
             self._note_rseq(frame.rseq)
@@ -506,8 +538,9 @@ class Session:
             changed = circle.apply_roster(frame)
         except CircleError:
             return [ev.SecurityAlert("A roster update failed its signature check and was ignored.")]
-        if not changed:
+        if not changed and frame.version != self._unshown_roster:
             return []
+        self._unshown_roster = 0
         out: list[ev.Event] = [self._roster_event()]
         held, self._held = self._held, []
         for notice in held:
