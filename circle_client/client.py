@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import State
 
 from circle_client import events as ev
 from circle_client.session import Session
@@ -165,11 +166,18 @@ class CircleClient:
         if ws is None:
             return
         async with self._send_lock:
-            for frame in self.session.take_outgoing():
+            frames = self.session.take_outgoing()
+            for i, frame in enumerate(frames):
+                # A socket already going down takes writes without a word and loses them.
+                if ws.state is not State.OPEN or ws.transport.is_closing():
+                    self.session.unsent(frames[i:])
+                    return
                 try:
                     await ws.send(encode_frame(frame))
                 except ConnectionClosed:
-                    return  # the run loop reconnects; a resumed session re-sends nothing twice
+                    # The run loop reconnects; the session sends these after the resume.
+                    self.session.unsent(frames[i:])
+                    return
 
     async def abort(self, leave: bool = True) -> None:
         """Quick exit: send leave if it goes out at once, drop the socket, wipe; no waiting."""

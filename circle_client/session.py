@@ -41,6 +41,7 @@ from protocol.frames import (
     Concern,
     ConcernNotice,
     Declined,
+    Envelope,
     Error,
     Frame,
     Hello,
@@ -71,6 +72,26 @@ from protocol.invite import Invite
 
 PENDING_LIMIT = 128
 """Messages held while waiting for the rekey that opens them."""
+UNCONFIRMED_LIMIT = 256
+"""Sent frames kept until the server relays them back (re-sent after a resume)."""
+
+EchoKey = tuple[str, int, int]
+
+
+def echo_key(frame: Frame) -> EchoKey | None:
+    """How a frame this client sends is known again when the server relays it back to it.
+
+    Sealed messages come back as ``relayed`` with the same epoch and sequence number; the
+    lead's rekeys and rosters come back numbered. Nothing else is echoed.
+    """
+    if isinstance(frame, Rekey):
+        return ("rekey", frame.epoch, 0)
+    if isinstance(frame, Roster):
+        return ("roster", frame.version, 0)
+    if frame.TYPE in MESSAGE_FRAMES:
+        env: Envelope = frame.env  # type: ignore[attr-defined]
+        return (frame.TYPE, env.epoch, env.seq)
+    return None
 
 
 class Session:
@@ -80,6 +101,11 @@ class Session:
         self.rng = rng
         self.clock = clock
         self._outbox: list[Frame] = [Hello(version=limits.PROTOCOL_VERSION)]
+        # Between a dropped connection and the resume, circle frames wait here; frames taken
+        # for sending wait in _unconfirmed until the server relays them back (S6, resume).
+        self._resuming = False
+        self._held_out: list[Frame] = []
+        self._unconfirmed: dict[EchoKey, Frame] = {}
         self.server: ev.Connected | None = None
         self.challenge = b""
         self.invite: Invite | None = None
@@ -107,19 +133,48 @@ class Session:
 
     # ------------------------------------------------------------------ plumbing
     def take_outgoing(self) -> list[Frame]:
+        """Frames to write, in order. Those the server echoes are kept until it does."""
         out, self._outbox = self._outbox, []
+        for frame in out:
+            key = echo_key(frame)
+            if key is not None:
+                self._unconfirmed[key] = frame
+                if len(self._unconfirmed) > UNCONFIRMED_LIMIT:
+                    del self._unconfirmed[next(iter(self._unconfirmed))]
         return out
 
+    def unsent(self, frames: list[Frame]) -> None:
+        """The shell could not write these (taken last, in order): they go out again first."""
+        for frame in frames:
+            key = echo_key(frame)
+            if key is not None:
+                self._unconfirmed.pop(key, None)
+        kept = [f for f in frames if not isinstance(f, Resume)]  # a new hello, a new proof
+        if self._resuming:
+            self._held_out[:0] = [f for f in kept if not isinstance(f, Hello)]
+            kept = [f for f in kept if isinstance(f, Hello)]
+        self._outbox[:0] = kept
+
     def reconnecting(self) -> None:
-        """The connection dropped: the next connection starts with hello (then resumes)."""
+        """The connection dropped: the next connection starts with hello, then resumes and
+        sends again whatever the server may not have had (it drops exact replays, S6)."""
         self.server = None
+        if self.admitted and not self.closed and not self._resuming:
+            self._resuming = True
+            self._held_out[:0] = [f for f in self._outbox if not isinstance(f, Hello | Resume)]
         self._outbox = [Hello(version=limits.PROTOCOL_VERSION)]
 
     def _send(self, *frames: Frame) -> None:
         for frame in frames:
             if isinstance(frame, Rekey | Roster):
                 self._adopt(frame)
-        self._outbox.extend(frames)
+        if self._resuming:
+            self._held_out.extend(frames)
+        else:
+            self._outbox.extend(frames)
+
+    def _confirm(self, key: EchoKey) -> None:
+        self._unconfirmed.pop(key, None)
 
     def _adopt(self, frame: Rekey | Roster) -> None:
         """The lead moves to the epoch and roster it just signed, before the server echoes them.
@@ -376,14 +431,18 @@ class Session:
             proof = resume_proof(
                 self.keys.sign, frame.challenge, self.circle.circle_id, self.circle.member
             )
-            self._send(
-                Resume(
-                    circle=self.circle.circle_id,
-                    member=self.circle.member,
-                    last_rseq=self.last_rseq,
-                    proof=proof,
-                )
+            resume = Resume(
+                circle=self.circle.circle_id,
+                member=self.circle.member,
+                last_rseq=self.last_rseq,
+                proof=proof,
             )
+            # Resume first; then what went out on the old connection but never came back,
+            # then what could not be written at all, each in the order it was sent.
+            again, self._unconfirmed = list(self._unconfirmed.values()), {}
+            held, self._held_out = self._held_out, []
+            self._resuming = False
+            self._outbox.extend([resume, *again, *held])
             return []
         return [self.server]
 
@@ -476,6 +535,8 @@ class Session:
 
     def _on_relayed(self, frame: Relayed) -> list[ev.Event]:
         self._note_rseq(frame.rseq)
+        if frame.sender == self.member:
+            self._confirm((frame.kind, frame.env.epoch, frame.env.seq))
         circle = self.circle
         if circle is None or not self.admitted:
             return []
@@ -528,6 +589,7 @@ class Session:
     def _on_roster(self, frame: Roster) -> list[ev.Event]:
         if frame.rseq:
             self._note_rseq(frame.rseq)
+        self._confirm(("roster", frame.version, 0))
         circle = self.circle
         if circle is None or not self.admitted:
             return []
@@ -553,6 +615,7 @@ class Session:
     def _on_rekey(self, frame: Rekey) -> list[ev.Event]:
         if frame.rseq:
             self._note_rseq(frame.rseq)
+        self._confirm(("rekey", frame.epoch, 0))
         circle = self.circle
         if circle is None or not self.admitted or frame.epoch <= circle.epoch:
             return []
@@ -687,6 +750,12 @@ class Session:
         return [ev.CheckedOut(mood)]
 
     def _on_error(self, frame: Error) -> list[ev.Event]:
+        # The server answers frames in order: a refused post is the oldest one not yet back.
+        # It is not sent again after a resume (muted, slow mode, not one's turn).
+        for key in self._unconfirmed:
+            if key[0] == frame.ref:
+                del self._unconfirmed[key]
+                break
         return [ev.ErrorReceived(frame.code, frame.message, frame.ref)]
 
     # ------------------------------------------------------------------ state
@@ -715,3 +784,6 @@ class Session:
         self.lead = None
         self.secrets = None
         self._pending.clear()
+        self._unconfirmed.clear()
+        self._held_out.clear()
+        self._resuming = False
