@@ -675,7 +675,12 @@ class Session:
             self.wipe()
             out.append(ev.Removed(banned=action == "ban"))
             return out
+        was_lead = self.lead is not None
         out += self._lead_reacts(frame)
+        if was_lead != (self.lead is not None) and self.circle is not None:
+            # Who leads changed after the roster saying so was shown: show it again, so the
+            # interface moves the lead's panels to the right person.
+            out.append(self._roster_event())
         return out
 
     def _lead_reacts(self, frame: Notice) -> list[ev.Event]:

@@ -79,3 +79,14 @@ def test_post_sealed_before_the_rekey_arrived_shows_the_newcomer_a_gap() -> None
     net.pump()
     assert bodies(b) == ["sorry, I mean last night"]
     assert len(b.of(ev.Gap)) == 1
+
+
+def test_handover_ends_with_a_roster_event_for_both_leads() -> None:
+    net = Net()
+    fac = net.open(auto_admit=True)
+    a = net.join(fac, "quiet-otter")
+    fac.session.moderate("handover", target=a.session.member)
+    net.pump()
+    for peer, leads in ((fac, False), (a, True)):
+        assert isinstance(peer.events[-1], ev.RosterChanged)
+        assert (peer.session.lead is not None) is leads
