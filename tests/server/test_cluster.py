@@ -102,6 +102,20 @@ async def message(client: CircleClient, body: str) -> ev.MessageReceived:
             return msg
 
 
+async def refused_join(url: str, invite: str) -> str:
+    """Try to join through ``url``; return the server's refusal, lower-cased."""
+    client = CircleClient(url)
+    await client.connect()
+    try:
+        with pytest.raises(ConnectError) as refusal:
+            await client.join(invite)
+            await client.knock(HANDLES[4])
+            await client.next_event(ev.Admitted)
+    finally:
+        await client.close()
+    return str(refusal.value).lower()
+
+
 async def error(client: CircleClient) -> ErrorCode:
     err: ev.ErrorReceived = await client.next_event(ev.ErrorReceived)
     return ErrorCode(err.code)
@@ -180,27 +194,31 @@ async def test_a_session_across_nodes_keeps_every_rule(
 
     # Capacity 4 holds across nodes: a fourth joins on a, a fifth is refused on c.
     m3 = await join(a.url, fac, invite, HANDLES[3])
-    late = CircleClient(c.url)
-    await late.connect()
-    with pytest.raises(ConnectError):
-        await late.join(invite)
-        await late.knock(HANDLES[4])
-        await late.next_event(ev.Admitted)
-    await late.close()
+    assert "full" in await refused_join(c.url, invite)
 
-    # Remove and ban reach members on other nodes; a banned key cannot come back.
+    # Lock: no new admissions, whichever node a joiner comes through.
     await fac.do("moderate", "remove", target=m3.session.member)
     assert "removed" in (await m3.next_event(ev.Disconnected)).reason
+    await fac.do("moderate", "lock")
+    await m1.next_event(ev.NoticeReceived)
+    assert "not admitting" in await refused_join(b.url, invite)
+    await fac.do("moderate", "unlock")
+    await m1.next_event(ev.NoticeReceived)
+
+    # A decline reaches a knock that came through another node.
+    knocker = CircleClient(c.url)
+    await knocker.connect()
+    await knocker.join(invite)
+    await knocker.knock(HANDLES[4])
+    await fac.do("decline", (await fac.next_event(ev.KnockReceived)).member)
+    assert isinstance(await knocker.next_event(ev.Declined), ev.Declined)
+    await knocker.close()
+
+    # A ban reaches a member on another node, and holds for its address on every node: the
+    # nodes hash addresses with one shared salt (all test clients come from 127.0.0.1).
     await fac.do("moderate", "ban", target=m2.session.member)
     await m2.next_event(ev.Disconnected)
-    # Lock: no new admissions, whichever node a joiner comes through.
-    await fac.do("moderate", "lock")
-    locked = CircleClient(b.url)
-    await locked.connect()
-    with pytest.raises(ConnectError):
-        await locked.join(invite)
-    await locked.close()
-    await fac.do("moderate", "unlock")
+    assert "cannot join" in await refused_join(b.url, invite)
 
     # Extend and close: every node's members hear it; no key of the circle is left.
     await fac.do("moderate", "extend", minutes=10)
@@ -431,3 +449,22 @@ def test_a_node_without_redis_says_what_to_check() -> None:
     )
     assert done.returncode == 1
     assert "cannot reach Redis" in done.stderr and "redis-server running" in done.stderr
+
+
+async def test_rate_limits_hold_for_members_on_other_nodes(
+    nodes: Callable[..., ServerProcess],
+) -> None:
+    a, b = nodes(), nodes()
+    fac, invite = await open_circle(a.url, auto_admit=True)
+    flooder = await join(b.url, fac, invite, HANDLES[1])
+    calm = await join(b.url, fac, invite, HANDLES[2])
+    await settle((fac, flooder, calm))
+    for i in range(60):  # the owner's token bucket for this connection runs dry
+        await flooder.post(f"flood {i}")
+    assert await error(flooder) == ErrorCode.RATE_LIMITED
+    gone = await flooder.next_event(ev.Disconnected)
+    assert "too many messages" in gone.reason
+    await fac.post(BODIES[0])  # everyone else carries on
+    assert (await message(calm, BODIES[0])).handle == HANDLES[0]
+    for client in (fac, calm):
+        await client.close()
