@@ -27,13 +27,15 @@ from protocol.codec import (
     unpack,
     wrap_field_errors,
 )
-from protocol.errors import ErrorCode, RemoteProtocolError
+from protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "FRAME_TYPES",
     "Frame",
+    "action_phase",
     "decode_frame",
     "encode_frame",
+    "phase_action",
 ]
 
 CircleId = Bytes(limits.ID_BYTES)
@@ -45,6 +47,10 @@ Seq = Int(0, limits.MAX_SEQ)
 Sealed = Bytes(max_len=limits.MAX_SEALED)
 
 MESSAGE_KINDS = ("post", "react", "retract", "pin")
+PHASES = ("check-in", "sharing", "check-out")
+"""The optional agenda phases shown with the clock (F4)."""
+PHASE_ACTIONS = tuple(f"phase:{name}" for name in (*PHASES, "none"))
+"""One moderation action per phase, and ``phase:none`` to clear it (PROTOCOL.md 3.3)."""
 MODERATION_ACTIONS = (
     "warn",
     "mute",
@@ -62,11 +68,28 @@ MODERATION_ACTIONS = (
     "handover",
     "extend",
     "close",
+    *PHASE_ACTIONS,
 )
 NOTICE_ACTIONS = (*MODERATION_ACTIONS, "joined", "left", "pass", "warning_time", "paused")
 CLOSE_REASONS = ("facilitator", "time_up", "no_facilitator", "shutdown")
 OPEN_POLICIES = ("anyone", "approved")
 ROLES = ("member", "co", "facilitator")
+
+
+def phase_action(phase: str | None) -> str:
+    """The action that sets ``phase`` (``None`` clears it); LocalProtocolError if unknown."""
+    action = f"phase:{phase if phase is not None else 'none'}"
+    if action not in PHASE_ACTIONS or phase == "none":
+        raise LocalProtocolError(f"not an agenda phase: {phase!r}", ErrorCode.BAD_FIELD)
+    return action
+
+
+def action_phase(action: str) -> str | None:
+    """The phase a phase action sets (``None`` for ``phase:none``); ValueError otherwise."""
+    if action not in PHASE_ACTIONS:
+        raise ValueError(f"not a phase action: {action!r}")
+    name = action.removeprefix("phase:")
+    return None if name == "none" else name
 
 
 # --------------------------------------------------------------------------- nested structs
@@ -439,7 +462,8 @@ class Moderate(Frame):
 
     ``minutes`` is for mute and extend; ``seconds`` for slow mode and the go-around share
     timer; ``order`` for round_start; ``note`` is a private warning sealed to the target;
-    ``key``/``cert`` name the delegate for delegate and handover.
+    ``key``/``cert`` name the delegate for delegate and handover. The agenda phase is the
+    action itself (``phase:sharing``, ``phase:none``), which carries no other field.
     """
 
     TYPE: ClassVar[str] = "moderate"

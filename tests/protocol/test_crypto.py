@@ -184,6 +184,11 @@ def test_open_resume_and_moderate_signatures_are_tamper_evident() -> None:
     for bad in flips(mod.note or b""):  # the signature covers the sealed warning note too
         with pytest.raises(TamperedError):
             verify_moderate(cid, dataclasses.replace(mod, note=bad))
+    phase = sign_moderate(fac, cid, 8, "phase:sharing")
+    verify_moderate(cid, phase)
+    for other in ("phase:check-in", "phase:check-out", "phase:none"):  # the phase is signed
+        with pytest.raises(TamperedError):
+            verify_moderate(cid, dataclasses.replace(phase, action=other))
 
 
 def test_key_file_is_tamper_evident() -> None:

@@ -215,3 +215,55 @@ def test_lists_decode_as_tuples_so_frames_stay_hashable_and_frozen() -> None:
     )
     decoded = decode_frame(encode_frame(frame))
     assert decoded == frame and isinstance(decoded.order, tuple)  # type: ignore[attr-defined]
+
+
+def test_agenda_phases_are_moderation_and_notice_actions() -> None:
+    from protocol.frames import (
+        MODERATION_ACTIONS,
+        NOTICE_ACTIONS,
+        PHASES,
+        Moderate,
+        Notice,
+        action_phase,
+        phase_action,
+    )
+
+    assert PHASES == ("check-in", "sharing", "check-out")
+    for phase in (*PHASES, None):
+        action = phase_action(phase)
+        assert action in MODERATION_ACTIONS and action in NOTICE_ACTIONS
+        assert action_phase(action) == phase
+        notice = Notice(
+            action=action,
+            target=None,
+            minutes=None,
+            seconds=None,
+            order=(),
+            note=None,
+            cert=None,
+            rseq=0,
+        )
+        assert decode_frame(encode_frame(notice)) == notice
+    assert phase_action(None) == "phase:none"
+    for wrong in ("none", "lunch", "Sharing", ""):
+        with pytest.raises(LocalProtocolError):
+            phase_action(wrong)
+    with pytest.raises(ValueError):
+        action_phase("lock")
+    moderate = {
+        "t": "moderate",
+        "action": "phase:lunch",
+        "target": None,
+        "minutes": None,
+        "seconds": None,
+        "order": [],
+        "note": None,
+        "key": None,
+        "cert": None,
+        "seq": 1,
+        "signer": b"k" * 32,
+        "sig": b"s" * 64,
+    }
+    assert _decode_code(msgpack.packb(moderate)) == ErrorCode.BAD_FIELD
+    decoded = decode_frame(msgpack.packb({**moderate, "action": "phase:check-out"}))
+    assert isinstance(decoded, Moderate) and decoded.action == "phase:check-out"
