@@ -118,6 +118,7 @@ class RedisBroker(MemoryBroker):
         self.dirty: set[bytes] = set()
         # As a forwarding node: local connection -> (owner node, circle).
         self.forwards: dict[int, tuple[str, bytes]] = {}
+        self._taking: dict[bytes, asyncio.Event] = {}
         self.resuming: set[int] = set()
         self.seq_out: defaultdict[str, int] = defaultdict(int)
         self.seq_in: dict[str, int] = {}
@@ -236,7 +237,12 @@ class RedisBroker(MemoryBroker):
             if raw is None:
                 return None
             owner = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if owner == self.node or await self.redis.exists(alive_key(owner)):
+            if owner == self.node:
+                taking = self._taking.get(circle)
+                if taking is not None:  # another member's resume is loading it right now
+                    await taking.wait()
+                return owner
+            if await self.redis.exists(alive_key(owner)):
                 return owner
             if await self._take_over(circle, owner):
                 return None
@@ -278,7 +284,20 @@ class RedisBroker(MemoryBroker):
         return True
 
     async def _take_over(self, circle: bytes, dead: str) -> bool:
-        """Become the owner of a dead node's circle from its snapshot (docs/scale-out.md)."""
+        """Become the owner of a dead node's circle from its snapshot (docs/scale-out.md).
+        Several members resuming here at once wait for the first one's take-over."""
+        taking = self._taking.get(circle)
+        if taking is not None:
+            await taking.wait()
+            return True
+        self._taking[circle] = done = asyncio.Event()
+        try:
+            return await self._load_from(circle, dead)
+        finally:
+            done.set()
+            del self._taking[circle]
+
+    async def _load_from(self, circle: bytes, dead: str) -> bool:
         assert self.redis is not None
         key = circle_key(circle)
         if not await self.redis.eval(TAKE_OVER, 1, key, dead, self.node):
