@@ -140,6 +140,14 @@ class TimerChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PhaseChanged(Event):
+    """The circle's agenda phase shown with the clock (F4): check-in, sharing or check-out;
+    ``None`` when the facilitator cleared it."""
+
+    phase: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ConcernReceived(Event):
     sender: int
     handle: str

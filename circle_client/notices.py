@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol.frames import Notice
+from protocol.frames import PHASES, Notice, phase_action
 
 TEMPLATES = {
     "joined": "{who} joined the circle",
@@ -23,6 +23,8 @@ TEMPLATES = {
     "extend": "The session was extended by {minutes} min",
     "paused": "No facilitator is connected: admissions are paused",
     "warn": "A facilitator sent you a private note",
+    **{phase_action(phase): f"Agenda phase: {phase}" for phase in PHASES},
+    phase_action(None): "The agenda phase was cleared",
 }
 
 

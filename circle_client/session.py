@@ -34,6 +34,7 @@ from protocol.crypto import CircleSecrets, MemberKeys, Random, SigningKeys, syst
 from protocol.errors import CircleError, CryptoError, EpochError, LocalProtocolError, ReplayError
 from protocol.frames import (
     MESSAGE_FRAMES,
+    PHASE_ACTIONS,
     Checkout,
     CheckoutNotice,
     CircleInfo,
@@ -65,6 +66,8 @@ from protocol.frames import (
     ServerHello,
     Timer,
     Welcome,
+    action_phase,
+    phase_action,
 )
 from protocol.group import CircleCrypto, open_info, seal_info, seal_knock
 from protocol.handshake import approve, resume_proof, sign_moderate, sign_open
@@ -124,6 +127,7 @@ class Session:
         self.mod_seq = 0
         self.round: tuple[int, ...] = ()
         self.share_seconds: int | None = None  # the go-around's share timer, from round_start
+        self.phase: str | None = None  # the agenda phase (F4)
         self._open_request: tuple[OpenCircle, InfoContent, str] | None = None
         self._pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
         self._held: list[Notice] = []
@@ -395,6 +399,10 @@ class Session:
             )
         )
 
+    def set_phase(self, phase: str | None) -> None:
+        """Show everyone the agenda phase with the clock (F4); ``None`` clears it."""
+        self.moderate(phase_action(phase))
+
     def sign_moderation(self, action: str, **fields: Any) -> Moderate:
         """A signed moderation frame with this member's key and the next sequence number."""
         circle = self._require_circle()
@@ -646,6 +654,8 @@ class Session:
             if self.lead is not None:
                 self.lead.knocks.pop(frame.target or 0, None)
             return [ev.KnockWithdrawn(frame.target or 0)]
+        if action in PHASE_ACTIONS:
+            return self._on_phase(frame)
         if action == "joined" and circle is not None and frame.target not in circle.roster:
             self._held.append(frame)  # shown once the signed roster names the newcomer
             return []
@@ -681,6 +691,18 @@ class Session:
             # Who leads changed after the roster saying so was shown: show it again, so the
             # interface moves the lead's panels to the right person.
             out.append(self._roster_event())
+        return out
+
+    def _on_phase(self, frame: Notice) -> list[ev.Event]:
+        """A numbered phase notice is news for the transcript; an unnumbered one is the phase
+        a late or resumed member missed (PROTOCOL.md 3.3), shown only if it changes it."""
+        phase = action_phase(frame.action)
+        out: list[ev.Event] = []
+        if frame.rseq:
+            out.append(ev.NoticeReceived(frame.action, None, notice_text(frame, {}), False))
+        if phase != self.phase:
+            self.phase = phase
+            out.append(ev.PhaseChanged(phase))
         return out
 
     def _lead_reacts(self, frame: Notice) -> list[ev.Event]:
@@ -788,6 +810,7 @@ class Session:
         self.admitted = False
         self.lead = None
         self.secrets = None
+        self.phase = None
         self._pending.clear()
         self._unconfirmed.clear()
         self._held_out.clear()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from circle_server.actions import Action, Close, CloseCode, Rejection, Send
 from circle_server.circle import Circle, Member
+from circle_server.moderation import phase_notice
 from protocol import crypto, handshake
 from protocol.errors import CryptoError, ErrorCode
 from protocol.frames import (
@@ -185,6 +186,8 @@ def admit(reg: Registry, circle: Circle, frame: Admit) -> list[Action]:
         rseq=circle.rseq,
     )
     out.insert(0, Send(target.conn, welcome))
+    if circle.phase is not None:  # the agenda phase was set before they came in
+        out.append(Send(target.conn, phase_notice(reg, circle)))
     return out
 
 
@@ -241,6 +244,8 @@ def resume(reg: Registry, conn: Conn, frame: Resume) -> list[Action]:
         )
     )
     out += [Send(conn.id, f) for f in missed]
+    if circle.phase is not None or lost:  # the phase notice may be among the lost frames
+        out.append(Send(conn.id, phase_notice(reg, circle)))
     if member.is_facilitator:
         out += [
             Send(conn.id, knocked_frame(m))

@@ -82,6 +82,7 @@ class Circle:
     rseq: int = 0
     buffer: deque[tuple[int, Frame]] = field(default_factory=lambda: deque(maxlen=512))
     paused_until: float | None = None
+    phase: str | None = None  # the agenda phase shown with the clock (F4)
 
     def new_member_id(self) -> int:
         member = self.next_member

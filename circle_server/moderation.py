@@ -1,4 +1,4 @@
-"""Server-enforced facilitation (F9, F17, F6): what each signed moderation action does.
+"""Server-enforced facilitation (F4, F9, F17, F6): what each signed moderation action does.
 
 The registry has already checked that the frame is signed by the sending facilitator's own
 key and that its sequence number is new; this module checks the action's own rules and
@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 from circle_server.actions import Action, CloseCode, Rejection, Send
 from circle_server.circle import WARNING_MINUTES, Circle, Member, Round
 from protocol.errors import CryptoError, ErrorCode
-from protocol.frames import Moderate, Timer
+from protocol.frames import (
+    PHASE_ACTIONS,
+    Moderate,
+    Notice,
+    Timer,
+    action_phase,
+    phase_action,
+)
 from protocol.handshake import verify_delegation
 from protocol.states import MemberState
 
@@ -36,6 +43,8 @@ def apply_moderation(
         )
     if action == "extend":
         return _extend(registry, circle, frame, now)
+    if action in PHASE_ACTIONS:
+        return _phase(registry, circle, frame)
     if action.startswith("round_"):
         return _round(registry, circle, frame, now)
     target = _target(circle, actor, frame)
@@ -90,6 +99,21 @@ def _extend(registry: Registry, circle: Circle, frame: Moderate, now: float) -> 
     circle.warnings_sent = {m for m in WARNING_MINUTES if left <= m * 60}
     out = registry.publish(circle, registry.notice(circle, "extend", None, minutes=frame.minutes))
     return out + registry.publish(circle, Timer(ends_at=circle.ends_at, warning=None))
+
+
+def _phase(registry: Registry, circle: Circle, frame: Moderate) -> list[Action]:
+    """F4: set or clear the agenda phase; the action itself names it and nothing else."""
+    extra = (frame.target, frame.minutes, frame.seconds, frame.note, frame.key, frame.cert)
+    if frame.order or any(value is not None for value in extra):
+        raise Rejection(ErrorCode.BAD_FIELD, "A phase change names only the phase.")
+    circle.phase = action_phase(frame.action)
+    return registry.publish(circle, registry.notice(circle, frame.action, None))
+
+
+def phase_notice(registry: Registry, circle: Circle) -> Notice:
+    """The current phase for one member who missed it (admitted later, or resumed after the
+    buffer overflowed): not numbered, so it is state to show rather than news."""
+    return registry.notice(circle, phase_action(circle.phase), None, stream=False)
 
 
 def _round(registry: Registry, circle: Circle, frame: Moderate, now: float) -> list[Action]:

@@ -15,10 +15,13 @@ from typing import Any
 import msgpack
 
 from circle_server.circle import Circle, Member, Round
-from protocol.frames import Frame
+from protocol.frames import PHASES, Frame
 from protocol.states import CircleState, MemberState, member_after
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+"""Version 2 adds the agenda phase at the end; version 1 snapshots (no phase) still load, so
+a node of the previous release can hand its circles over during a rolling upgrade."""
+READABLE_VERSIONS = frozenset({1, SNAPSHOT_VERSION})
 
 
 class SnapshotError(ValueError):
@@ -71,6 +74,7 @@ def dump_circle(circle: Circle) -> bytes:
             [rnd.order, rnd.share_seconds, rnd.turn_started] if rnd else None,
             circle.rseq,
             circle.paused_until,
+            circle.phase,
         ],
         use_bin_type=True,
     )
@@ -82,8 +86,10 @@ def load_circle(data: bytes, buffer: list[tuple[int, Frame]], maxlen: int, now: 
     were still in the waiting room are dropped: they knock again."""
     try:
         raw = msgpack.unpackb(data, raw=False, strict_map_key=True)
-        if raw[0] != SNAPSHOT_VERSION:
+        if raw[0] not in READABLE_VERSIONS:
             raise SnapshotError(f"snapshot version {raw[0]} is not {SNAPSHOT_VERSION}")
+        if raw[0] == 1:
+            raw = [*raw, None]  # no agenda phase yet
         (
             _,
             cid,
@@ -109,7 +115,10 @@ def load_circle(data: bytes, buffer: list[tuple[int, Frame]], maxlen: int, now: 
             rnd,
             rseq,
             paused_until,
+            phase,
         ) = raw
+        if phase is not None and phase not in PHASES:
+            raise SnapshotError(f"unknown agenda phase {phase!r}")
         circle = Circle(
             id=cid,
             root_key=root_key,
@@ -133,6 +142,7 @@ def load_circle(data: bytes, buffer: list[tuple[int, Frame]], maxlen: int, now: 
             round=Round(list(rnd[0]), rnd[1], rnd[2]) if rnd else None,
             rseq=rseq,
             paused_until=paused_until,
+            phase=phase,
         )
         for fields in members:
             member = Member(

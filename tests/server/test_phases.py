@@ -1,0 +1,158 @@
+"""Agenda phases (F4) in the registry with a fake clock: set, clear, who may, who learns it."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from circle_client import events as ev
+from circle_server.registry import Registry
+from circle_server.snapshot import SnapshotError, dump_circle, load_circle
+from protocol.errors import ErrorCode, LocalProtocolError
+from protocol.frames import Notice
+from protocol.handshake import sign_moderate
+from tests.pair import Net, Peer
+
+
+@pytest.fixture
+def net() -> Net:
+    return Net()
+
+
+def errors(peer: Peer) -> list[int]:
+    return [e.code for e in peer.of(ev.ErrorReceived)]
+
+
+def phase_notices(peer: Peer) -> list[Notice]:
+    return [f for f in peer.frames if isinstance(f, Notice) and f.action.startswith("phase:")]
+
+
+def phase_texts(peer: Peer) -> list[str]:
+    return [e.text for e in peer.of(ev.NoticeReceived) if e.action.startswith("phase:")]
+
+
+def circle_of(net: Net, n: int = 2) -> tuple[Peer, list[Peer]]:
+    fac = net.open()
+    return fac, [net.join(fac, f"member-{i}", address=f"10.0.1.{i}") for i in range(n)]
+
+
+def test_the_facilitator_sets_and_clears_the_phase_for_everyone(net: Net) -> None:
+    fac, (a, b) = circle_of(net)
+    (circle,) = net.registry.circles.values()
+    fac.session.set_phase("check-in")
+    net.pump()
+    assert circle.phase == "check-in"
+    for peer in (fac, a, b):
+        assert peer.last(ev.PhaseChanged).phase == "check-in"
+        assert peer.session.phase == "check-in"
+        assert phase_texts(peer) == ["Agenda phase: check-in"]
+        assert phase_notices(peer)[-1].rseq == circle.rseq  # numbered: kept for resuming
+    fac.session.set_phase("sharing")
+    fac.session.set_phase(None)
+    net.pump()
+    assert circle.phase is None
+    assert [e.phase for e in a.of(ev.PhaseChanged)] == ["check-in", "sharing", None]
+    assert phase_texts(b)[-1] == "The agenda phase was cleared"
+    with pytest.raises(LocalProtocolError):
+        fac.session.set_phase("lunch")
+
+
+def test_members_cannot_set_the_phase_and_a_co_facilitator_can(net: Net) -> None:
+    fac, (a, b) = circle_of(net)
+    (circle,) = net.registry.circles.values()
+    with pytest.raises(LocalProtocolError):
+        a.session.set_phase("sharing")
+    assert a.session.keys is not None
+    forged = sign_moderate(a.session.keys.sign, circle.id, 1, "phase:sharing")
+    net.send_raw(a, forged)
+    assert errors(a) == [ErrorCode.NOT_ALLOWED]
+    assert circle.phase is None and not b.of(ev.PhaseChanged)
+    fac.session.moderate("delegate", target=a.session.member)
+    net.pump()
+    a.session.set_phase("check-out")
+    net.pump()
+    assert circle.phase == "check-out" and b.last(ev.PhaseChanged).phase == "check-out"
+
+
+def test_a_phase_change_carrying_anything_else_is_refused(net: Net) -> None:
+    fac, (a,) = circle_of(net, 1)
+    (circle,) = net.registry.circles.values()
+    for extra in ({"target": a.session.member}, {"minutes": 5}, {"order": (1,)}):
+        net.send_raw(fac, fac.session.sign_moderation("phase:sharing", **extra))
+        assert errors(fac)[-1] == ErrorCode.BAD_FIELD
+    assert circle.phase is None and not a.of(ev.PhaseChanged)
+
+
+def test_someone_admitted_later_learns_the_current_phase(net: Net) -> None:
+    fac, (a,) = circle_of(net, 1)
+    assert not phase_notices(a)  # no phase: nothing is sent for it
+    fac.session.set_phase("sharing")
+    net.pump()
+    late = net.join(fac, "late-owl", address="10.0.2.1")
+    assert late.of(ev.Admitted) and late.session.phase == "sharing"
+    assert late.last(ev.PhaseChanged).phase == "sharing"
+    (sync,) = phase_notices(late)
+    assert sync.rseq == 0 and sync.action == "phase:sharing"
+    assert phase_texts(late) == []  # state to show, not news in the transcript
+    kinds = [type(f).__name__ for f in late.frames]
+    assert kinds.index("Welcome") < kinds.index("Notice")
+
+
+def test_a_resuming_member_gets_the_phase_set_while_away_once(net: Net) -> None:
+    fac, (a, b) = circle_of(net)
+    net.drop(b)
+    fac.session.set_phase("check-out")
+    net.pump()
+    b2 = net.reconnect(b)
+    assert b2.session.phase == "check-out"
+    assert [e.phase for e in b2.of(ev.PhaseChanged)] == ["check-out"]
+    assert phase_texts(b2) == ["Agenda phase: check-out"]  # the replay; the state adds nothing
+
+
+def test_a_resume_past_the_buffer_still_learns_the_phase() -> None:
+    net = Net(resume_buffer=16, rate_burst=100)
+    fac, (a, b) = circle_of(net)
+    fac.session.set_phase("check-in")
+    net.pump()
+    net.drop(b)
+    fac.session.set_phase(None)  # cleared while b is away, and the notice scrolls away
+    for i in range(20):
+        a.session.post(f"while b was away {i}")
+    net.pump()
+    b2 = net.reconnect(b)
+    assert b2.last(ev.Resumed).lost
+    assert b2.session.phase is None and b2.last(ev.PhaseChanged).phase is None
+    assert phase_notices(b2)[-1].action == "phase:none"
+
+
+def test_the_phase_survives_a_snapshot_and_a_take_over(net: Net) -> None:
+    fac, (a, b) = circle_of(net)
+    fac.session.set_phase("sharing")
+    net.pump()
+    (circle,) = net.registry.circles.values()
+    data = dump_circle(circle)
+    assert msgpack.unpackb(data)[-1] == "sharing"  # the newest field is last
+    # Another node takes the circle over; the members resume there.
+    for peer in (fac, a, b):
+        del net.peers[peer.conn]
+        peer.session.reconnecting()
+    net.registry = Registry(net.config, net.clock)
+    taken = load_circle(data, list(circle.buffer), 512, net.clock())
+    assert taken.phase == "sharing"
+    net.registry.adopt_circle(taken)
+    back = net.connect(b.session, b.address, b.events)
+    assert back.last(ev.Resumed) and not errors(back)
+    assert phase_notices(back)[-1].action == "phase:sharing"
+    assert back.session.phase == "sharing"
+
+
+def test_older_and_broken_snapshots(net: Net) -> None:
+    fac, _ = circle_of(net, 1)
+    (circle,) = net.registry.circles.values()
+    circle.phase = "check-in"
+    raw = msgpack.unpackb(dump_circle(circle))
+    version_1 = msgpack.packb([1, *raw[1:-1]])  # written before phases existed
+    assert load_circle(version_1, [], 512, net.clock()).phase is None
+    for broken in ([1, *raw[1:]], [2, *raw[1:-1]], [3, *raw[1:]], [2, *raw[1:-1], "lunch"]):
+        with pytest.raises(SnapshotError):
+            load_circle(msgpack.packb(broken), [], 512, net.clock())
