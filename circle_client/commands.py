@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocol.frames import PHASES
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -46,6 +48,12 @@ COMMANDS = (
     Command("next", "/next", "Next speaker in the go-around", True),
     Command("endround", "/endround", "End the go-around", True),
     Command("extend", "/extend MINUTES", "Extend the session", True),
+    Command(
+        "phase",
+        "/phase PHASE",
+        "Agenda phase by the clock: check-in, sharing, check-out, none",
+        True,
+    ),
     Command("pin", "/pin TEXT", "Pin a note for everyone", True),
     Command("co", "/co HANDLE", "Make someone a co-facilitator", True),
     Command("revoke", "/revoke HANDLE", "Take co-facilitation back", True),
@@ -61,6 +69,10 @@ REACTION_WORDS = {
     "strength": "sending_strength",
     "thanks": "thank_you",
 }
+
+
+CHOICES = {"phase": (*PHASES, "none")}
+"""Commands whose one argument is a fixed word: Tab completes it, parsing checks it."""
 
 
 class CommandError(ValueError):
@@ -89,3 +101,30 @@ def number_arg(words: list[str], command: Command) -> int:
     if not words or not words[0].lstrip("#").isdigit():
         raise CommandError(f"Usage: {command.usage}")
     return int(words[0].lstrip("#"))
+
+
+def completions(text: str, facilitator: bool) -> tuple[str, list[str]] | None:
+    """What Tab completes in a draft: a command name, or the fixed word a command takes.
+
+    Returns the text before the word and the candidates for it, or None when Tab has nothing
+    to complete there (not a command, or a command without fixed words).
+    """
+    if not text.startswith("/"):
+        return None
+    name, space, word = text[1:].partition(" ")
+    if not space:
+        return "/", complete(name, facilitator)
+    command = BY_NAME.get(name.lower())
+    if command is None or command.name not in CHOICES or " " in word:
+        return None
+    if command.facilitator and not facilitator:
+        return None
+    return f"/{name} ", [c for c in CHOICES[command.name] if c.startswith(word.lower())]
+
+
+def choice_arg(words: list[str], command: Command) -> str:
+    """The one fixed word ``command`` takes; the error lists every choice."""
+    choices = CHOICES[command.name]
+    if len(words) != 1 or words[0].lower() not in choices:
+        raise CommandError(f"Usage: /{command.name} {'|'.join(choices)}")
+    return words[0].lower()

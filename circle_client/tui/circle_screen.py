@@ -13,7 +13,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from circle_client import events as ev
-from circle_client.commands import REACTION_WORDS, CommandError, number_arg, parse
+from circle_client.commands import REACTION_WORDS, CommandError, choice_arg, number_arg, parse
 from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
 from circle_client.tui.modals import ConfirmScreen, CrisisScreen, LeaveScreen
@@ -45,6 +45,7 @@ class CircleScreen(Screen[None]):
         self.round: tuple[int, ...] = ()
         self.share_seconds: int | None = None
         self.turn_started = 0.0
+        self.phase: str | None = None
         self.flags: dict[str, str] = {}
         self.concerns: list[str] = []
         self.told_renamed = False
@@ -114,6 +115,8 @@ class CircleScreen(Screen[None]):
         app = self.circle_app
         left = max(0, int(self.session.ends_at - app.clock())) if self.session.ends_at else 0
         parts = [f"{self.circle_title}", f"{left // 60:02d}:{left % 60:02d} left"]
+        if self.phase:
+            parts.append(f"phase: {self.phase}")  # the agenda phase goes with the clock (F4)
         if self.round:
             parts.append(self.round_status(app.clock()))
         muted = int(self.session.muted_until - app.clock())
@@ -157,6 +160,7 @@ class CircleScreen(Screen[None]):
         self.transcript.muted.clear()
         self.transcript.filters.clear()
         self.roster, self.round, self.concerns = (), (), []
+        self.phase = None
         self.last_draft = ""
         if self.is_mounted:
             self.query_one(TranscriptView).clear()
@@ -210,6 +214,9 @@ class CircleScreen(Screen[None]):
             if event.speaker is not None and event.speaker == self.session.member:
                 self.notify("Your turn to share. /pass if you would rather not.", timeout=8)
             self.update_members()
+            self.refresh_status()
+        elif isinstance(event, ev.PhaseChanged):
+            self.phase = event.phase
             self.refresh_status()
         elif isinstance(event, ev.TimerChanged):
             if event.warning:
@@ -446,6 +453,9 @@ class CircleScreen(Screen[None]):
                 m for m, _, _ in self.roster
             )
             await app.send("moderate", "round_start", order=order, seconds=seconds)
+        elif name == "phase":
+            phase = choice_arg(words, command)  # type: ignore[arg-type]
+            await app.send("set_phase", None if phase == "none" else phase)
         elif name == "pin":
             if not rest:
                 raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]

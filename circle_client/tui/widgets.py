@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import OptionList, RichLog, TextArea
 
-from circle_client.commands import complete
+from circle_client.commands import completions
 from circle_client.transcript import Entry, Transcript, reaction_summary
 
 RENDER_WINDOW = 400
@@ -18,7 +18,8 @@ RENDER_WINDOW = 400
 
 
 class Composer(TextArea):
-    """Multi-line draft: Enter sends, Ctrl+J adds a line, Tab completes a /command."""
+    """Multi-line draft: Enter sends, Ctrl+J adds a line, Tab completes a /command and the
+    fixed word some commands take (``/phase sh`` -> ``/phase sharing``)."""
 
     class Submitted(Message):
         def __init__(self, text: str) -> None:
@@ -39,15 +40,16 @@ class Composer(TextArea):
             event.prevent_default()
             self.insert("\n")
             return
-        if event.key == "tab" and self.text.startswith("/") and " " not in self.text:
+        found = completions(self.text, self.facilitator) if event.key == "tab" else None
+        if found is not None:
             event.stop()
             event.prevent_default()
-            options = complete(self.text[1:], self.facilitator)
+            head, options = found
             if len(options) == 1:
-                self.text = f"/{options[0]} "
+                self.text = f"{head}{options[0]}{' ' if head == '/' else ''}"
                 self.move_cursor(self.document.end)
             elif options:
-                self.notify("  ".join(f"/{o}" for o in options), timeout=4)
+                self.notify("  ".join(f"{head}{o}" for o in options), timeout=4)
             return
         await super()._on_key(event)
 

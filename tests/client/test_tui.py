@@ -704,3 +704,81 @@ async def test_leave_key_asks_first_and_offers_a_check_out_mood(server: ServerPr
         await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "the ended screen")
         assert "You left the circle." in str(app.screen.query("Static")[1].render())
     await fac.close()
+
+
+async def test_the_agenda_phase_shows_by_the_clock_for_a_member(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    await fac.do("set_phase", "check-in")  # before the member arrives: they learn it on entry
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        screen = app.screen
+        assert isinstance(screen, CircleScreen)
+
+        def status() -> str:
+            return str(screen.query_one("#status", Static).render())
+
+        await wait_for(pilot, lambda: "left  ·  phase: check-in" in status(), "the phase")
+        await fac.do("set_phase", "sharing")
+        await wait_for(pilot, lambda: "phase: sharing" in status(), "the next phase")
+        assert "Agenda phase: sharing" in transcript_texts(app)
+        assert "Agenda phase: check-in" not in transcript_texts(app)  # state, not news
+        await fac.do("set_phase", None)
+        await wait_for(pilot, lambda: "phase:" not in status(), "the phase cleared")
+        assert "The agenda phase was cleared" in transcript_texts(app)
+        screen.query_one(Composer).text = "/phase sharing"
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: any("/phase is for the facilitator" in n.message for n in app._notifications),
+            "the refusal",
+        )
+    await fac.close()
+
+
+async def test_the_facilitator_sets_the_phase_with_a_completed_command(
+    server: ServerProcess,
+) -> None:
+    app = make_app(
+        server_url=server.url,
+        open_defaults={"title": "Phases", "handle": "calm-heron", "auto_admit": True},
+        auto_open=True,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        screen = app.screen
+        member = await guest(server.url, app.client, str(app.invite), "quiet-otter")  # type: ignore[arg-type]
+        composer = screen.query_one(Composer)
+        composer.text = "/ph"
+        composer.move_cursor(composer.document.end)
+        await pilot.press("tab", "s", "tab")
+        assert composer.text == "/phase sharing"
+        await pilot.press("enter")
+        assert (await member.next_event(ev.PhaseChanged)).phase == "sharing"
+        await wait_for(
+            pilot,
+            lambda: "phase: sharing" in str(screen.query_one("#status", Static).render()),
+            "the facilitator's own status",
+        )
+        composer.text = "/phase ch"
+        composer.move_cursor(composer.document.end)
+        await pilot.press("tab")
+        assert any("/phase check-in  /phase check-out" in n.message for n in app._notifications)
+        composer.text = "/phase lunch"
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: any(
+                "Usage: /phase check-in|sharing|check-out|none" in n.message
+                for n in app._notifications
+            ),
+            "the usage",
+        )
+        assert composer.text == "/phase lunch"  # kept to fix
+        titles = {c.title for c in app.get_system_commands(screen)}
+        assert "/phase" in titles
+        composer.text = "/phase none"
+        await pilot.press("enter")
+        assert (await member.next_event(ev.PhaseChanged)).phase is None
+        await member.close()
+
