@@ -84,6 +84,7 @@ class CircleApp(App[str]):
         self.pending: list[ev.Event] = []
         self.circle_title = ""
         self.handle = ""
+        self.knock_mood: str | None = None
         self.invite: Invite | None = None
         self.last_activity = time.monotonic()
         self._pump: asyncio.Task[None] | None = None
@@ -241,7 +242,9 @@ class CircleApp(App[str]):
                 self.pending.append(event)  # keeps the order until the screen is up
         elif isinstance(event, ev.ErrorReceived | ev.SecurityAlert):
             screen = self.screen
-            if isinstance(screen, CircleScreenBase):
+            if isinstance(screen, WaitingScreen) and getattr(event, "ref", None) == "knock":
+                screen.refuse(event.message)
+            elif isinstance(screen, CircleScreenBase):
                 screen.show_error(event.message)
 
     def enter_circle(self, lead: bool) -> None:
@@ -294,9 +297,16 @@ class CircleApp(App[str]):
                 self.screen.show_error(str(exc))
 
     async def knock(self, handle: str, mood: str | None) -> None:
+        """Knock, on the waiting screen already, so a refusal always has a screen to show on."""
         assert self.client is not None
-        await self.client.knock(handle, mood)
+        self.knock_mood = mood
         self.switch_screen(WaitingScreen())
+        await self.client.knock(handle, mood)
+
+    async def knock_again(self) -> None:
+        """After a refused knock (no facilitator was connected): the same handle and mood."""
+        if self.client is not None:
+            await self.client.knock(self.handle, self.knock_mood)
 
     async def open_circle(self, **options: Any) -> None:
         self.circle_title = options["title"]
@@ -331,10 +341,11 @@ class CircleApp(App[str]):
     async def back_home(self) -> None:
         await self.drop_client()
         self.circle_screen = None
-        while len(self.screen_stack) > 1:
+        # Back to the home screen pushed at start; never pop Textual's own default screen.
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, HomeScreen):
             self.pop_screen()
         if not isinstance(self.screen, HomeScreen):
-            self.switch_screen(HomeScreen())
+            self.push_screen(HomeScreen())
 
     # ------------------------------------------------------------------ safety
     async def action_quick_exit(self) -> None:

@@ -148,6 +148,7 @@ class RulesScreen(CircleScreenBase):
             with Horizontal():
                 yield Button(f"I accept - knock as {self.handle}", id="accept", variant="primary")
                 yield Button("Leave", id="leave")
+            yield Label("", id="error", classes="error")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -167,18 +168,61 @@ class RulesScreen(CircleScreenBase):
         await self.circle_app.back_home()
 
 
+WAITING = (
+    "You knocked. Waiting for the facilitator to let you in...\n"
+    "You can leave at any time (Escape), or quick-exit (Ctrl+X)."
+)
+REFUSED = (
+    "Your knock did not reach anyone, so you are not in the waiting room.\n"
+    "Knock again in a few minutes, or leave (Escape)."
+)
+
+
 class WaitingScreen(CircleScreenBase):
+    """After knocking: waiting to be admitted, or told plainly that the knock was refused
+    (no facilitator connected, F6) with a way to knock again."""
+
     BINDINGS = [Binding("escape", "leave", "Leave")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusal: str | None = None
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="waiting"):
-            yield Static("Waiting room", classes="title")
-            yield Static(
-                "You knocked. Waiting for the facilitator to let you in...\n"
-                "You can leave at any time (Escape), or quick-exit (Ctrl+X)."
-            )
+            yield Static("Waiting room", classes="title", id="waiting-title")
+            yield Static(WAITING, id="waiting-text")
             yield Label("", id="error", classes="error")
+            again = Button("Knock again", id="knock-again", variant="primary")
+            again.display = False
+            yield again
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_state()
+
+    def refuse(self, message: str) -> None:
+        """The server refused the knock; ``message`` says why (shown as it is)."""
+        self.refusal = message
+        if self.is_mounted:
+            self.show_state()
+
+    def show_state(self) -> None:
+        refused = self.refusal is not None
+        title = "You are not in yet" if refused else "Waiting room"
+        self.query_one("#waiting-title", Static).update(title)
+        self.query_one("#waiting-text", Static).update(REFUSED if refused else WAITING)
+        self.show_error(self.refusal or "")
+        again = self.query_one("#knock-again", Button)
+        again.display = refused
+        if refused:
+            again.focus()
+
+    @on(Button.Pressed, "#knock-again")
+    async def knock_again(self) -> None:
+        self.refusal = None
+        self.show_state()
+        await self.circle_app.knock_again()
 
     async def action_leave(self) -> None:
         await self.circle_app.back_home()

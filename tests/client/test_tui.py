@@ -782,3 +782,51 @@ async def test_the_facilitator_sets_the_phase_with_a_completed_command(
         assert (await member.next_event(ev.PhaseChanged)).phase is None
         await member.close()
 
+
+async def test_a_knock_or_join_with_no_facilitator_here_says_so_plainly(
+    server: ServerProcess,
+) -> None:
+    from circle_client.client import CircleClient
+
+    fac = CircleClient(server.url, reconnect=False)
+    await fac.connect()
+    invite = str(await fac.open_circle(handle="calm-heron", title="Paused", rules="Be kind."))
+    watcher = await guest(server.url, fac, invite, "still-here")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await join_through_tui(pilot, app, invite)
+        await fac.drop_connection()  # the facilitator is gone while the rules are read
+        notice = await watcher.next_event(ev.NoticeReceived)
+        while notice.action != "paused":
+            notice = await watcher.next_event(ev.NoticeReceived)
+        await click(pilot, "#accept")
+        waiting = app.screen
+        assert isinstance(waiting, WaitingScreen)
+
+        def shown() -> str:
+            return " ".join(str(w.render()) for w in waiting.query("Static, Label"))
+
+        paused = "No facilitator is here right now; try again in a few minutes."
+        await wait_for(pilot, lambda: paused in shown(), "the refusal")
+        assert "You are not in yet" in shown() and "did not reach anyone" in shown()
+        assert "Waiting for the facilitator" not in shown()
+        again = waiting.query_one("#knock-again")
+        assert again.display and again.has_focus
+        session = app.client.session  # type: ignore[union-attr]
+        knocks: list[tuple[object, ...]] = []
+        accept_rules = session.accept_rules
+        session.accept_rules = lambda *a: (knocks.append(a), accept_rules(*a))[1]  # type: ignore[method-assign]
+        await pilot.press("enter")  # knock again: still nobody here, refused again
+        await wait_for(pilot, lambda: bool(knocks) and paused in shown(), "the second refusal")
+        assert knocks == [("quiet-otter", None)]  # the same handle and (no) mood
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, WaitingScreen), "home")
+        await pilot.press("j")
+        await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+        app.screen.query_one("#invite", Input).value = invite
+        await pilot.click("#continue")
+        await wait_for(
+            pilot, lambda: paused in str(app.screen.query_one("#error").render()), "join refusal"
+        )
+        assert isinstance(app.screen, JoinScreen)
+    await watcher.close()
