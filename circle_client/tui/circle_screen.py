@@ -114,9 +114,10 @@ class CircleScreen(Screen[None]):
     def refresh_status(self) -> None:
         app = self.circle_app
         left = max(0, int(self.session.ends_at - app.clock())) if self.session.ends_at else 0
-        parts = [f"{self.circle_title}", f"{left // 60:02d}:{left % 60:02d} left"]
-        if self.phase:
-            parts.append(f"phase: {self.phase}")  # the agenda phase goes with the clock (F4)
+        clock = f"{left // 60:02d}:{left % 60:02d} left"
+        if self.phase:  # the agenda phase goes with the clock (F4): "Sharing, 41:59 left"
+            clock = f"{self.phase.capitalize()}, {clock}"
+        parts = [f"{self.circle_title}", clock]
         if self.round:
             parts.append(self.round_status(app.clock()))
         muted = int(self.session.muted_until - app.clock())

@@ -95,6 +95,7 @@ CIRCLE_EVENTS: list[ev.Event] = [
     ev.Gap(3, "gentle-lynx", 1),
     ev.Pinned("Topic tonight: sleep and change", 1),
     ev.RoundChanged((3, 2), 3, 120),
+    ev.PhaseChanged("sharing"),
 ]
 
 

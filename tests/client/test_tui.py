@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from textual.widgets import Input, OptionList, Static
 
@@ -718,13 +720,14 @@ async def test_the_agenda_phase_shows_by_the_clock_for_a_member(server: ServerPr
         def status() -> str:
             return str(screen.query_one("#status", Static).render())
 
-        await wait_for(pilot, lambda: "left  ·  phase: check-in" in status(), "the phase")
+        await wait_for(pilot, lambda: "  ·  Check-in, " in status(), "the phase")
+        assert re.search(r"  ·  Check-in, \d\d:\d\d left", status())  # with the clock
         await fac.do("set_phase", "sharing")
-        await wait_for(pilot, lambda: "phase: sharing" in status(), "the next phase")
+        await wait_for(pilot, lambda: "  ·  Sharing, " in status(), "the next phase")
         assert "Agenda phase: sharing" in transcript_texts(app)
         assert "Agenda phase: check-in" not in transcript_texts(app)  # state, not news
         await fac.do("set_phase", None)
-        await wait_for(pilot, lambda: "phase:" not in status(), "the phase cleared")
+        await wait_for(pilot, lambda: "Sharing" not in status(), "the phase cleared")
         assert "The agenda phase was cleared" in transcript_texts(app)
         screen.query_one(Composer).text = "/phase sharing"
         await pilot.press("enter")
@@ -757,7 +760,7 @@ async def test_the_facilitator_sets_the_phase_with_a_completed_command(
         assert (await member.next_event(ev.PhaseChanged)).phase == "sharing"
         await wait_for(
             pilot,
-            lambda: "phase: sharing" in str(screen.query_one("#status", Static).render()),
+            lambda: "Sharing, " in str(screen.query_one("#status", Static).render()),
             "the facilitator's own status",
         )
         composer.text = "/phase ch"
@@ -777,6 +780,11 @@ async def test_the_facilitator_sets_the_phase_with_a_completed_command(
         assert composer.text == "/phase lunch"  # kept to fix
         titles = {c.title for c in app.get_system_commands(screen)}
         assert "/phase" in titles
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "/phase PHASE" in help_text and "check-in, sharing, check-out, none" in help_text
+        await pilot.press("escape")
         composer.text = "/phase none"
         await pilot.press("enter")
         assert (await member.next_event(ev.PhaseChanged)).phase is None
