@@ -9,10 +9,23 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from protocol.frames import Frame
+from protocol.frames import Frame, encode_frame
 from protocol.states import CircleState, MemberState
 
 FACILITATOR_ROLES = frozenset({"facilitator", "co"})
+FRAME_OVERHEAD = 160
+"""Bytes a relayed frame holds besides its ciphertext (nonce, signature, ids, msgpack)."""
+
+
+def frame_size(frame: Frame) -> int:
+    """About what a buffered frame costs in memory, for the resume buffer's byte cap."""
+    env = getattr(frame, "env", None)
+    ct = getattr(env, "ct", None)
+    if isinstance(ct, bytes):
+        return len(ct) + FRAME_OVERHEAD
+    return len(encode_frame(frame))
+
+
 WARNING_MINUTES = (10, 5, 1)
 
 
@@ -81,8 +94,20 @@ class Circle:
     round: Round | None = None
     rseq: int = 0
     buffer: deque[tuple[int, Frame]] = field(default_factory=lambda: deque(maxlen=512))
+    buffer_bytes: int = 0
     paused_until: float | None = None
     phase: str | None = None  # the agenda phase shown with the clock (F4)
+
+    def keep(self, rseq: int, frame: Frame, max_bytes: int) -> None:
+        """Add a numbered frame to the resume buffer, bounded in frames (the deque's maxlen)
+        and in bytes: the oldest go first; the newest frame always stays."""
+        buffer = self.buffer
+        if buffer.maxlen is not None and len(buffer) == buffer.maxlen and buffer:
+            self.buffer_bytes -= frame_size(buffer[0][1])  # the append drops it
+        buffer.append((rseq, frame))
+        self.buffer_bytes += frame_size(frame)
+        while self.buffer_bytes > max_bytes and len(buffer) > 1:
+            self.buffer_bytes -= frame_size(buffer.popleft()[1])
 
     def new_member_id(self) -> int:
         member = self.next_member

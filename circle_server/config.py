@@ -80,6 +80,10 @@ class ServerConfig:
     resume_buffer: int = field(
         default=512, metadata={"help": "frames kept per circle for resuming members"}
     )
+    resume_buffer_bytes: int = field(
+        default=2 * 1024 * 1024,
+        metadata={"help": "bytes of frames kept per circle for resuming members"},
+    )
     facilitator_grace: float = field(
         default=300.0,
         metadata={"help": "seconds a circle waits for a facilitator before closing"},
@@ -188,6 +192,11 @@ def _validate(c: ServerConfig) -> None:
     for key in ("handshake_timeout", "idle_timeout", "resume_grace", "facilitator_grace"):
         need(getattr(c, key) > 0, key, "must be above 0 seconds")
     need(c.resume_buffer >= 16, "resume_buffer", "must be at least 16")
+    need(
+        c.resume_buffer_bytes >= c.max_frame_bytes,
+        "resume_buffer_bytes",
+        "must be at least max_frame_bytes",
+    )
     need(
         (c.tls_cert is None) == (c.tls_key is None), "tls_key", "set tls_cert and tls_key together"
     )

@@ -312,7 +312,10 @@ class RedisBroker(MemoryBroker):
                 raise SnapshotError("the circle was never stored")
             frames = [decode_frame(data) for data in stored if isinstance(data, bytes)]
             buffer = [(int(getattr(f, "rseq", 0)), f) for f in frames]
-            taken = load_circle(state, buffer, self.server.config.resume_buffer, registry.clock())
+            config = self.server.config
+            taken = load_circle(
+                state, buffer, config.resume_buffer, registry.clock(), config.resume_buffer_bytes
+            )
             taken.rseq += RSEQ_MARGIN
         except (SnapshotError, RemoteProtocolError) as exc:
             log.warning("could not take over a circle: %s", exc)

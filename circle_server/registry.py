@@ -485,6 +485,7 @@ class Registry:
                 self.detach(member.conn)
         circle.members.clear()
         circle.buffer.clear()
+        circle.buffer_bytes = 0
         circle.banned_keys.clear()
         circle.banned_addresses.clear()
         circle.info = b""
@@ -552,7 +553,7 @@ class Registry:
     def publish(self, circle: Circle, frame: Frame) -> list[Action]:
         rseq = getattr(frame, "rseq", None)
         if isinstance(rseq, int) and rseq > 0:
-            circle.buffer.append((rseq, frame))
+            circle.keep(rseq, frame, self.config.resume_buffer_bytes)
         return [Publish(circle.id, frame)]
 
     def to_facilitators(self, circle: Circle, frame: Frame) -> list[Action]:

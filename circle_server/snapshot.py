@@ -81,7 +81,13 @@ def dump_circle(circle: Circle) -> bytes:
     return data
 
 
-def load_circle(data: bytes, buffer: list[tuple[int, Frame]], maxlen: int, now: float) -> Circle:
+def load_circle(
+    data: bytes,
+    buffer: list[tuple[int, Frame]],
+    maxlen: int,
+    now: float,
+    max_bytes: int = 2 * 1024 * 1024,
+) -> Circle:
     """Rebuild a circle on a new owner. Seated members become away (since ``now``); people who
     were still in the waiting room are dropped: they knock again."""
     try:
@@ -168,7 +174,9 @@ def load_circle(data: bytes, buffer: list[tuple[int, Frame]], maxlen: int, now: 
         raise
     except (ValueError, TypeError, IndexError, KeyError, msgpack.UnpackException):
         raise SnapshotError("the stored circle state is unreadable") from None
-    circle.buffer = deque(buffer, maxlen=maxlen)
+    circle.buffer = deque(maxlen=maxlen)
+    for rseq, frame in buffer:
+        circle.keep(rseq, frame, max_bytes)
     if buffer:
         circle.rseq = max(circle.rseq, buffer[-1][0])
     return circle

@@ -10,6 +10,7 @@ import pytest
 
 from circle_client import events as ev
 from circle_server.actions import CloseCode
+from circle_server.circle import frame_size
 from protocol.errors import ErrorCode
 from protocol.frames import Hello, Knock, Post
 from tests.pair import Net
@@ -672,3 +673,20 @@ def test_ban_holds_for_the_same_keys_from_a_new_address(net: Net) -> None:
     # BANNED, not BAD_PROOF: the proof was checked first and held; only the keys are refused.
     fresh = net.join(fac, "new-face", address="10.0.7.8")
     assert fresh.of(ev.Admitted)
+
+
+def test_the_resume_buffer_is_bounded_in_bytes_too() -> None:
+    net = Net(resume_buffer_bytes=64 * 1024, rate_burst=100)
+    fac, (a, b) = circle_of(net, 2)
+    net.drop(b)
+    for i in range(40):  # about 4 KiB each once padded: far more than 64 KiB in all
+        a.session.post(f"{i:02d} " + "a long message " * 250)
+    net.pump()
+    circle = next(iter(net.registry.circles.values()))
+    assert 0 < circle.buffer_bytes <= 64 * 1024
+    assert circle.buffer_bytes == sum(frame_size(f) for _, f in circle.buffer)
+    b2 = net.reconnect(b)
+    resumed = b2.last(ev.Resumed)
+    assert resumed.lost and 0 < resumed.missed < 40
+    bodies = [m.content.body for m in b2.of(ev.MessageReceived)]
+    assert bodies[-1].startswith("39 ") and not any(x.startswith("00 ") for x in bodies)
