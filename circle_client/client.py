@@ -216,6 +216,7 @@ class CircleClient:
                 if isinstance(event, ev.Disconnected) and kind is not ev.Disconnected:
                     raise ConnectError(event.reason)
                 if isinstance(event, ev.ErrorReceived | ev.SecurityAlert) and kind in (
+                    ev.Connected,
                     ev.Admitted,
                     ev.RulesToAccept,
                     ev.CircleOpened,

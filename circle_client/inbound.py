@@ -28,7 +28,7 @@ from protocol.content import (
     RosterEntry,
 )
 from protocol.crypto import CircleSecrets, MemberKeys, Random
-from protocol.errors import CircleError, CryptoError, EpochError, ReplayError
+from protocol.errors import CircleError, CryptoError, EpochError, ErrorCode, ReplayError
 from protocol.frames import (
     PHASE_ACTIONS,
     CheckoutNotice,
@@ -119,6 +119,12 @@ class Inbound:
         return result
 
     def _on_server_hello(self, frame: ServerHello) -> list[ev.Event]:
+        if frame.version not in limits.SUPPORTED_VERSIONS:
+            message = (
+                f"This server speaks Circle protocol {frame.version}; this circle speaks "
+                f"{limits.PROTOCOL_VERSION}. Update circle, or ask the host which version to use."
+            )
+            return [ev.ErrorReceived(int(ErrorCode.UNSUPPORTED_VERSION), message, frame.TYPE)]
         self.challenge = frame.challenge
         self.server = ev.Connected(frame.guidelines, frame.crisis, frame.open_policy, frame.lobby)
         if self.admitted and self.circle is not None and self.keys is not None and not self.closed:

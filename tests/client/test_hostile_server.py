@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from circle_client import events as ev
-from circle_client.client import CircleClient
+from circle_client.client import CircleClient, ConnectError
 from protocol import crypto
 from protocol.crypto import MemberKeys
 from protocol.frames import (
@@ -220,3 +220,31 @@ async def test_frames_out_of_place_are_ignored_not_fatal(hostile) -> None:  # ty
     assert closed.reason == "shutdown"
     assert not client.session.admitted
     await client.close()
+
+
+async def test_a_server_speaking_another_version_is_named_with_what_to_do() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()  # hello
+        newer = ServerHello(
+            version=2,
+            challenge=b"c" * 32,
+            guidelines="g",
+            crisis="c",
+            max_frame=65536,
+            lobby=False,
+            open_policy="anyone",
+        )
+        await ws.send(encode_frame(newer))
+        await ws.wait_closed()
+
+    server = await serve(handler, "127.0.0.1", 0, compression=None)
+    port = next(iter(server.sockets)).getsockname()[1]
+    client = CircleClient(f"ws://127.0.0.1:{port}", reconnect=False)
+    try:
+        with pytest.raises(ConnectError, match="protocol 2.*Update circle"):
+            await client.connect()
+        assert not client.session.challenge  # nothing is signed for a server it cannot speak to
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
