@@ -113,6 +113,8 @@ class CircleScreen(Screen[None]):
     # ------------------------------------------------------------------ status
     def refresh_status(self) -> None:
         app = self.circle_app
+        if app.client is None:  # the circle was left or ended; this screen is on its way out
+            return
         left = max(0, int(self.session.ends_at - app.clock())) if self.session.ends_at else 0
         clock = f"{left // 60:02d}:{left % 60:02d} left"
         if self.phase:  # the agenda phase goes with the clock (F4): "Sharing, 41:59 left"
