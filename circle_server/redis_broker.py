@@ -65,6 +65,18 @@ number a member may have seen before the owner died is used twice."""
 # Messages between nodes, on the channel of the node they are for: [op, from, seq, ...].
 ATTACH, FRAME, DETACH, SEND, CLOSE = "a", "f", "d", "s", "c"
 
+WRITE_STATE = """
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'state', ARGV[2])
+redis.call('EXPIREAT', KEYS[1], ARGV[3])
+redis.call('EXPIREAT', KEYS[2], ARGV[3])
+return 1
+"""
+"""Write a circle's snapshot only while this node still owns it (or Redis forgot it)."""
+
 TAKE_OVER = """
 if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'owner', ARGV[2])
@@ -118,6 +130,10 @@ class RedisBroker(MemoryBroker):
         self.dirty: set[bytes] = set()
         # As a forwarding node: local connection -> (owner node, circle).
         self.forwards: dict[int, tuple[str, bytes]] = {}
+        self.closing: dict[bytes, float] = {}
+        """Closed circles whose keys may still be in Redis (an outage ate the delete), until
+        those keys would have expired anyway."""
+        self.leaving = False
         self._taking: dict[bytes, asyncio.Event] = {}
         self.resuming: set[int] = set()
         self.seq_out: defaultdict[str, int] = defaultdict(int)
@@ -289,7 +305,7 @@ class RedisBroker(MemoryBroker):
         taking = self._taking.get(circle)
         if taking is not None:
             await taking.wait()
-            return True
+            return False  # look the owner up again: here now, or the node that won
         self._taking[circle] = done = asyncio.Event()
         try:
             return await self._load_from(circle, dead)
@@ -385,10 +401,17 @@ class RedisBroker(MemoryBroker):
         if not self._ok:
             return
         keep = self.server.config.resume_buffer
+        registry = self.server.registry
         for circle, frames in appends.items():
-            if circle in self.owned:
+            live = registry.circles.get(circle)
+            if circle in self.owned and live is not None:
                 key = buffer_key(circle)
-                self._queue += [("RPUSH", key, *frames[-keep:]), ("LTRIM", key, -keep, -1)]
+                ends = int(live.ends_at) + RECORD_MARGIN
+                self._queue += [
+                    ("RPUSH", key, *frames[-keep:]),
+                    ("LTRIM", key, -keep, -1),
+                    ("EXPIREAT", key, ends),
+                ]
         self._wake.set()
 
     def touched(self, circle: bytes) -> None:
@@ -410,14 +433,12 @@ class RedisBroker(MemoryBroker):
             key, buf = circle_key(cid), buffer_key(cid)
             if circle is None:
                 self.owned.discard(cid)
+                self.closing[cid] = time.time() + 24 * 3600  # replayed by _resync
                 self._queue += [("DEL", key, buf), ("ZREM", LOBBY_KEY, cid)]
                 continue
             ends = int(circle.ends_at) + RECORD_MARGIN
-            self._queue += [
-                ("HSET", key, "owner", self.node, "state", dump_circle(circle)),
-                ("EXPIREAT", key, ends),
-                ("EXPIREAT", buf, ends),
-            ]
+            state = dump_circle(circle)
+            self._queue.append(("EVAL", WRITE_STATE, 2, key, buf, self.node, state, ends))
             entry = registry.lobby_entry(circle) if self.server.config.lobby else None
             if entry is None:
                 self._queue += [("HDEL", key, "lobby"), ("ZREM", LOBBY_KEY, cid)]
@@ -437,6 +458,8 @@ class RedisBroker(MemoryBroker):
         registry = self.server.registry
         self._appends.clear()  # the whole buffer is written below
         self._queue.append(("SET", SALT_KEY, registry.address_salt, "NX"))
+        for cid in self.closing:
+            self._queue += [("DEL", circle_key(cid), buffer_key(cid)), ("ZREM", LOBBY_KEY, cid)]
         for cid in self.owned & set(registry.circles):
             circle = registry.circles[cid]
             buf = buffer_key(cid)
@@ -470,11 +493,14 @@ class RedisBroker(MemoryBroker):
         server, registry = self.server, self.server.registry
         if op == SEND:
             conns, frame = fields
-            live = [c for c in conns if c in server.sockets and c not in self.resuming]
-            server.deliver(live, frame)
+            mine = [c for c in conns if self.forwards.get(c, ("",))[0] == src]
+            server.deliver([c for c in mine if c in server.sockets], frame)
         elif op == CLOSE:
             conn, code, reason = fields
-            server.close(conn, code, reason)
+            if self.forwards.get(conn, ("",))[0] == src:
+                server.close(conn, code, reason)
+            else:  # not forwarded to that node (any more): it may forget the connection
+                self._send_to(src, DETACH, conn)
         elif op == ATTACH:
             conn, challenge, address, frame = fields
             local = registry.adopt(challenge, address)
@@ -484,8 +510,8 @@ class RedisBroker(MemoryBroker):
         elif op == FRAME:
             conn, frame = fields
             local_id = self.by_origin.get((src, conn))
-            if local_id is None:
-                self._send_to(src, CLOSE, conn, CloseCode.CIRCLE_CLOSED, "circle closed")
+            if local_id is None:  # its attach was lost, or it moved: it resumes
+                self._send_to(src, CLOSE, conn, CloseCode.RESUME, "reconnect and resume")
             else:
                 self._feed(local_id, frame)
         elif op == DETACH:
@@ -518,6 +544,7 @@ class RedisBroker(MemoryBroker):
                 # resume point past the lost ones.
                 self.forwards.pop(conn)
                 self.resuming.add(conn)
+                self._send_to(node, DETACH, conn)
                 self.server.close(conn, CloseCode.RESUME, "reconnect and resume")
         for origin, there in list(self.remote_conns.values()):
             if origin == node:
@@ -608,6 +635,11 @@ class RedisBroker(MemoryBroker):
             self.recovering_until = now + 2 * NODE_TTL_MS / 1000
             self._resync()
             return
+        for cid, until in list(self.closing.items()):
+            if until < now:
+                del self.closing[cid]
+        for gone in set(self.missing) - set(peers):
+            del self.missing[gone]
         if now >= self.recovering_until:
             for peer, present in zip(peers, alive, strict=True):
                 self.missing[peer] = 0 if present else self.missing[peer] + 1
