@@ -203,6 +203,7 @@ class RedisBroker(MemoryBroker):
         for node, there in self.remote_conns.values():
             self._send_to(node, CLOSE, there, CloseCode.RESUME, "reconnect and resume")
         self.owned.clear()  # from here on, nothing this node does may overwrite them
+        self.leaving = True
         self._queue.append(("DEL", alive_key(self.node)))
         await self._write_batch()
         log.info("handed this node's circles over to the cluster")
@@ -245,7 +246,7 @@ class RedisBroker(MemoryBroker):
         is unknown or now owned here. Just after Redis came back empty, owners are still
         writing their circles again: an unknown circle is looked up until they are done."""
         assert self.redis is not None
-        for _ in range(2):
+        for _ in range(3):
             raw = await self.redis.hget(circle_key(circle), "owner")
             while raw is None and time.time() < self.recovering_until:
                 await asyncio.sleep(BEAT_SECONDS / 4)
@@ -260,6 +261,11 @@ class RedisBroker(MemoryBroker):
                 return owner
             if await self.redis.exists(alive_key(owner)):
                 return owner
+            wait = self.recovering_until - time.time()
+            if wait > 0:  # Redis just came back: live nodes are still saying so
+                await asyncio.sleep(wait)
+                if await self.redis.exists(alive_key(owner)):
+                    return owner
             if await self._take_over(circle, owner):
                 return None
         return None
@@ -501,6 +507,8 @@ class RedisBroker(MemoryBroker):
                 server.close(conn, code, reason)
             else:  # not forwarded to that node (any more): it may forget the connection
                 self._send_to(src, DETACH, conn)
+        elif op in (ATTACH, FRAME) and self.leaving:  # handed over: resume on the next owner
+            self._send_to(src, CLOSE, fields[0], CloseCode.RESUME, "reconnect and resume")
         elif op == ATTACH:
             conn, challenge, address, frame = fields
             local = registry.adopt(challenge, address)
@@ -646,7 +654,26 @@ class RedisBroker(MemoryBroker):
                 if self.missing[peer] >= MISSED_BEATS:
                     del self.missing[peer]
                     self._node_died(peer)
+        await self._check_ownership()
         await self._refresh_lobby([cid for cid in listed if cid not in self.owned])
+
+    async def _check_ownership(self) -> None:
+        """A node cut off from Redis for a while may find its circles taken over by another
+        node meanwhile: it lets them go, and their members here resume on the new owner."""
+        assert self.redis is not None
+        owned = sorted(self.owned)
+        if not owned:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in owned:
+            pipe.hget(circle_key(cid), "owner")
+        for cid, owner in zip(owned, await pipe.execute(), strict=True):
+            if isinstance(owner, bytes) and owner.decode() != self.node:
+                log.warning("a circle was taken over by another node; its members move there")
+                self.owned.discard(cid)
+                self.dirty.discard(cid)
+                self._appends.pop(cid, None)
+                self.server.apply(self.server.registry.release(cid))
 
     async def _refresh_lobby(self, circles: list[bytes]) -> None:
         assert self.redis is not None

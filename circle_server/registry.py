@@ -161,6 +161,19 @@ class Registry:
     def address_salt(self) -> bytes:
         return self._address_salt
 
+    def release(self, circle_id: bytes) -> list[Action]:
+        """Another node runs this circle now (scale-out): forget it here without a word to
+        anyone but its members connected here, who reconnect and resume there."""
+        circle = self.circles.pop(circle_id, None)
+        if circle is None:
+            return []
+        out: list[Action] = []
+        for member in circle.members.values():
+            if member.conn is not None:
+                out.append(Close(member.conn, CloseCode.RESUME, "reconnect and resume"))
+                self.detach(member.conn)
+        return out
+
     def share_salt(self, salt: bytes) -> None:
         """Use the address-hash salt every node of a cluster shares, so bans by address hold
         across nodes. Memory only, like the rest."""

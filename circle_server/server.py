@@ -64,6 +64,7 @@ class CircleServer:
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._closing = False
 
     @property
     def port(self) -> int:
@@ -105,8 +106,9 @@ class CircleServer:
     async def stop(self) -> None:
         """Graceful shutdown within seconds. Alone, the node closes its circles and tells every
         member; in a cluster, it hands its circles over and its members resume elsewhere."""
-        if self._stopping.is_set():
+        if self._stopping.is_set() or self._closing:
             return
+        self._closing = True
         if self._server is not None:
             self._server.close(close_connections=False)  # no new connections from here on
         if self._ticker:
@@ -189,6 +191,8 @@ class CircleServer:
             await self._receive(conn_id, message)
 
     async def _receive(self, conn_id: int, message: str | bytes) -> None:
+        if self._closing:
+            return  # stopping: every connection is being closed (and, in a cluster, moved)
         if isinstance(message, str):
             error = RemoteProtocolError("frames are binary msgpack, not text")
             self.apply(self.registry.receive_garbage(conn_id, error))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -133,6 +134,18 @@ async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0)
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+async def stored_up_to(redis: Redis, circle: bytes, client: CircleClient) -> None:
+    """Wait until the owner has stored (BUFFER_DELAY) every frame ``client`` has seen: a frame
+    newer than the last stored one could not be told apart from a lost one by a next owner."""
+
+    async def caught_up() -> bool:
+        last = await redis.lindex(f"circle:buf:{circle.hex()}", -1)
+        stored = getattr(decode_frame(last), "rseq", 0) if isinstance(last, bytes) else 0
+        return bool(stored >= client.session.last_rseq)
+
+    await eventually(caught_up, "the owner to store what it relayed")
 
 
 async def circle_keys(redis: Redis, circle: bytes) -> list[bytes]:
@@ -350,12 +363,7 @@ async def test_the_owner_dies_and_the_circle_lives_on_another_node(
     # stored one could not be told apart from a lost one by the next owner.
     circle = fac.session.circle.circle_id  # type: ignore[union-attr]
 
-    async def stored_up_to_date() -> bool:
-        last = await redis_client.lindex(f"circle:buf:{circle.hex()}", -1)
-        stored = getattr(decode_frame(last), "rseq", 0) if isinstance(last, bytes) else 0
-        return bool(stored >= member.session.last_rseq)
-
-    await eventually(stored_up_to_date, "the owner to store what it relayed")
+    await stored_up_to(redis_client, circle, member)
     a.process.kill()
     # b notices, moves its member to resume; b takes the circle over from its snapshot.
     await member.next_event(ev.Reconnecting, timeout=15)
@@ -467,4 +475,32 @@ async def test_rate_limits_hold_for_members_on_other_nodes(
     await fac.post(BODIES[0])  # everyone else carries on
     assert (await message(calm, BODIES[0])).handle == HANDLES[0]
     for client in (fac, calm):
+        await client.close()
+
+
+async def test_an_owner_that_stalls_lets_go_of_the_circle_another_node_took_over(
+    nodes: Callable[..., ServerProcess], redis_client: Redis
+) -> None:
+    a, b = nodes(), nodes()
+    fac, invite = await open_circle(a.url, auto_admit=True)
+    member = await join(b.url, fac, invite, HANDLES[1])
+    await settle((fac, member))
+    key = f"circle:c:{fac.session.circle.circle_id.hex()}"  # type: ignore[union-attr]
+    first_owner = await redis_client.hget(key, "owner")
+    await stored_up_to(redis_client, fac.session.circle.circle_id, member)  # type: ignore[union-attr]
+
+    a.process.send_signal(signal.SIGSTOP)  # a stalls: its heartbeat lapses, b takes over
+    try:
+        assert not (await member.next_event(ev.Resumed, timeout=20)).lost
+        assert await redis_client.hget(key, "owner") != first_owner
+    finally:
+        a.process.send_signal(signal.SIGCONT)
+    # a wakes up, sees the circle is b's now, and sends its facilitator there to resume.
+    assert not (await fac.next_event(ev.Resumed, timeout=20)).lost
+    assert await redis_client.hget(key, "owner") != first_owner  # a did not write it back
+    await member.post(BODIES[0])
+    assert (await message(fac, BODIES[0])).handle == HANDLES[1]
+    await fac.post(BODIES[1])
+    assert (await message(member, BODIES[1])).handle == HANDLES[0]
+    for client in (fac, member):
         await client.close()
