@@ -63,7 +63,7 @@ RSEQ_MARGIN = 1000
 number a member may have seen before the owner died is used twice."""
 
 # Messages between nodes, on the channel of the node they are for: [op, from, seq, ...].
-ATTACH, FRAME, DETACH, SEND, CLOSE = "a", "f", "d", "s", "c"
+ATTACH, FRAME, DETACH, SEND, CLOSE, REROUTE = "a", "f", "d", "s", "c", "r"
 
 WRITE_STATE = """
 local owner = redis.call('HGET', KEYS[1], 'owner')
@@ -501,6 +501,11 @@ class RedisBroker(MemoryBroker):
             conns, frame = fields
             mine = [c for c in conns if self.forwards.get(c, ("",))[0] == src]
             server.deliver([c for c in mine if c in server.sockets], frame)
+        elif op == REROUTE:
+            conn, frame = fields
+            if self.forwards.get(conn, ("",))[0] == src:
+                del self.forwards[conn]
+                asyncio.ensure_future(server.receive(conn, frame))
         elif op == CLOSE:
             conn, code, reason = fields
             if self.forwards.get(conn, ("",))[0] == src:
@@ -514,7 +519,7 @@ class RedisBroker(MemoryBroker):
             local = registry.adopt(challenge, address)
             self.remote_conns[local] = (src, conn)
             self.by_origin[(src, conn)] = local
-            self._feed(local, frame)
+            self._feed(local, frame, first=True)
         elif op == FRAME:
             conn, frame = fields
             local_id = self.by_origin.get((src, conn))
@@ -528,13 +533,23 @@ class RedisBroker(MemoryBroker):
             if local_id is not None:
                 self._drop_remote(local_id)
 
-    def _feed(self, conn: int, data: bytes) -> None:
+    def _feed(self, conn: int, data: bytes, first: bool = False) -> None:
         registry = self.server.registry
         try:
             frame = decode_frame(data, self.server.config.max_frame_bytes)
         except RemoteProtocolError as exc:
             error = exc
             self.server.process(conn, lambda: registry.receive_garbage(conn, error))
+            return
+        state = registry.conns.get(conn)
+        entry = isinstance(frame, OpenCircle | Join | Resume)
+        if entry and not first and state is not None and state.circle is None:
+            # Refused here before, now asking for something else (another circle, or its
+            # own): its node routes it afresh.
+            node, there = self.remote_conns.pop(conn)
+            self.by_origin.pop((node, there), None)
+            registry.disconnect(conn)
+            self._send_to(node, REROUTE, there, data)
             return
         self.server.process(conn, lambda: registry.receive(conn, frame), frame.TYPE)
 

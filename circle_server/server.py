@@ -186,11 +186,12 @@ class CircleServer:
         except TimeoutError:
             await ws.close(CloseCode.TIMEOUT, "no hello in time")
             return
-        await self._receive(conn_id, first)
+        await self.receive(conn_id, first)
         async for message in ws:
-            await self._receive(conn_id, message)
+            await self.receive(conn_id, message)
 
-    async def _receive(self, conn_id: int, message: str | bytes) -> None:
+    async def receive(self, conn_id: int, message: str | bytes) -> None:
+        """One websocket message from a local connection (or handed back by another node)."""
         if self._closing:
             return  # stopping: every connection is being closed (and, in a cluster, moved)
         if isinstance(message, str):

@@ -504,3 +504,23 @@ async def test_an_owner_that_stalls_lets_go_of_the_circle_another_node_took_over
     assert (await message(member, BODIES[1])).handle == HANDLES[0]
     for client in (fac, member):
         await client.close()
+
+
+async def test_refused_by_one_circle_a_connection_can_join_another_on_another_node(
+    nodes: Callable[..., ServerProcess],
+) -> None:
+    a, b, c = nodes(), nodes(), nodes()
+    full_fac, full_invite = await open_circle(a.url, capacity=2, auto_admit=True)
+    await join(a.url, full_fac, full_invite, HANDLES[1])
+    other_fac, other_invite = await open_circle(b.url, auto_admit=True)
+    seeker = CircleClient(c.url)  # one connection, through a third node, for both tries
+    await seeker.connect()
+    with pytest.raises(ConnectError, match="full"):
+        await seeker.join(full_invite)  # forwarded to a, refused there
+    await seeker.join(other_invite)  # a hands it back; c sends it on to b
+    await seeker.knock(HANDLES[2])
+    await seeker.next_event(ev.Admitted)
+    await seeker.post(BODIES[0])
+    assert (await message(other_fac, BODIES[0])).handle == HANDLES[2]
+    for client in (full_fac, other_fac, seeker):
+        await client.close()
