@@ -25,6 +25,8 @@ from circle_client.client import CircleClient, ConnectError
 from protocol.errors import ErrorCode
 from protocol.frames import decode_frame
 from tests.conftest import ServerProcess, start_server
+from tests.support.clients import join, open_circle, settle
+from tests.support.clients import next_message as message
 from tests.support.cluster import Balancer, RedisProcess
 
 HANDLES = ("calm-heron", "quiet-otter", "gentle-lynx", "brave-finch", "soft-wren")
@@ -66,41 +68,6 @@ def nodes(redis_proc: RedisProcess) -> Iterator[Callable[..., ServerProcess]]:
             node.process.wait(10)
         assert node.process.stdout is not None
         node.process.stdout.close()
-
-
-async def open_circle(url: str, **kwargs: Any) -> tuple[CircleClient, str]:
-    fac = CircleClient(url)
-    await fac.connect()
-    invite = await fac.open_circle(handle=HANDLES[0], title="Tuesday", rules="Be gentle.", **kwargs)
-    return fac, str(invite)
-
-
-async def join(url: str, fac: CircleClient, invite: str, handle: str) -> CircleClient:
-    member = CircleClient(url)
-    await member.connect()
-    await member.join(invite)
-    await member.knock(handle)
-    if not fac.session.auto_admit:
-        knock = await fac.next_event(ev.KnockReceived)
-        assert knock.handle == handle  # the knock crossed nodes, sealed
-        await fac.do("admit", knock.member)
-    await member.next_event(ev.Admitted)
-    return member
-
-
-async def settle(clients: tuple[CircleClient, ...]) -> None:
-    """Wait until every client's verified roster lists all of them (rekeys applied)."""
-    for client in clients:
-        while len(client.session.circle.roster) < len(clients):  # type: ignore[union-attr]
-            await client.next_event(ev.RosterChanged)
-
-
-async def message(client: CircleClient, body: str) -> ev.MessageReceived:
-    """The next message with ``body`` (others, e.g. one's own echo, are skipped)."""
-    while True:
-        msg: ev.MessageReceived = await client.next_event(ev.MessageReceived)
-        if msg.content.body == body:
-            return msg
 
 
 async def refused_join(url: str, invite: str) -> str:
@@ -280,7 +247,7 @@ async def test_knocks_and_admission_cross_nodes_and_the_lobby_lists_everywhere(
     async def listed_on_b() -> bool:
         await seeker.do("request_lobby")
         lobby: ev.LobbyListed = await seeker.next_event(ev.LobbyListed)
-        return any(title == "Tuesday" for title, _, _, _ in lobby.circles)
+        return any(title == "Night owls" for title, _, _, _ in lobby.circles)
 
     await eventually(listed_on_b, "the circle opened on a to be listed on b")
     for client in (fac, member, seeker):
