@@ -11,8 +11,8 @@ import sys
 import textwrap
 
 from circle_server.broker import MemoryBroker
+from circle_server.cluster import BrokerUnavailable
 from circle_server.config import ENV_PREFIX, SETTINGS, ConfigError, ServerConfig, load_config
-from circle_server.redis_broker import BrokerUnavailable, RedisBroker
 from circle_server.server import CircleServer
 
 DESCRIPTION = """\
@@ -69,7 +69,11 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    broker = MemoryBroker() if config.broker == "memory" else RedisBroker(config.broker)
+    broker = MemoryBroker()
+    if config.broker != "memory":
+        from circle_server.redis_broker import RedisBroker  # only for hosts who scale out
+
+        broker = RedisBroker(config.broker)
     server = CircleServer(config, broker=broker)
     try:
         await server.start()

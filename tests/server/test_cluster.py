@@ -491,3 +491,14 @@ async def test_refused_by_one_circle_a_connection_can_join_another_on_another_no
     assert (await message(other_fac, BODIES[0])).handle == HANDLES[2]
     for client in (full_fac, other_fac, seeker):
         await client.close()
+
+
+def test_a_single_node_does_not_load_redis() -> None:
+    """The default host needs no Redis client at all: the command imports it only to scale out."""
+    code = (
+        "import sys; sys.modules['redis'] = None\n"  # any 'import redis' now fails
+        "import circle_server.cli, circle_server.server\n"
+        "print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
