@@ -53,7 +53,13 @@ from protocol.frames import (
     Welcome,
     action_phase,
 )
-from protocol.group import CircleCrypto, open_info
+from protocol.group import (
+    CONCERN_BUCKETS,
+    MOOD_BUCKETS,
+    NOTE_BUCKETS,
+    CircleCrypto,
+    open_info,
+)
 from protocol.handshake import resume_proof
 from protocol.invite import Invite
 
@@ -355,7 +361,8 @@ class Inbound:
             text = "A facilitator sent you a private note."
             if frame.note is not None and self.keys is not None:
                 try:
-                    text = crypto.open_sealed(self.keys.box, frame.note, "warning").decode()
+                    plain = crypto.open_padded(self.keys.box, frame.note, NOTE_BUCKETS, "warning")
+                    text = plain.decode()
                 except (CryptoError, UnicodeDecodeError):
                     pass
             return [ev.PrivateWarning(text)]
@@ -450,7 +457,7 @@ class Inbound:
         if self.keys is None or self.circle is None:
             return []
         try:
-            plain = crypto.open_sealed(self.keys.box, frame.sealed, "concern")
+            plain = crypto.open_padded(self.keys.box, frame.sealed, CONCERN_BUCKETS, "concern")
             content = decode_struct(ConcernContent, plain)
         except CircleError:
             return [ev.SecurityAlert("A concern could not be read.")]
@@ -461,7 +468,7 @@ class Inbound:
         if self.keys is None or self.lead is None:
             return []
         try:
-            plain = crypto.open_sealed(self.keys.box, frame.sealed, "check-out")
+            plain = crypto.open_padded(self.keys.box, frame.sealed, MOOD_BUCKETS, "check-out")
             mood = decode_struct(MoodContent, plain).mood
         except CircleError:
             return []

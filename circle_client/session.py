@@ -53,7 +53,14 @@ from protocol.frames import (
     SealedTo,
     phase_action,
 )
-from protocol.group import CircleCrypto, seal_info, seal_knock
+from protocol.group import (
+    CONCERN_BUCKETS,
+    MOOD_BUCKETS,
+    NOTE_BUCKETS,
+    CircleCrypto,
+    seal_info,
+    seal_knock,
+)
 from protocol.handshake import approve, sign_moderate, sign_open
 from protocol.invite import Invite
 
@@ -307,7 +314,10 @@ class Session(Inbound):
             if mood is not None and self.circle is not None and self.admitted:
                 plain = pack(MoodContent(mood=mood).to_map())
                 to = tuple(
-                    SealedTo(member=e.member, sealed=crypto.seal_to(e.box_key, plain, self.rng))
+                    SealedTo(
+                        member=e.member,
+                        sealed=crypto.seal_padded_to(e.box_key, plain, MOOD_BUCKETS, self.rng),
+                    )
                     for e in self.circle.roster.values()
                     if e.role in ("facilitator", "co") and e.member != self.member
                 )
@@ -324,7 +334,10 @@ class Session(Inbound):
         circle = self._require_circle()
         plain = pack(ConcernContent(target=target, note=note).to_map())
         to = tuple(
-            SealedTo(member=e.member, sealed=crypto.seal_to(e.box_key, plain, self.rng))
+            SealedTo(
+                member=e.member,
+                sealed=crypto.seal_padded_to(e.box_key, plain, CONCERN_BUCKETS, self.rng),
+            )
             for e in circle.roster.values()
             if e.role in ("facilitator", "co") and e.member != self.member
         )
@@ -362,7 +375,11 @@ class Session(Inbound):
         cert = None
         key = None
         if note is not None and target is not None:
-            sealed_note = crypto.seal_to(circle.roster[target].box_key, note.encode(), self.rng)
+            text = note.encode()
+            if len(text) > limits.MAX_WARNING_BYTES:
+                raise LocalProtocolError("that note is too long")
+            box_key = circle.roster[target].box_key
+            sealed_note = crypto.seal_padded_to(box_key, text, NOTE_BUCKETS, self.rng)
         if action in ("delegate", "handover") and target is not None:
             lead = self._require_lead()
             cert = lead.delegation(target, "co" if action == "delegate" else "facilitator")

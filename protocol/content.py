@@ -7,9 +7,22 @@ them (PROTOCOL.md 5).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from protocol import limits
-from protocol.codec import Bool, Bytes, Int, ListOf, Nested, Opt, Str, Struct, Utf8, spec
+from protocol.codec import (
+    Bool,
+    Bytes,
+    FieldError,
+    Int,
+    ListOf,
+    Nested,
+    Opt,
+    Str,
+    Struct,
+    Utf8,
+    spec,
+)
 
 REACTIONS = ("i_hear_you", "same_here", "sending_strength", "thank_you")
 """The fixed set of supportive reactions (F8)."""
@@ -26,6 +39,24 @@ MessageRef = ListOf(Int(0, limits.MAX_SEQ), 3)
 """A message id: ``[sender, epoch, seq]``."""
 
 Body = Utf8(limits.MAX_BODY)
+
+
+class _CharsAndBytes(Utf8):
+    """At most ``max_chars`` characters and ``max_len`` bytes of UTF-8."""
+
+    def __init__(self, max_chars: int, max_len: int) -> None:
+        super().__init__(max_len)
+        self.max_chars = max_chars
+
+    def check(self, value: Any) -> str:
+        text = super().check(value)
+        if len(text) > self.max_chars:
+            raise FieldError(f"longer than {self.max_chars} characters")
+        return text
+
+
+ConcernNote = _CharsAndBytes(limits.MAX_CONCERN_CHARS, limits.MAX_CONCERN_BYTES)
+"""Small enough that a padded concern always fits its ``SealedTo`` (PROTOCOL.md 5.9)."""
 """Counted in bytes of UTF-8 so that every valid post fits the largest padding bucket."""
 Handle = Str(limits.MAX_HANDLE)
 Key = Bytes(limits.KEY_BYTES)
@@ -113,7 +144,7 @@ class ConcernContent(Struct):
     """Sealed to one facilitator: which message worries the sender, and why."""
 
     target: tuple[int, ...] | None = spec(Opt(MessageRef))
-    note: str = spec(Str(500))
+    note: str = spec(ConcernNote)
 
 
 @dataclass(frozen=True, slots=True)

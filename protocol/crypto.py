@@ -221,6 +221,21 @@ def open_sealed(keys: BoxKeys, sealed: bytes, what: str) -> bytes:
     return pt
 
 
+def seal_padded_to(
+    recipient: bytes, plaintext: bytes, buckets: tuple[int, ...], rng: Random = system_random
+) -> bytes:
+    """Pad ``plaintext`` to the smallest of ``buckets`` that fits, then seal it to a box key.
+
+    Raises ``CryptoError`` if it fits none of them.
+    """
+    return seal_to(recipient, pad(plaintext, buckets), rng)
+
+
+def open_padded(keys: BoxKeys, sealed: bytes, buckets: tuple[int, ...], what: str) -> bytes:
+    """Open a box sealed by ``seal_padded_to``; any length but one of ``buckets`` is refused."""
+    return unpad(open_sealed(keys, sealed, what), buckets)
+
+
 # --------------------------------------------------------------------------- padding
 
 

@@ -139,7 +139,7 @@ class SealedTo(Struct):
     """A ciphertext for one member (rekey entries, concerns)."""
 
     member: int = spec(MemberId)
-    sealed: bytes = spec(Bytes(max_len=1024))
+    sealed: bytes = spec(Bytes(max_len=limits.MAX_SEALED_TO))
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +406,7 @@ class ConcernNotice(Frame):
 
     TYPE: ClassVar[str] = "concern_notice"
     sender: int = spec(MemberId)
-    sealed: bytes = spec(Bytes(max_len=1024))
+    sealed: bytes = spec(Bytes(max_len=limits.MAX_SEALED_TO))
 
 
 @_frame
@@ -424,7 +424,7 @@ class CheckoutNotice(Frame):
     """Server -> one facilitator: a check-out mood, deliberately without the sender (F11)."""
 
     TYPE: ClassVar[str] = "checkout_notice"
-    sealed: bytes = spec(Bytes(max_len=1024))
+    sealed: bytes = spec(Bytes(max_len=limits.MAX_SEALED_TO))
 
 
 # Roster and epochs -------------------------------------------------------------------------
@@ -472,7 +472,7 @@ class Moderate(Frame):
     minutes: int | None = spec(Opt(Int(0, limits.MAX_MINUTES)))
     seconds: int | None = spec(Opt(Int(0, 3600)))
     order: tuple[int, ...] = spec(ListOf(MemberId))
-    note: bytes | None = spec(Opt(Bytes(max_len=2048)))
+    note: bytes | None = spec(Opt(Bytes(max_len=limits.MAX_NOTE)))
     key: bytes | None = spec(Opt(Key))
     cert: Delegation | None = spec(Opt(Nested(Delegation)))
     seq: int = spec(Int(1, limits.MAX_SEQ))
@@ -491,7 +491,7 @@ class Notice(Frame):
     minutes: int | None = spec(Opt(Int(0, limits.MAX_MINUTES)))
     seconds: int | None = spec(Opt(Int(0, 3600)))
     order: tuple[int, ...] = spec(ListOf(MemberId))
-    note: bytes | None = spec(Opt(Bytes(max_len=2048)))
+    note: bytes | None = spec(Opt(Bytes(max_len=limits.MAX_NOTE)))
     cert: Delegation | None = spec(Opt(Nested(Delegation)))
     rseq: int = spec(Seq)
 

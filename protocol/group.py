@@ -62,6 +62,14 @@ ROSTER_BUCKETS = limits.PAD_BUCKETS + (limits.MAX_SEALED - crypto.AEAD_OVERHEAD,
 BOX_BUCKETS = limits.PAD_BUCKETS + (limits.MAX_SEALED - crypto.BOX_OVERHEAD,)
 """Welcome: a sealed box."""
 
+# Sealed boxes to one member outside the group key (PROTOCOL.md 5.9, section 8).
+MOOD_BUCKETS = (limits.PAD_BUCKETS[0],)
+"""A check-out mood: one size, so its length says nothing about which mood it is."""
+CONCERN_BUCKETS = (limits.PAD_BUCKETS[0], limits.MAX_SEALED_TO - crypto.BOX_OVERHEAD)
+"""A concern: the first bucket, or the whole ``SealedTo`` field."""
+NOTE_BUCKETS = (*limits.PAD_BUCKETS[:2], limits.MAX_NOTE - crypto.BOX_OVERHEAD)
+"""A private warning note: 256, 1,024, or the whole moderation ``note`` field."""
+
 
 def seal_knock(
     secrets: CircleSecrets,

@@ -16,6 +16,10 @@ MAX_LIST = 256
 MAX_MAP = 32
 MAX_SEALED = 20 * 1024
 """Largest ciphertext field: the biggest padding bucket plus AEAD overhead, with room."""
+MAX_SEALED_TO = 1024
+"""Largest sealed box for one member: a rekey entry, a concern, a check-out mood."""
+MAX_NOTE = 2048
+"""Largest sealed private warning note in a moderation frame."""
 
 ID_BYTES = 16
 """Circle ids are 16 random bytes chosen by the opener."""
@@ -38,6 +42,14 @@ PAD_BUCKETS = (256, 1024, 4096, 16384)
 MAX_HANDLE = 32
 MAX_BODY = PAD_BUCKETS[-1] - 512
 """Largest message body in bytes of UTF-8; the rest of the bucket is for content framing."""
+
+MAX_CONCERN_CHARS = 500
+MAX_CONCERN_BYTES = 900
+"""A concern's note: at most 500 characters and 900 bytes of UTF-8, so that the padded
+content always fits a ``SealedTo`` (PROTOCOL.md 5.9)."""
+MAX_WARNING_BYTES = MAX_NOTE - 48 - 1  # 48: crypto.BOX_OVERHEAD
+"""A private warning's note in bytes of UTF-8: the field less the sealed box's overhead and
+the padding marker."""
 
 MAX_SEQ_JUMP = 1000
 """A sender's sequence number may not jump further ahead than this (caps skipped-gap state)."""

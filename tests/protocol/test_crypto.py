@@ -10,12 +10,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import crypto, limits
-from protocol.codec import pack
-from protocol.content import InfoContent, KnockContent, PostContent, RosterContent, RosterEntry
+from protocol.codec import decode_struct, pack
+from protocol.content import (
+    MOODS,
+    ConcernContent,
+    InfoContent,
+    KnockContent,
+    MoodContent,
+    PostContent,
+    RosterContent,
+    RosterEntry,
+)
 from protocol.crypto import CircleSecrets, MemberKeys, SigningKeys
-from protocol.errors import CryptoError, TamperedError
-from protocol.frames import Authority, Relayed, WelcomeBody
-from protocol.group import CircleCrypto, open_info, open_knock, seal_info, seal_knock
+from protocol.errors import CryptoError, LocalProtocolError, TamperedError
+from protocol.frames import Authority, ConcernNotice, Relayed, WelcomeBody
+from protocol.group import (
+    CONCERN_BUCKETS,
+    MOOD_BUCKETS,
+    NOTE_BUCKETS,
+    CircleCrypto,
+    open_info,
+    open_knock,
+    seal_info,
+    seal_knock,
+)
 from protocol.handshake import (
     approve,
     resume_proof,
@@ -382,3 +400,69 @@ def test_rosters_and_welcomes_hide_handle_lengths() -> None:
     ]
     assert len(welcomes[0]) == len(welcomes[1])
     assert len(welcomes[0]) - crypto.BOX_OVERHEAD in limits.PAD_BUCKETS
+
+
+# --------------------------------------------------------------------------- padded sealed boxes
+
+
+def _sealed_mood(keys: MemberKeys, mood: str) -> bytes:
+    plain = pack(MoodContent(mood=mood).to_map())
+    return crypto.seal_padded_to(keys.box.public, plain, MOOD_BUCKETS)
+
+
+def test_every_check_out_mood_seals_to_one_size() -> None:
+    keys = MemberKeys.generate()
+    sizes = {len(_sealed_mood(keys, mood)) for mood in MOODS}
+    assert sizes == {MOOD_BUCKETS[0] + crypto.BOX_OVERHEAD}
+    for mood in MOODS:
+        plain = crypto.open_padded(keys.box, _sealed_mood(keys, mood), MOOD_BUCKETS, "check-out")
+        assert decode_struct(MoodContent, plain).mood == mood
+
+
+def _sealed_concern(keys: MemberKeys, content: ConcernContent) -> bytes:
+    return crypto.seal_padded_to(keys.box.public, pack(content.to_map()), CONCERN_BUCKETS)
+
+
+def test_concerns_seal_to_their_bucket_and_round_trip() -> None:
+    keys = MemberKeys.generate()
+    short = [ConcernContent(target=None, note="x" * n) for n in (0, 10, 100)]
+    long = [ConcernContent(target=(1, 2, 3), note="y" * n) for n in (300, 400, 500)]
+    for group_ in (short, long):
+        sealed = [_sealed_concern(keys, c) for c in group_]
+        assert len({len(s) for s in sealed}) == 1
+        for content, s in zip(group_, sealed, strict=True):
+            opened = crypto.open_padded(keys.box, s, CONCERN_BUCKETS, "concern")
+            assert decode_struct(ConcernContent, opened) == content
+    assert len(_sealed_concern(keys, short[0])) < len(_sealed_concern(keys, long[0]))
+
+
+def test_the_longest_concern_fits_its_field() -> None:
+    keys = MemberKeys.generate()
+    big = limits.MAX_SEQ
+    widest = "\U0001f600" * (limits.MAX_CONCERN_BYTES // 4) + "x" * (limits.MAX_CONCERN_BYTES % 4)
+    for note in (widest, "x" * limits.MAX_CONCERN_CHARS):
+        content = ConcernContent(target=(big, big, big), note=note)
+        sealed = _sealed_concern(keys, content)
+        assert len(sealed) <= limits.MAX_SEALED_TO
+        ConcernNotice(sender=1, sealed=sealed)  # the frame accepts it
+    with pytest.raises(LocalProtocolError):
+        ConcernContent(target=None, note="\U0001f600" * (limits.MAX_CONCERN_BYTES // 4 + 1))
+    with pytest.raises(LocalProtocolError):
+        ConcernContent(target=None, note="x" * (limits.MAX_CONCERN_CHARS + 1))
+
+
+def test_warning_notes_pad_to_buckets_and_the_longest_fits() -> None:
+    keys = MemberKeys.generate()
+
+    def seal(note: bytes) -> bytes:
+        return crypto.seal_padded_to(keys.box.public, note, NOTE_BUCKETS)
+
+    assert len(seal(b"a")) == len(seal(b"a" * 200))
+    longest = b"z" * limits.MAX_WARNING_BYTES
+    sealed = seal(longest)
+    assert len(sealed) == limits.MAX_NOTE
+    assert crypto.open_padded(keys.box, sealed, NOTE_BUCKETS, "warning") == longest
+    with pytest.raises(CryptoError):
+        seal(longest + b"z")
+    with pytest.raises(TamperedError):  # an unpadded box of another length is refused
+        crypto.open_padded(keys.box, crypto.seal_to(keys.box.public, b"hi"), NOTE_BUCKETS, "w")
