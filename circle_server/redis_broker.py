@@ -247,12 +247,8 @@ class RedisBroker(MemoryBroker):
             self._down("opening a circle")
             return self._refuse(conn, frame, "This server cannot open circles right now")
         if not claimed:
-            error = Error(
-                code=int(ErrorCode.CIRCLE_EXISTS),
-                message="A circle with this id exists; try again.",
-                ref=frame.TYPE,
-            )
-            self.server.apply([Send(conn, error)])
+            message = "A circle with this id exists; try again."
+            self._error(conn, ErrorCode.CIRCLE_EXISTS, message, frame.TYPE)
             return True
         self.server.process(conn, lambda: registry.receive(conn, frame))
         if frame.circle in registry.circles:
@@ -265,9 +261,11 @@ class RedisBroker(MemoryBroker):
 
     def _refuse(self, conn: int, frame: Frame, what: str) -> bool:
         message = f"{what}: the server is reconnecting to its peers. Try again in a moment."
-        error = Error(code=int(ErrorCode.UNAVAILABLE), message=message, ref=frame.TYPE)
-        self.server.apply([Send(conn, error)])
+        self._error(conn, ErrorCode.UNAVAILABLE, message, frame.TYPE)
         return True
+
+    def _error(self, conn: int, code: ErrorCode, message: str, ref: str | None) -> None:
+        self.server.apply([Send(conn, Error(code=int(code), message=message, ref=ref))])
 
     async def _take_over(self, circle: bytes, dead: str) -> bool:
         """Become the owner of a dead node's circle from its snapshot (docs/scale-out.md).
@@ -323,13 +321,10 @@ class RedisBroker(MemoryBroker):
             return  # closing so that the member resumes; it re-sends nothing twice
         owner, _ = self.forwards[conn]
         if not self._ok:
-            error = Error(
-                code=int(ErrorCode.UNAVAILABLE),
-                message="Not delivered: the server is reconnecting to its peers. "
-                "Try again in a moment.",
-                ref=None,
+            message = (
+                "Not delivered: the server is reconnecting to its peers. Try again in a moment."
             )
-            self.server.apply([Send(conn, error)])
+            self._error(conn, ErrorCode.UNAVAILABLE, message, None)
             return
         self._send_to(owner, FRAME, conn, data)
 
@@ -561,7 +556,7 @@ class RedisBroker(MemoryBroker):
             return
         for result in results:
             if isinstance(result, Exception):
-                log.error("a Redis command failed: %s", result)
+                log.error("a Redis command failed: %s", type(result).__name__)
 
     async def _write_forever(self) -> None:
         while True:

@@ -166,7 +166,8 @@ class CircleServer:
         except ConnectionClosed:
             pass
         except Exception as exc:  # a bug: log where, never the message or any data
-            where = traceback.format_tb(exc.__traceback__)[-1].strip().splitlines()[0]
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"  # a place, no text
             log.error("connection handler failed: %s at %s", type(exc).__name__, where)
             await ws.close(CloseCode.INTERNAL, "internal error")
         finally:

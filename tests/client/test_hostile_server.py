@@ -28,10 +28,10 @@ from protocol.group import FacilitatorSigner
 from protocol.invite import Invite
 
 
-def hello() -> bytes:
+def hello(version: int = 1) -> bytes:
     return encode_frame(
         ServerHello(
-            version=1,
+            version=version,
             challenge=b"c" * 32,
             guidelines="g",
             crisis="c",
@@ -225,16 +225,7 @@ async def test_frames_out_of_place_are_ignored_not_fatal(hostile) -> None:  # ty
 async def test_a_server_speaking_another_version_is_named_with_what_to_do() -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.recv()  # hello
-        newer = ServerHello(
-            version=2,
-            challenge=b"c" * 32,
-            guidelines="g",
-            crisis="c",
-            max_frame=65536,
-            lobby=False,
-            open_policy="anyone",
-        )
-        await ws.send(encode_frame(newer))
+        await ws.send(hello(version=2))
         await ws.wait_closed()
 
     server = await serve(handler, "127.0.0.1", 0, compression=None)
