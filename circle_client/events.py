@@ -75,6 +75,8 @@ class MessageReceived(Event):
     handle: str
     content: PostContent
     mine: bool
+    rseq: int = 0
+    """The relay sequence the server gave this message: the same for every member."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -264,7 +264,9 @@ class Inbound:
         content = opened.content
         if isinstance(content, PostContent):
             mine = opened.sender == self.member
-            out.append(ev.MessageReceived(opened.id, opened.sender, handle, content, mine))
+            out.append(
+                ev.MessageReceived(opened.id, opened.sender, handle, content, mine, frame.rseq)
+            )
         elif isinstance(content, ReactContent):
             out.append(ev.ReactionReceived(content.target, opened.sender, handle, content.reaction))
         elif isinstance(content, RetractContent):
