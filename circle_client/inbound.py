@@ -56,6 +56,7 @@ from protocol.frames import (
 from protocol.group import (
     CONCERN_BUCKETS,
     MOOD_BUCKETS,
+    NO_TRANSCRIPT,
     NOTE_BUCKETS,
     CircleCrypto,
     open_info,
@@ -174,9 +175,10 @@ class Inbound:
             role="facilitator",
         )
         epoch_key = self.rng(limits.KEY_BYTES)
-        self.circle.start(
-            epoch_key, RosterContent(circle=frame.circle, version=1, members=(entry,))
+        first = RosterContent(
+            circle=frame.circle, version=1, epoch=0, prev=NO_TRANSCRIPT, members=(entry,)
         )
+        self.circle.start(epoch_key, first)
         self.lead = Facilitation(self.circle, self.secrets, self.rng)
         return [ev.CircleOpened(self.invite, frame.ends_at), self._roster_event()]
 

@@ -152,7 +152,7 @@ async def test_forged_welcome_is_refused(hostile) -> None:  # type: ignore[no-un
             join.box_key,
             1,
             b"k" * 32,  # type: ignore[attr-defined]
-            RosterContent(circle=invite.circle_id, version=1, members=()),
+            RosterContent(circle=invite.circle_id, version=1, epoch=1, prev=bytes(32), members=()),
         )
         await ws.send(
             encode_frame(

@@ -18,7 +18,7 @@ from protocol import crypto
 from protocol.codec import pack
 from protocol.content import PostContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, MemberKeys, SigningKeys
-from protocol.group import FacilitatorSigner
+from protocol.group import FacilitatorSigner, roster_transcript
 from protocol.invite import Invite
 
 HERE = Path(__file__).parent
@@ -134,9 +134,12 @@ def welcome_vectors() -> list[dict[str, Any]]:
         sign=SigningKeys.from_seed(joiner_seed_sign), box=crypto.BoxKeys.from_seed(joiner_seed_box)
     )
     epoch_key = rng(32)
+    prev = rng(32)
     roster = RosterContent(
         circle=circle_id,
         version=2,
+        epoch=1,
+        prev=prev,
         members=(
             RosterEntry(
                 member=1,
@@ -165,6 +168,8 @@ def welcome_vectors() -> list[dict[str, Any]]:
             "member": 2,
             "epoch": 1,
             "epoch_key": epoch_key.hex(),
+            "prev": prev.hex(),
+            "transcript_hash": roster_transcript(1, roster).hex(),
             "sealed": body.sealed.hex(),
             "sig": body.auth.sig.hex(),
         }
