@@ -116,6 +116,90 @@ def open_info(
     return _decode_inner(InfoContent, plain)
 
 
+# --------------------------------------------------------------------------- private boxes
+# Concerns, check-out moods and warning notes go to one member outside the group key
+# (PROTOCOL.md 5.9). Inside the box, the author proves who wrote it: a concern is signed by
+# its sender; a check-out mood carries a tag under the epoch key, which shows it comes from
+# a member (not the server) without saying which (F11). Both bind circle, epoch and
+# recipient, so the server can neither forge one nor redirect it.
+
+_EPOCH = 4
+_SIG = 64
+_TAG = 32
+
+
+def seal_signed_to(
+    keys: SigningKeys,
+    circle_id: bytes,
+    label: str,
+    epoch: int,
+    sender: int,
+    recipient: RosterEntry,
+    content: bytes,
+    buckets: tuple[int, ...],
+    rng: Random = system_random,
+) -> bytes:
+    sig = keys.sign(label, circle_id, epoch, sender, recipient.member, content)
+    inner = epoch.to_bytes(_EPOCH, "big") + sig + content
+    return crypto.seal_padded_to(recipient.box_key, inner, buckets, rng)
+
+
+def open_signed(
+    circle: CircleCrypto,
+    sealed: bytes,
+    buckets: tuple[int, ...],
+    label: str,
+    sender: int,
+) -> tuple[int, bytes]:
+    """Open a box sealed to this member and check its sender's signature: (epoch, content)."""
+    inner = crypto.open_padded(circle.keys.box, sealed, buckets, label)
+    entry = circle.roster.get(sender)
+    if entry is None or len(inner) < _EPOCH + _SIG:
+        raise TamperedError(f"the {label} is not from someone in the circle")
+    epoch = int.from_bytes(inner[:_EPOCH], "big")
+    sig, content = inner[_EPOCH : _EPOCH + _SIG], inner[_EPOCH + _SIG :]
+    crypto.verify(
+        entry.sign_key, sig, label, circle.circle_id, epoch, sender, circle.member, content
+    )
+    return epoch, content
+
+
+def _member_tag(circle: CircleCrypto, epoch: int, recipient: int, content: bytes) -> bytes:
+    key = crypto.epoch_subkey(circle.epoch_key(epoch), "checkout")
+    return crypto.derive_key(
+        key, "checkout-tag", crypto.transcript(circle.circle_id, epoch, recipient, content)
+    )
+
+
+def seal_member_to(
+    circle: CircleCrypto,
+    recipient: RosterEntry,
+    content: bytes,
+    buckets: tuple[int, ...],
+    rng: Random = system_random,
+) -> bytes:
+    """Seal ``content`` to one member with a tag only members of this epoch can make."""
+    tag = _member_tag(circle, circle.epoch, recipient.member, content)
+    inner = circle.epoch.to_bytes(_EPOCH, "big") + tag + content
+    return crypto.seal_padded_to(recipient.box_key, inner, buckets, rng)
+
+
+def open_member(circle: CircleCrypto, sealed: bytes, buckets: tuple[int, ...]) -> bytes:
+    """Open a box from ``seal_member_to`` and check its tag (TamperedError if forged)."""
+    inner = crypto.open_padded(circle.keys.box, sealed, buckets, "check-out")
+    if len(inner) < _EPOCH + _TAG:
+        raise TamperedError("the check-out is not from a member")
+    epoch = int.from_bytes(inner[:_EPOCH], "big")
+    tag, content = inner[_EPOCH : _EPOCH + _TAG], inner[_EPOCH + _TAG :]
+    try:
+        expected = _member_tag(circle, epoch, circle.member, content)
+    except EpochError:
+        raise TamperedError("the check-out is for an epoch this member does not hold") from None
+    if not crypto.constant_time_equal(tag, expected):
+        raise TamperedError("the check-out is not from a member")
+    return content
+
+
 def _decode_inner(cls: type[T], plain: bytes) -> T:
     try:
         return decode_struct(cls, plain, limits.MAX_SEALED)  # no sealed plaintext is larger
@@ -277,8 +361,9 @@ class CircleCrypto:
         self.roster_version = 0
         self.transcript_hash = NO_TRANSCRIPT
         self._roster_epoch = -1  # the epoch the newest roster started
-        self.ever_seated: set[int] = set()
-        """Member ids that were ever on a roster: an id is never given to someone else."""
+        self.ever_seated: dict[int, str] = {}
+        """Member ids that were ever on a roster, with their handles: an id is never given
+        to someone else, and notices about someone who has gone still name them."""
         self.root_left = False
         """The root facilitator signed its own leave: later rosters may go on without it."""
         self._next_seq = 1
@@ -436,6 +521,13 @@ class CircleCrypto:
         self._set_roster(content)
         return True
 
+    def verify_roster_signature(self, frame: Roster) -> None:
+        """Check who signed a roster before its epoch key is here (held frames, S10)."""
+        parts = (self.circle_id, frame.version, frame.epoch, frame.nonce, frame.sealed)
+        self._check_delegate(
+            self._check_signature(frame.auth, parts, "roster"), frame.auth, self.roster
+        )
+
     def _open_roster(self, frame: Roster) -> RosterContent:
         key = crypto.epoch_subkey(self.epoch_key(frame.epoch), "roster")
         ad = crypto.transcript("roster", self.circle_id, frame.version, frame.epoch)
@@ -476,7 +568,7 @@ class CircleCrypto:
         self.roster_content = content
         self.roster = {entry.member: entry for entry in content.members}
         self.roster_version = content.version
-        self.ever_seated.update(self.roster)
+        self.ever_seated.update({m: e.handle for m, e in self.roster.items()})
         self._roster_epoch = content.epoch
         self.transcript_hash = roster_transcript(content.epoch, content)
 

@@ -17,6 +17,7 @@ from protocol.frames import (
     CircleInfo,
     Closed,
     Envelope,
+    Lobby,
     Relayed,
     ServerHello,
     Welcome,
@@ -73,15 +74,17 @@ async def test_garbage_and_unexpected_frames_do_not_break_the_client(hostile) ->
         await ws.send(
             encode_frame(Relayed(kind="post", sender=9, rseq=1, env=env))
         )  # not in a circle
-        await ws.send(encode_frame(Closed(reason="time_up")))
+        await ws.send(encode_frame(Closed(reason="time_up")))  # nor here
+        await ws.send(encode_frame(Lobby(circles=())))
 
     url = await hostile(script)
     client = CircleClient(url, reconnect=False)
     await client.connect()
-    alert = await client.next_event(ev.SecurityAlert)
-    assert "unreadable" in alert.message
-    closed = await client.next_event(ev.CircleClosed)
-    assert closed.reason == "time_up"
+    alerts = [await client.next_event(ev.SecurityAlert) for _ in range(4)]
+    assert ["unreadable" in a.message for a in alerts] == [True, True, False, False]
+    assert {a.kind for a in alerts} == {"malformed"}  # garbage, unknown, relayed, closed
+    await client.next_event(ev.LobbyListed)  # and it still answers what it should
+    assert not client.session.closed
     await client.close()
 
 
@@ -210,15 +213,19 @@ async def test_frames_out_of_place_are_ignored_not_fatal(hostile) -> None:  # ty
                 circle=b"c" * 16, member=2, facilitator_key=b"k" * 32, info=b"x" * 64, ends_at=1.0
             ),
             Closed(reason="shutdown"),
+            Lobby(circles=()),
         ):
             await ws.send(encode_frame(frame))
 
     url = await hostile(script)
     client = CircleClient(url, reconnect=False)
     await client.connect()
-    closed = await client.next_event(ev.CircleClosed)  # it got through all of them
-    assert closed.reason == "shutdown"
-    assert not client.session.admitted
+    events = []
+    while not isinstance(event := await client.next_event(), ev.LobbyListed):
+        events.append(event)  # it got through all of them, to the lobby answer
+    assert [type(e) for e in events] == [ev.SecurityAlert] * 9
+    assert {e.kind for e in events} == {"malformed"}
+    assert not client.session.admitted and not client.session.closed
     await client.close()
 
 
