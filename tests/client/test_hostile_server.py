@@ -11,7 +11,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from circle_client import events as ev
 from circle_client.client import CircleClient, ConnectError
-from protocol import crypto
+from protocol import crypto, limits
 from protocol.crypto import MemberKeys
 from protocol.frames import (
     CircleInfo,
@@ -29,7 +29,7 @@ from protocol.group import FacilitatorSigner
 from protocol.invite import Invite
 
 
-def hello(version: int = 1) -> bytes:
+def hello(version: int = limits.PROTOCOL_VERSION) -> bytes:
     return encode_frame(
         ServerHello(
             version=version,
@@ -232,14 +232,14 @@ async def test_frames_out_of_place_are_ignored_not_fatal(hostile) -> None:  # ty
 async def test_a_server_speaking_another_version_is_named_with_what_to_do() -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.recv()  # hello
-        await ws.send(hello(version=2))
+        await ws.send(hello(version=3))
         await ws.wait_closed()
 
     server = await serve(handler, "127.0.0.1", 0, compression=None)
     port = next(iter(server.sockets)).getsockname()[1]
     client = CircleClient(f"ws://127.0.0.1:{port}", reconnect=False)
     try:
-        with pytest.raises(ConnectError, match="protocol 2.*Update circle"):
+        with pytest.raises(ConnectError, match="protocol 3.*Update circle"):
             await client.connect()
         assert not client.session.challenge  # nothing is signed for a server it cannot speak to
     finally:
