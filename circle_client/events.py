@@ -198,7 +198,7 @@ class Resumed(Event):
 class SecurityAlert(Event):
     """Something failed a cryptographic check: the server or a member may be misbehaving.
 
-    ``kind`` says which check (PROTOCOL.md 5.10): ``tampered`` (a signature or seal did not
+    ``kind`` says which check (PROTOCOL.md 5.11): ``tampered`` (a signature or seal did not
     verify), ``unsigned`` (a server claim no facilitator signed), ``fork`` (group state that
     rolls back, skips or forks), ``replay``, ``withheld`` (something expected did not come),
     ``malformed`` (a frame that makes no sense here).

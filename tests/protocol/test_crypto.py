@@ -33,6 +33,7 @@ from protocol.group import (
     open_knock,
     seal_info,
     seal_knock,
+    seal_signed_to,
 )
 from protocol.handshake import (
     approve,
@@ -421,7 +422,30 @@ def test_every_check_out_mood_seals_to_one_size() -> None:
 
 
 def _sealed_concern(keys: MemberKeys, content: ConcernContent) -> bytes:
-    return crypto.seal_padded_to(keys.box.public, pack(content.to_map()), CONCERN_BUCKETS)
+    """A concern as members seal it (PROTOCOL.md 5.9): signed inside the box, at the largest
+    epoch and member ids, so the size bound holds for every concern."""
+    to = RosterEntry(
+        member=limits.MAX_MEMBER_ID,
+        handle="calm-heron",
+        sign_key=keys.sign.public,
+        box_key=keys.box.public,
+        role="facilitator",
+    )
+    return seal_signed_to(
+        keys.sign,
+        bytes(16),
+        "concern",
+        limits.MAX_EPOCH,
+        limits.MAX_MEMBER_ID,
+        to,
+        pack(content.to_map()),
+        CONCERN_BUCKETS,
+    )
+
+
+def _open_concern(keys: MemberKeys, sealed: bytes) -> bytes:
+    inner = crypto.open_padded(keys.box, sealed, CONCERN_BUCKETS, "concern")
+    return inner[4 + 64 :]
 
 
 def test_concerns_seal_to_their_bucket_and_round_trip() -> None:
@@ -432,8 +456,7 @@ def test_concerns_seal_to_their_bucket_and_round_trip() -> None:
         sealed = [_sealed_concern(keys, c) for c in group_]
         assert len({len(s) for s in sealed}) == 1
         for content, s in zip(group_, sealed, strict=True):
-            opened = crypto.open_padded(keys.box, s, CONCERN_BUCKETS, "concern")
-            assert decode_struct(ConcernContent, opened) == content
+            assert decode_struct(ConcernContent, _open_concern(keys, s)) == content
     assert len(_sealed_concern(keys, short[0])) < len(_sealed_concern(keys, long[0]))
 
 
