@@ -163,8 +163,22 @@ class PrivateWarning(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ListedCircle:
+    """One circle in the lobby. ``approved_by`` is the hex of a host-approved key this client
+    pins that vouches for its facilitator; None means only the server vouches for it."""
+
+    title: str
+    ends_at: float
+    seats: int
+    invite: str
+    approved_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class LobbyListed(Event):
-    circles: tuple[tuple[str, float, int, str], ...]  # (title, ends_at, seats, invite)
+    circles: tuple[ListedCircle, ...]
+    hidden: int = 0
+    """Listed circles left out because no pinned key vouches for them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,13 @@ from protocol.group import (
     open_member,
     open_signed,
 )
-from protocol.handshake import resume_proof, verify_delegation, verify_leave, verify_moderate
+from protocol.handshake import (
+    resume_proof,
+    verify_delegation,
+    verify_leave,
+    verify_listing,
+    verify_moderate,
+)
 from protocol.invite import Invite
 from protocol.states import CLIENT_FRAMES, ClientState
 
@@ -134,6 +140,7 @@ class Inbound:
         _expect_gone: dict[int, float]
         _alerted: set[str]
         server_url: str
+        trusted_keys: frozenset[bytes]
 
         @property
         def admitted(self) -> bool: ...
@@ -611,8 +618,22 @@ class Inbound:
         return [ev.Resumed(frame.missed, frame.lost)]
 
     def _on_lobby(self, frame: Lobby) -> list[ev.Event]:
-        listed = []
+        """The lobby (F7). Only the server vouches for an entry, unless this client pins
+        host-approved keys (``trusted_keys``): then it lists only circles whose facilitator
+        one of them approved (PROTOCOL.md 3.3, Lobby)."""
+        listed: list[ev.ListedCircle] = []
+        hidden = 0
         for entry in frame.circles:
+            approved_by = None
+            if self.trusted_keys:
+                try:
+                    key = verify_listing(entry)
+                except CryptoError:
+                    key = None
+                if key not in self.trusted_keys:
+                    hidden += 1
+                    continue
+                approved_by = key.hex()
             if self.server_url:
                 host_invite = Invite.create(
                     self.server_url, entry.fingerprint, circle_id=entry.circle
@@ -625,8 +646,12 @@ class Inbound:
                     entry.secret,
                     entry.fingerprint,
                 )
-                listed.append((entry.title, entry.ends_at, entry.seats, str(invite)))
-        return [ev.LobbyListed(tuple(listed))]
+                listed.append(
+                    ev.ListedCircle(
+                        entry.title, entry.ends_at, entry.seats, str(invite), approved_by
+                    )
+                )
+        return [ev.LobbyListed(tuple(listed), hidden)]
 
     def _on_concern_notice(self, frame: ConcernNotice) -> list[ev.Event]:
         """A concern, signed inside its box by the member who raised it (S10): the server

@@ -138,6 +138,9 @@ class Session(Inbound):
         self._expect_gone: dict[int, float] = {}  # removals this member signed, by when
         self._alerted: set[str] = set()  # overdue alerts already raised
         self.server_url = ""
+        self.trusted_keys: frozenset[bytes] = frozenset()
+        """Host-approved facilitator keys this person pins: the lobby then lists only circles
+        one of them vouches for (the server's word alone is not enough)."""
 
     @property
     def admitted(self) -> bool:

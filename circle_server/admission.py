@@ -46,11 +46,11 @@ def open_circle(reg: Registry, conn: Conn, frame: OpenCircle, now: float) -> lis
         raise Rejection(
             ErrorCode.BAD_SIGNATURE, "The open request is not signed correctly."
         ) from None
+    try:
+        approver = handshake.verify_approval(conn.challenge, frame)
+    except CryptoError:
+        approver = None
     if c.open_policy == "approved":
-        try:
-            approver = handshake.verify_approval(conn.challenge, frame)
-        except CryptoError:
-            approver = None
         if approver not in reg.approved:
             raise Rejection(
                 ErrorCode.NOT_APPROVED,
@@ -89,6 +89,8 @@ def open_circle(reg: Registry, conn: Conn, frame: OpenCircle, now: float) -> lis
         title=frame.title if frame.listed else None,
         secret=frame.secret if frame.listed else None,
     )
+    if frame.listed and approver is not None and frame.approval is not None:
+        circle.listing_approval = (approver, frame.approval.sig, conn.challenge)
     circle.buffer = type(circle.buffer)(maxlen=c.resume_buffer)
     member = Member(
         id=circle.new_member_id(),

@@ -26,6 +26,7 @@ from protocol.errors import CryptoError, ErrorCode, ProtocolError
 from protocol.frames import (
     MESSAGE_FRAMES,
     Admit,
+    Approval,
     Checkout,
     CheckoutNotice,
     Closed,
@@ -538,6 +539,7 @@ class Registry:
         """What the lobby shows of a circle (F7), or None when it is not listed right now."""
         if not c.listed or c.secret is None or c.locked or c.state is not CircleState.OPEN:
             return None
+        approved = c.listing_approval
         return LobbyEntry(
             circle=c.id,
             title=c.title or "",
@@ -545,6 +547,9 @@ class Registry:
             seats=max(0, c.capacity - c.seated_count()),
             secret=c.secret,
             fingerprint=crypto.fingerprint(c.root_key),
+            facilitator_key=c.root_key,
+            approval=None if approved is None else Approval(key=approved[0], sig=approved[1]),
+            challenge=None if approved is None else approved[2],
         )
 
     def next_rseq(self, circle: Circle) -> int:

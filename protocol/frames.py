@@ -152,7 +152,12 @@ class Approval(Struct):
 
 @dataclass(frozen=True, slots=True)
 class LobbyEntry(Struct):
-    """A listed circle: anyone, the server operator included, can knock on it (F7)."""
+    """A listed circle: anyone, the server operator included, can knock on it (F7).
+
+    Only the server vouches for an entry, unless its facilitator opened it with a host-approved
+    long-term key: then ``approval`` and the ``challenge`` it signed let a client that pins
+    that key check it (PROTOCOL.md 5.6).
+    """
 
     circle: bytes = spec(CircleId)
     title: str = spec(Str(limits.MAX_TITLE))
@@ -160,6 +165,9 @@ class LobbyEntry(Struct):
     seats: int = spec(Int(0, limits.MAX_CAPACITY))
     secret: bytes = spec(Bytes(limits.SECRET_BYTES))
     fingerprint: bytes = spec(Bytes(limits.FINGERPRINT_BYTES))
+    facilitator_key: bytes = spec(Key)
+    approval: Approval | None = spec(Opt(Nested(Approval)))
+    challenge: bytes | None = spec(Opt(Bytes(limits.CHALLENGE_BYTES)))
 
 
 # --------------------------------------------------------------------------- frames

@@ -11,7 +11,7 @@ import dataclasses
 from protocol import crypto
 from protocol.crypto import SigningKeys
 from protocol.errors import TamperedError
-from protocol.frames import Approval, Delegation, Moderate, OpenCircle
+from protocol.frames import Approval, Delegation, LobbyEntry, Moderate, OpenCircle
 
 Parts = tuple[bytes | int | str, ...]
 
@@ -53,6 +53,23 @@ def verify_approval(challenge: bytes, frame: OpenCircle) -> bytes:
     approval = frame.approval
     crypto.verify(
         approval.key, approval.sig, "approval", challenge, frame.circle, frame.facilitator_key
+    )
+    return approval.key
+
+
+def verify_listing(entry: LobbyEntry) -> bytes:
+    """The host-approved key that vouches for a lobby entry's facilitator, or TamperedError.
+
+    The entry repeats what the server checked at ``open`` (5.6): the long-term key's signature
+    over the opener's challenge, the circle and its facilitator key.
+    """
+    approval, challenge = entry.approval, entry.challenge
+    if approval is None or challenge is None:
+        raise TamperedError("the entry carries no approval")
+    if not crypto.constant_time_equal(crypto.fingerprint(entry.facilitator_key), entry.fingerprint):
+        raise TamperedError("the entry's facilitator key does not match its fingerprint")
+    crypto.verify(
+        approval.key, approval.sig, "approval", challenge, entry.circle, entry.facilitator_key
     )
     return approval.key
 

@@ -476,3 +476,56 @@ def test_s10_a_removed_members_connection_is_closed_by_the_server_too() -> None:
     fac.session.moderate("remove", target=member_id(b))
     net.pump()
     assert b.closed is not None and b.closed[0] == CloseCode.REMOVED
+
+
+def test_s2_a_pinned_host_key_keeps_the_servers_own_circles_out_of_the_lobby() -> None:
+    """A listed circle is vouched for by the server alone, unless the person pins a
+    host-approved facilitator key: then only circles that key approved are listed."""
+    from protocol.crypto import SigningKeys
+    from protocol.frames import Lobby
+
+    net = HostileNet(lobby=True)
+    host_key = SigningKeys.generate()
+    for title, approval in (("Approved circle", host_key), ("The server's circle", None)):
+        opener = net.connect()
+        opener.session.open_circle(
+            net.SERVER_URL,
+            handle="calm-heron",
+            title=title,
+            rules="r",
+            listed=True,
+            approval_key=approval,
+        )
+        net.pump()
+
+    def listing(trusted: frozenset[bytes]) -> ev.LobbyListed:
+        reader = net.connect(address="10.0.0.7")
+        reader.session.trusted_keys = trusted
+        reader.session.request_lobby()
+        net.pump()
+        listed: ev.LobbyListed = reader.last(ev.LobbyListed)
+        return listed
+
+    pinned = listing(frozenset({host_key.public}))
+    assert [(c.title, c.approved_by) for c in pinned.circles] == [
+        ("Approved circle", host_key.public.hex())
+    ]
+    assert pinned.hidden == 1
+    anyone = listing(frozenset())
+    assert sorted(c.title for c in anyone.circles) == ["Approved circle", "The server's circle"]
+    assert {c.approved_by for c in anyone.circles} == {None}  # the server's word only
+    # The server puts its own facilitator key under the approved entry: it no longer verifies.
+    evil = SigningKeys.generate().public
+
+    def swap(peer: Peer, frame: Frame) -> list[Frame]:
+        if isinstance(frame, Lobby):
+            entries = tuple(
+                dataclasses.replace(e, facilitator_key=evil, fingerprint=crypto.fingerprint(evil))
+                for e in frame.circles
+            )
+            return [Lobby(circles=entries)]
+        return [frame]
+
+    net.rewrite = swap
+    swapped = listing(frozenset({host_key.public}))
+    assert swapped.circles == () and swapped.hidden == 2

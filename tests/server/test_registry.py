@@ -451,9 +451,9 @@ def test_lobby_lists_only_listed_circles(net: Net) -> None:
     browser.session.request_lobby()
     net.pump()
     listed = browser.last(ev.LobbyListed).circles
-    assert [c[0] for c in listed] == ["Grief, Thursday"]
+    assert [c.title for c in listed] == ["Grief, Thursday"]
     joiner = net.connect()
-    joiner.session.join(listed[0][3])
+    joiner.session.join(listed[0].invite)
     net.pump()
     assert joiner.last(ev.RulesToAccept).title == "Grief, Thursday"
 
