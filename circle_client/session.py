@@ -488,12 +488,19 @@ class Session(Inbound):
         return self.circle.handle_of(member) or "someone"
 
     def wipe(self) -> None:
-        """F5: drop keys, roster and pending messages from memory."""
+        """F5, S11: drop every secret and what the circle showed: member keys, epoch keys,
+        the invite and what it derives, the roster, pending frames. Frames already queued to
+        go out (a signed leave, a check-out) stay: they are ciphertext or signatures."""
         if self.circle is not None:
             self.circle.wipe()
         self._move("wipe")
+        self.circle = None
         self.lead = None
+        self.keys = None
+        self.invite = None
         self.secrets = None
+        self._open_request = None
+        self.handle = ""
         self.phase = None
         self._pending.clear()
         self._unconfirmed.clear()

@@ -678,6 +678,8 @@ class CircleCrypto:
         """Drop keys and roster (F5). Python cannot zero memory; see SECURITY.md."""
         self._epoch_keys.clear()
         self.roster.clear()
+        self.roster_content = None
+        self.ever_seated.clear()
         self._windows.clear()
         self.removed = True
 
