@@ -174,13 +174,27 @@ def seal_to_epoch_key(
     """
     if hybrid and not recipient.hybrid:
         raise CryptoError("this member announced no post-quantum key for the epoch")
-    kind = KIND_HYBRID if hybrid else KIND_CLASSIC
+    encapsulation = pq.encapsulate(recipient.mlkem) if hybrid else None
+    return seal_encapsulated(recipient, secret, ad, encapsulation, rng)
+
+
+def seal_encapsulated(
+    recipient: EpochPublicKey,
+    secret: bytes,
+    ad: bytes,
+    encapsulation: tuple[bytes, bytes] | None,
+    rng: Random = system_random,
+) -> bytes:
+    """:func:`seal_to_epoch_key` with the ML-KEM ``(shared, ciphertext)`` made by the caller.
+
+    The library's encapsulation draws its own randomness; known-answer vectors pass a recorded
+    one here so the whole sealed entry is reproducible (tests/vectors/README.md).
+    """
+    kind = KIND_CLASSIC if encapsulation is None else KIND_HYBRID
     ephemeral, ct_x = crypto.x25519_keypair(rng(32))
     ss_x = crypto.x25519_shared(ephemeral, recipient.x25519)
-    ss_m, ct_m, pk_m = b"", b"", b""
-    if hybrid:
-        ss_m, ct_m = pq.encapsulate(recipient.mlkem)
-        pk_m = recipient.mlkem
+    ss_m, ct_m = encapsulation if encapsulation is not None else (b"", b"")
+    pk_m = recipient.mlkem if encapsulation is not None else b""
     shared = combine(kind, ss_m, ss_x, ct_m, ct_x, pk_m, recipient.x25519)
     header = bytes([kind]) + ct_x + ct_m
     return header + _aead_seal(shared, kind, header, secret, ad)

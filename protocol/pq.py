@@ -21,7 +21,7 @@ PUBLIC_BYTES = 1184
 CIPHERTEXT_BYTES = 1088
 SEED_BYTES = 64
 SHARED_BYTES = 32
-MIN_CRYPTOGRAPHY = "48.0"
+MIN_CRYPTOGRAPHY = "48"
 """The lowest ``cryptography`` whose official wheels ship ML-KEM-768 (PROTOCOL.md 5.11.2)."""
 
 UNAVAILABLE = (
