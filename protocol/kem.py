@@ -106,7 +106,11 @@ class EpochKeyPair:
 
     @classmethod
     def generate(cls, epoch: int, hybrid: bool, rng: Random = system_random) -> EpochKeyPair:
-        """Draw keys for ``epoch``: X25519 always, ML-KEM-768 if ``hybrid`` (seed from rng)."""
+        """Draw keys for ``epoch``: X25519 always, ML-KEM-768 if ``hybrid`` (seed from rng).
+
+        In suite 2 members always draw both (:meth:`for_suite`); whether a commit uses
+        the ML-KEM half is the facilitator's choice (``keyschedule.needs_pq_step``).
+        """
         secret, x_public = crypto.x25519_keypair(rng(32))
         seed = bytearray()
         m_public = b""
@@ -143,6 +147,11 @@ class EpochKeyPair:
     def wipe(self) -> None:
         crypto.wipe(self._x25519)
         crypto.wipe(self._mlkem_seed)
+
+    @classmethod
+    def for_suite(cls, epoch: int, suite: Suite, rng: Random = system_random) -> EpochKeyPair:
+        """A member's fresh keys for ``epoch`` in ``suite``: hybrid in suite 2, else classic."""
+        return cls.generate(epoch, suite is Suite.X25519_MLKEM768, rng)
 
     def __repr__(self) -> str:
         kind = "hybrid" if self.public.hybrid else "classic"
@@ -275,12 +284,13 @@ def sign_key_update(
 
 
 def verify_key_update(
-    sign_key: bytes, update: KeyUpdate, circle_id: bytes, epoch: int, suite: Suite, hybrid: bool
+    sign_key: bytes, update: KeyUpdate, circle_id: bytes, epoch: int, suite: Suite
 ) -> EpochPublicKey:
     """Check a key_update from the member whose roster signing key is ``sign_key``.
 
-    It must name this circle, the expected epoch and suite, carry well-formed keys, and an
-    ML-KEM key when the epoch is a post-quantum step. Raises TamperedError otherwise.
+    It must name this circle, the expected epoch and suite, and carry well-formed keys: in
+    suite 2 always an ML-KEM key as well (the facilitator decides per commit whether to use
+    it, and a removal can come at any time), in suite 1 none. Raises TamperedError otherwise.
     """
     crypto.verify(sign_key, update.sig, "key-update", *update.parts())
     if update.circle_id != circle_id or update.epoch != epoch or update.suite != int(suite):
@@ -289,6 +299,6 @@ def verify_key_update(
         raise TamperedError("key_update carries a malformed X25519 key")
     if update.public.mlkem and len(update.public.mlkem) != pq.PUBLIC_BYTES:
         raise TamperedError("key_update carries a malformed ML-KEM key")
-    if hybrid and not update.public.mlkem:
-        raise TamperedError("key_update lacks the post-quantum key this epoch needs")
+    if (suite is Suite.X25519_MLKEM768) != bool(update.public.mlkem):
+        raise TamperedError("key_update does not carry the keys its cipher suite needs")
     return update.public

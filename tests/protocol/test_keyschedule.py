@@ -170,20 +170,26 @@ def test_key_updates_are_signed_and_bound() -> None:
     signer = SigningKeys.generate()
     keys = EpochKeyPair.generate(4, hybrid=True)
     update = kem.sign_key_update(signer, CIRCLE, 7, SUITE, keys)
-    assert kem.verify_key_update(signer.public, update, CIRCLE, 4, SUITE, True) == keys.public
+    assert kem.verify_key_update(signer.public, update, CIRCLE, 4, SUITE) == keys.public
     with pytest.raises(TamperedError):
-        kem.verify_key_update(SigningKeys.generate().public, update, CIRCLE, 4, SUITE, True)
+        kem.verify_key_update(SigningKeys.generate().public, update, CIRCLE, 4, SUITE)
     with pytest.raises(TamperedError):
-        kem.verify_key_update(signer.public, update, CIRCLE, 5, SUITE, True)
+        kem.verify_key_update(signer.public, update, CIRCLE, 5, SUITE)
     swapped = kem.KeyUpdate(
         CIRCLE, 7, 4, 2, EpochKeyPair.generate(4, hybrid=True).public, update.sig
     )
     with pytest.raises(TamperedError):
-        kem.verify_key_update(signer.public, swapped, CIRCLE, 4, SUITE, True)
-    classic = kem.sign_key_update(signer, CIRCLE, 7, SUITE, EpochKeyPair.generate(4, False))
-    kem.verify_key_update(signer.public, classic, CIRCLE, 4, SUITE, False)
-    with pytest.raises(TamperedError, match="post-quantum"):
-        kem.verify_key_update(signer.public, classic, CIRCLE, 4, SUITE, True)
+        kem.verify_key_update(signer.public, swapped, CIRCLE, 4, SUITE)
+    # Suite 2 key updates always carry ML-KEM; suite 1 ones never do.
+    classic_keys = EpochKeyPair.for_suite(4, Suite.X25519)
+    assert not classic_keys.public.hybrid and EpochKeyPair.for_suite(4, SUITE).public.hybrid
+    stripped = kem.sign_key_update(signer, CIRCLE, 7, SUITE, classic_keys)
+    with pytest.raises(TamperedError, match="cipher suite needs"):
+        kem.verify_key_update(signer.public, stripped, CIRCLE, 4, SUITE)
+    classic = kem.sign_key_update(signer, CIRCLE, 7, Suite.X25519, classic_keys)
+    kem.verify_key_update(signer.public, classic, CIRCLE, 4, Suite.X25519)
+    with pytest.raises(TamperedError, match="epoch or suite"):
+        kem.verify_key_update(signer.public, update, CIRCLE, 4, Suite.X25519)
 
 
 # --------------------------------------------------------------------------- epoch chain
