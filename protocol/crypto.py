@@ -413,8 +413,8 @@ def unlock_seed(blob: bytes, passphrase: str) -> bytes:
         raise CryptoError("wrong passphrase, or the key file is damaged") from None
 
 
-# --------------------------------------------------------------------------- key schedule (5.11)
-# Primitives for the key schedule (PROTOCOL.md 5.11): raw X25519 for the hybrid KEM, a fast
+# --------------------------------------------------------------------------- key schedule (9)
+# Primitives for the key schedule (PROTOCOL.md 9): raw X25519 for the hybrid KEM, a fast
 # labelled BLAKE2b for ratchet steps, and in-place wiping of secrets held in bytearrays.
 
 from nacl._sodium import ffi as _ffi  # noqa: E402  (kept with the code that uses it)
@@ -448,7 +448,7 @@ def kdf(key: bytes | bytearray, label: bytes, context: bytes = b"", size: int = 
     Same output as ``derive_key(key, label_text, context, size)`` (PROTOCOL.md 5.1). It calls
     libsodium's ``crypto_generichash_blake2b_salt_personal`` through PyNaCl's cffi handle
     directly: the public binding's per-call checks cost about 4 µs, the whole budget of a
-    ratchet step (5.11.5).
+    ratchet step (9.5).
     """
     if not 16 <= len(key) <= 64 or not 16 <= size <= 64:
         raise CryptoError("a key-derivation key and output are 16 to 64 bytes")
@@ -469,5 +469,5 @@ def kdf_label(label: str) -> bytes:
 
 
 def wipe(buffer: bytearray) -> None:
-    """Overwrite a secret held in a bytearray with zeros, in place (PROTOCOL.md 5.11.7)."""
+    """Overwrite a secret held in a bytearray with zeros, in place (PROTOCOL.md 9.7)."""
     buffer[:] = bytes(len(buffer))

@@ -1,4 +1,4 @@
-"""Cipher suites, per-epoch member keys and the X-Wing-style hybrid KEM (PROTOCOL.md 5.11.1-5.11.3).
+"""Cipher suites, per-epoch member keys and the X-Wing-style hybrid KEM (PROTOCOL.md 9.1-9.3).
 
 Suite 1 is X25519 alone; suite 2 (the default) is X25519 + ML-KEM-768, combined so that the
 derived secret stays hidden unless **both** are broken. Each member draws a fresh
@@ -84,12 +84,12 @@ class EpochPublicKey:
         return bool(self.mlkem)
 
     def digest(self) -> bytes:
-        """A 32-byte hash of both keys, as the transcript hash records them (5.11.6)."""
+        """A 32-byte hash of both keys, as the transcript hash records them (9.6)."""
         return crypto.hash_bytes("kem:public", crypto.transcript(self.x25519, self.mlkem))
 
 
 class EpochKeyPair:
-    """A member's fresh secret keys for one epoch; :meth:`wipe` forgets them (5.11.3).
+    """A member's fresh secret keys for one epoch; :meth:`wipe` forgets them (9.3).
 
     Secrets live in bytearrays that ``wipe`` overwrites; the ML-KEM key is kept as its seed.
     """
@@ -124,7 +124,7 @@ class EpochKeyPair:
         return not any(self._x25519) and not any(self._mlkem_seed)
 
     def x25519_secret(self) -> bytes:
-        """The X25519 secret: for tests that simulate a broken X25519 (5.11.8)."""
+        """The X25519 secret: for tests that simulate a broken X25519 (9.8)."""
         self._check()
         return bytes(self._x25519)
 
@@ -161,7 +161,7 @@ class EpochKeyPair:
 def combine(
     kind: int, ss_m: bytes, ss_x: bytes, ct_m: bytes, ct_x: bytes, pk_m: bytes, pk_x: bytes
 ) -> bytes:
-    """The X-Wing-style combiner (5.11.2): labelled BLAKE2b-256 over both shared secrets, both
+    """The X-Wing-style combiner (9.2): labelled BLAKE2b-256 over both shared secrets, both
     ciphertexts and both public keys, so the result is secret if either KEM holds."""
     return crypto.hash_bytes(
         _L_COMBINE, crypto.transcript(kind, ss_m, ss_x, ct_m, ct_x, pk_m, pk_x)
@@ -175,7 +175,7 @@ def seal_to_epoch_key(
     hybrid: bool,
     rng: Random = system_random,
 ) -> bytes:
-    """Seal ``secret`` to a member's epoch key: ``kind || ct_x || ct_m || AEAD`` (5.11.2).
+    """Seal ``secret`` to a member's epoch key: ``kind || ct_x || ct_m || AEAD`` (9.2).
 
     ``hybrid`` asks for the ML-KEM part as well (join, removal and every
     :data:`~protocol.keyschedule.PQ_INTERVAL` epochs); it needs the recipient's ML-KEM key.
@@ -210,7 +210,7 @@ def seal_encapsulated(
 
 
 def commit_ad(circle_id: bytes, member: int, epoch: int, suite: Suite) -> bytes:
-    """Associated data for a commit secret sealed to one member (5.11.2)."""
+    """Associated data for a commit secret sealed to one member (9.2)."""
     return crypto.transcript("circle:v1:kem:commit", circle_id, member, epoch, int(suite))
 
 
@@ -250,7 +250,7 @@ def _aead_open(shared: bytes, kind: int, header: bytes, box: bytes, ad: bytes) -
 
 @dataclass(frozen=True, slots=True)
 class KeyUpdate:
-    """A member's signed announcement of its fresh keys for ``epoch`` (5.11.3).
+    """A member's signed announcement of its fresh keys for ``epoch`` (9.3).
 
     Signed ``sign("key-update", circle_id, member, epoch, suite, x25519, mlkem)`` with the
     member's per-circle Ed25519 key, so neither the server nor another member can substitute

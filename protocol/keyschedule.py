@@ -1,4 +1,4 @@
-"""Chained epoch secrets, the transcript hash and the epoch authenticator (PROTOCOL.md 5.11).
+"""Chained epoch secrets, the transcript hash and the epoch authenticator (PROTOCOL.md 9).
 
 Every epoch's secret is derived from the previous epoch's **init secret**, a fresh **commit
 secret** the facilitator seals to the remaining members' fresh keys (``protocol.kem``), and the
@@ -31,10 +31,10 @@ GENESIS = bytes(32)
 """The "previous transcript hash" and "previous init secret" of epoch 0."""
 
 KEY_RETENTION_EPOCHS = 1
-"""Previous epochs whose receive ratchets a member keeps for late messages (5.11.7)."""
+"""Previous epochs whose receive ratchets a member keeps for late messages (9.7)."""
 
 PQ_INTERVAL = 4
-"""In suite 2, the longest run of epochs between post-quantum (ML-KEM) steps (5.11.4)."""
+"""In suite 2, the longest run of epochs between post-quantum (ML-KEM) steps (9.4)."""
 
 
 class ForkError(CryptoError):
@@ -46,7 +46,7 @@ class ForkError(CryptoError):
 
 @dataclass(frozen=True, slots=True)
 class TranscriptMember:
-    """One roster entry as the transcript hash records it (5.11.6)."""
+    """One roster entry as the transcript hash records it (9.6)."""
 
     member: int
     handle: str
@@ -64,7 +64,7 @@ def transcript_hash(
     roster_version: int,
     members: Iterable[TranscriptMember],
 ) -> bytes:
-    """Chain the roster of ``epoch`` onto the hash of everything before it (5.11.6).
+    """Chain the roster of ``epoch`` onto the hash of everything before it (9.6).
 
     Covers suite, epoch, roster version and, for each member in id order, id, handle, role,
     signing key and epoch key. Two members with equal hashes agree on the whole history.
@@ -98,7 +98,7 @@ def joiner_secret(
     epoch: int,
     transcript: bytes,
 ) -> bytes:
-    """``KDF(init_secret[e-1]; suite, circle, e, commit_secret, transcript)`` (5.11.4).
+    """``KDF(init_secret[e-1]; suite, circle, e, commit_secret, transcript)`` (9.4).
 
     BLAKE2b keyed with the previous init secret; the commit secret is in the input, so the
     result is secret if either is (BLAKE2b treated as a random oracle, as MLS treats HKDF).
@@ -110,19 +110,19 @@ def joiner_secret(
 
 
 def welcome_key(joiner: bytes | bytearray, circle_id: bytes, epoch: int) -> bytes:
-    """The key that seals a joiner's welcome content for ``epoch`` (5.11.4)."""
+    """The key that seals a joiner's welcome content for ``epoch`` (9.4)."""
     return crypto.kdf(joiner, _L_WELCOME, crypto.transcript(circle_id, epoch))
 
 
 def authenticator_digits(authenticator: bytes, epoch: int) -> str:
-    """``epoch N · dddd dddd dddd dddd dddd``: 20 digits to compare aloud (5.11.6)."""
+    """``epoch N · dddd dddd dddd dddd dddd``: 20 digits to compare aloud (9.6)."""
     value = int.from_bytes(authenticator[:10], "big") % 10**20
     digits = f"{value:020d}"
     return f"epoch {epoch} · " + " ".join(digits[i : i + 4] for i in range(0, 20, 4))
 
 
 class EpochSecrets:
-    """The secrets of one epoch (5.11.4); ``wipe()`` forgets them, ``repr`` never shows them."""
+    """The secrets of one epoch (9.4); ``wipe()`` forgets them, ``repr`` never shows them."""
 
     __slots__ = (
         "suite",
@@ -204,7 +204,7 @@ class EpochSecrets:
         return bytes(self._roster_key)
 
     def confirmation_tag(self) -> bytes:
-        """MAC over the transcript hash: the committer sends it, members check it (5.11.6)."""
+        """MAC over the transcript hash: the committer sends it, members check it (9.6)."""
         self._require(self._confirm_key, "confirmation key")
         return crypto.kdf(self._confirm_key, _L_TAG, self.transcript)
 
@@ -246,7 +246,7 @@ class EpochSecrets:
 
 @dataclass(frozen=True, slots=True)
 class EpochLimits:
-    """When an epoch must end (5.11.5): after ``max_messages`` of any kind, from every
+    """When an epoch must end (9.5): after ``max_messages`` of any kind, from every
     sender, or ``max_seconds``, whichever comes first."""
 
     max_messages: int = 1000
@@ -260,7 +260,7 @@ class EpochLimits:
 def needs_pq_step(
     suite: Suite, epoch: int, last_pq_epoch: int | None, membership_changed: bool
 ) -> bool:
-    """Whether the commit into ``epoch`` must seal with ML-KEM as well (5.11.4).
+    """Whether the commit into ``epoch`` must seal with ML-KEM as well (9.4).
 
     Suite 2 does the post-quantum step on every join, removal or leave, on the first epoch,
     and at least every :data:`PQ_INTERVAL` epochs; in between the chaining carries it.
@@ -274,7 +274,7 @@ def needs_pq_step(
 
 class KeySchedule:
     """One member's chain of epochs: the current secrets, and receive ratchets for the
-    current epoch and :data:`KEY_RETENTION_EPOCHS` before it; older ones are wiped (5.11.7)."""
+    current epoch and :data:`KEY_RETENTION_EPOCHS` before it; older ones are wiped (9.7)."""
 
     __slots__ = ("own", "current", "_ratchets")
 

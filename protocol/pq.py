@@ -1,4 +1,4 @@
-"""ML-KEM-768 (FIPS 203) from ``cryptography``; the only module importing it (PROTOCOL.md 5.11.2).
+"""ML-KEM-768 (FIPS 203) from ``cryptography``; the only module importing it (PROTOCOL.md 9.2).
 
 Circle draws every other primitive from libsodium (``protocol.crypto``); libsodium has no
 ML-KEM, so the post-quantum half of the hybrid KEM comes from ``cryptography``'s wheels, which
@@ -22,7 +22,7 @@ CIPHERTEXT_BYTES = 1088
 SEED_BYTES = 64
 SHARED_BYTES = 32
 MIN_CRYPTOGRAPHY = "48"
-"""The lowest ``cryptography`` whose official wheels ship ML-KEM-768 (PROTOCOL.md 5.11.2)."""
+"""The lowest ``cryptography`` whose official wheels ship ML-KEM-768 (PROTOCOL.md 9.2)."""
 
 UNAVAILABLE = (
     "This circle uses post-quantum keys (ML-KEM-768), and this installation of Circle cannot "

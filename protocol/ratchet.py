@@ -1,4 +1,4 @@
-"""Per-sender hash ratchets: one key per message, deleted after use (PROTOCOL.md 5.11.5).
+"""Per-sender hash ratchets: one key per message, deleted after use (PROTOCOL.md 9.5).
 
 Each epoch's sender root yields one chain per member; a chain step is two labelled BLAKE2b
 calls (libsignal's sender-key chain and MLS's secret-tree ratchet do the same with HMAC)::
@@ -85,7 +85,7 @@ class Chain:
 
 class EpochRatchets:
     """All chains of one epoch for one member: its own sending chain and one receiving chain
-    per other member, with the epoch's skipped keys (5.11.5)."""
+    per other member, with the epoch's skipped keys (9.5)."""
 
     __slots__ = ("epoch", "own", "_send", "_recv", "_skipped")
 

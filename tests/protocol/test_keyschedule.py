@@ -1,4 +1,4 @@
-"""The key-schedule modules (PROTOCOL.md 5.11): suites, hybrid KEM, epoch chain, ratchets.
+"""The key-schedule modules (PROTOCOL.md 9): suites, hybrid KEM, epoch chain, ratchets.
 
 Unit tests, known-answer vectors, tamper tests and Hypothesis round-trips. The security
 properties (forward secrecy, post-compromise, removal, X25519-only break) are in

@@ -1,4 +1,4 @@
-"""Security properties of the key schedule (PROTOCOL.md 5.11.8), one attack test each.
+"""Security properties of the key schedule (PROTOCOL.md 9.8), one attack test each.
 
 A small simulated circle uses only the key-schedule modules: every epoch, each remaining member
 draws fresh epoch keys, the facilitator seals a fresh commit secret to them, and everyone
@@ -120,7 +120,7 @@ class Circle:
                 secret = commit
             else:
                 secret = mem.keys.open(sealed[m], kem.commit_ad(CIRCLE, m, epoch, self.suite))
-            mem.keys.wipe()  # used: forgotten (5.11.3)
+            mem.keys.wipe()  # used: forgotten (9.3)
             mem.schedule.advance(secret, th, self.members)
             mem.keys = self._fresh(epoch + 1)
         lead = self.members[1].schedule

@@ -6,7 +6,7 @@ libsodium. Run ``python -m tests.vectors.generate`` to rewrite them; ``test_vect
 re-computes each one on every test run and also checks that the stored objects open. A change
 that alters any vector changes the wire format: bump the protocol version.
 
-The key-schedule vectors (``keyschedule.json``, PROTOCOL.md 5.11) need one input that cannot be
+The key-schedule vectors (``keyschedule.json``, PROTOCOL.md 9) need one input that cannot be
 drawn from the stream: ``cryptography``'s ML-KEM encapsulation takes its randomness from OpenSSL.
 ``keyschedule_mlkem.json`` holds a recipient seed and one ciphertext made once by
 ``protocol.pq.encapsulate``; the vectors decapsulate it, so they stay reproducible. Delete that
