@@ -12,6 +12,7 @@ all ML-KEM calls through ``protocol.pq``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -132,12 +133,19 @@ class EpochKeyPair:
         if self.wiped:
             raise CryptoError("these epoch keys were already used and forgotten")
 
-    def open(self, sealed: bytes, ad: bytes) -> bytes:
-        """Open a secret sealed to this key pair with :func:`seal_to_epoch_key`."""
+    def open(self, sealed: bytes, ad: bytes, expect_hybrid: bool = False) -> bytes:
+        """Open a secret sealed to this key pair with :func:`seal_to_epoch_key`.
+
+        ``expect_hybrid`` is what the member computed itself with
+        ``keyschedule.needs_pq_step``: an entry without the ML-KEM part is then refused, so a
+        facilitator (or anyone rewriting frames) cannot skip a post-quantum step unseen.
+        """
         self._check()
         kind, ct_x, ct_m, box = _split(sealed)
         if kind == KIND_HYBRID and not self.public.hybrid:
             raise TamperedError("a post-quantum key was sealed to a classic epoch key")
+        if expect_hybrid and kind != KIND_HYBRID:
+            raise SuiteError("this epoch's key arrived without its post-quantum part; refused")
         ss_x = crypto.x25519_shared(self._x25519, ct_x)
         ss_m = pq.decapsulate(self._mlkem_seed, ct_m) if kind == KIND_HYBRID else b""
         pk_m = self.public.mlkem if kind == KIND_HYBRID else b""
@@ -207,6 +215,35 @@ def seal_encapsulated(
     shared = combine(kind, ss_m, ss_x, ct_m, ct_x, pk_m, recipient.x25519)
     header = bytes([kind]) + ct_x + ct_m
     return header + _aead_seal(shared, kind, header, secret, ad)
+
+
+def seal_commit(
+    recipients: Mapping[int, EpochPublicKey],
+    secret: bytes,
+    circle_id: bytes,
+    epoch: int,
+    suite: Suite,
+    hybrid: bool,
+    rng: Random = system_random,
+) -> list[tuple[int, bytes]]:
+    """The facilitator's per-member entries for one commit, in member id order (9.4).
+
+    ``recipients`` are the fresh keys from verified key updates of the **remaining** members
+    (a removed member is simply absent); ``hybrid`` comes from ``keyschedule.needs_pq_step``.
+    """
+    if len(secret) != 32:
+        raise CryptoError("a commit secret is 32 bytes")
+    if hybrid and suite is not Suite.X25519_MLKEM768:
+        raise SuiteError("a post-quantum step needs suite 2")
+    return [
+        (
+            m,
+            seal_to_epoch_key(
+                recipients[m], secret, commit_ad(circle_id, m, epoch, suite), hybrid, rng
+            ),
+        )
+        for m in sorted(recipients)
+    ]
 
 
 def commit_ad(circle_id: bytes, member: int, epoch: int, suite: Suite) -> bytes:

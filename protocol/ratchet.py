@@ -71,6 +71,8 @@ class Chain:
         """The key for a future ``seq`` without moving the chain (nothing is deleted)."""
         if not any(self._key):
             raise CryptoError("this chain was wiped")
+        if seq < self.next_seq:
+            raise ReplayError("that message key was already used or has been forgotten")
         key = bytes(self._key)
         for _ in range(seq - self.next_seq):
             key = chain_next(key)
@@ -117,7 +119,8 @@ class EpochRatchets:
         message verified and opened, so a forged message cannot burn a genuine key.
 
         Raises ReplayError for a used (or evicted) key, RemoteProtocolError for an unknown
-        sender or a jump past :data:`MAX_FORWARD_JUMP`.
+        sender or a jump past :data:`MAX_FORWARD_JUMP`. A member's own messages relayed back
+        to it have no receiving chain here: recognise them by sender and skip them.
         """
         chain = self._chain(sender)
         if seq < 1:

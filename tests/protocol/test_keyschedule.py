@@ -451,3 +451,73 @@ def test_keyschedule_vector_generation_is_deterministic() -> None:
     a = EpochKeyPair.generate(0, hybrid=True, rng=rng_a)
     b = EpochKeyPair.generate(0, hybrid=True, rng=rng_b)
     assert a.public == b.public
+
+
+# --------------------------------------------------------------------------- more edges
+
+
+def test_kdf_is_derive_key_with_the_label_encoded_once() -> None:
+    key = bytes(range(32))
+    for label, ctx, size in (("ks:init", b"", 32), ("kem:seal-nonce", b"\x02", 24)):
+        assert crypto.kdf(key, crypto.kdf_label(label), ctx, size) == crypto.derive_key(
+            key, label, ctx, size
+        )
+    with pytest.raises(CryptoError):
+        crypto.kdf(bytes(8), crypto.kdf_label("x"))
+
+
+def test_x25519_refuses_low_order_points() -> None:
+    secret, _ = crypto.x25519_keypair(bytes(32))
+    with pytest.raises(TamperedError):
+        crypto.x25519_shared(secret, bytes(32))
+    with pytest.raises(TamperedError):
+        crypto.x25519_shared(secret, bytes(31))
+
+
+def test_a_skipped_post_quantum_step_is_refused_by_the_member() -> None:
+    keys = EpochKeyPair.generate(2, hybrid=True)
+    ad = kem.commit_ad(CIRCLE, 2, 2, SUITE)
+    classic = kem.seal_to_epoch_key(keys.public, bytes(32), ad, hybrid=False)
+    assert keys.open(classic, ad) == bytes(32)
+    with pytest.raises(kem.SuiteError, match="post-quantum part"):
+        keys.open(classic, ad, expect_hybrid=True)
+    hybrid = kem.seal_to_epoch_key(keys.public, bytes(32), ad, hybrid=True)
+    assert keys.open(hybrid, ad, expect_hybrid=True) == bytes(32)
+
+
+def test_seal_commit_seals_to_each_remaining_member_in_order() -> None:
+    keys = {m: EpochKeyPair.for_suite(3, SUITE) for m in (5, 2, 9)}
+    secret = bytes([4]) * 32
+    entries = kem.seal_commit(
+        {m: k.public for m, k in keys.items()}, secret, CIRCLE, 3, SUITE, hybrid=True
+    )
+    assert [m for m, _ in entries] == [2, 5, 9]
+    for m, sealed in entries:
+        assert keys[m].open(sealed, kem.commit_ad(CIRCLE, m, 3, SUITE), True) == secret
+    with pytest.raises(kem.SuiteError):
+        kem.seal_commit({}, secret, CIRCLE, 3, Suite.X25519, hybrid=True)
+    with pytest.raises(CryptoError):
+        kem.seal_commit({}, bytes(31), CIRCLE, 3, SUITE, hybrid=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=1300))
+def test_garbage_sealed_entries_raise_only_documented_errors(blob: bytes) -> None:
+    keys = _FUZZ_KEYS
+    for candidate in (blob, b"\x01" + blob, b"\x02" + blob):
+        try:
+            keys.open(candidate, b"ad")
+        except TamperedError:
+            pass
+        else:  # pragma: no cover - would be a forgery
+            raise AssertionError("garbage opened")
+
+
+_FUZZ_KEYS = EpochKeyPair.generate(1, hybrid=True, rng=DeterministicRandom(b"fuzz"))
+
+
+def test_a_chain_never_returns_a_past_key() -> None:
+    chain = ratchet.Chain(1, bytes([1]) * 32)
+    chain.step()
+    with pytest.raises(ReplayError):
+        chain.peek(1)

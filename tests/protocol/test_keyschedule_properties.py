@@ -94,13 +94,8 @@ class Circle:
         return ks.transcript_hash(previous, CIRCLE, self.suite, epoch, epoch + 1, entries)
 
     def _seal(self, secret: bytes, epoch: int, hybrid: bool, skip: int) -> dict[int, bytes]:
-        return {
-            m: kem.seal_to_epoch_key(
-                mem.keys.public, secret, kem.commit_ad(CIRCLE, m, epoch, self.suite), hybrid
-            )
-            for m, mem in self.members.items()
-            if m != skip
-        }
+        recipients = {m: mem.keys.public for m, mem in self.members.items() if m != skip}
+        return dict(kem.seal_commit(recipients, secret, CIRCLE, epoch, self.suite, hybrid))
 
     def commit(self, remove: frozenset[int] = frozenset()) -> None:
         """The facilitator moves everyone (but ``remove``) to the next epoch."""
@@ -119,7 +114,8 @@ class Circle:
             if m == 1:
                 secret = commit
             else:
-                secret = mem.keys.open(sealed[m], kem.commit_ad(CIRCLE, m, epoch, self.suite))
+                ad = kem.commit_ad(CIRCLE, m, epoch, self.suite)
+                secret = mem.keys.open(sealed[m], ad, expect_hybrid=hybrid)
             mem.keys.wipe()  # used: forgotten (9.3)
             mem.schedule.advance(secret, th, self.members)
             mem.keys = self._fresh(epoch + 1)
