@@ -67,6 +67,11 @@ class Chain:
         self.next_seq += 1
         return seq, key
 
+    def skip(self) -> None:
+        """Move past ``next_seq`` without deriving its key (it could not be kept anyway)."""
+        self._key[:] = chain_next(self._key)
+        self.next_seq += 1
+
     def peek(self, seq: int) -> bytes:
         """The key for a future ``seq`` without moving the chain (nothing is deleted)."""
         if not any(self._key):
@@ -149,11 +154,14 @@ class EpochRatchets:
             return []
         if seq - chain.next_seq >= MAX_FORWARD_JUMP:
             raise RemoteProtocolError("sequence number jumps too far ahead")
+        evicted: list[tuple[int, int]] = []
+        while seq - chain.next_seq > MAX_SKIPPED_KEYS:  # older than anything that can be kept
+            evicted.append((sender, chain.next_seq))
+            chain.skip()
         while chain.next_seq < seq:
             skipped_seq, key = chain.step()
             self._skipped[(sender, skipped_seq)] = bytearray(key)
         chain.step()
-        evicted: list[tuple[int, int]] = []
         while len(self._skipped) > MAX_SKIPPED_KEYS:
             oldest = next(iter(self._skipped))
             crypto.wipe(self._skipped.pop(oldest))

@@ -521,3 +521,14 @@ def test_a_chain_never_returns_a_past_key() -> None:
     chain.step()
     with pytest.raises(ReplayError):
         chain.peek(1)
+
+
+def test_a_gap_larger_than_the_cap_keeps_only_the_newest_keys() -> None:
+    alice, bob = ratchets(1), ratchets(2)
+    sent = dict(alice.next_send() for _ in range(1500))
+    evicted = bob.consume(1, 1500)
+    assert evicted == [(1, s) for s in range(1, 500)]
+    assert bob.skipped(1) == list(range(500, 1500))
+    assert bob.key_for(1, 500) == sent[500]
+    with pytest.raises(ReplayError):
+        bob.key_for(1, 499)
