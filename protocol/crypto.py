@@ -417,8 +417,11 @@ def unlock_seed(blob: bytes, passphrase: str) -> bytes:
 # Primitives for the key schedule (PROTOCOL.md 9): raw X25519 for the hybrid KEM, a fast
 # labelled BLAKE2b for ratchet steps, and in-place wiping of secrets held in bytearrays.
 
-from nacl._sodium import ffi as _ffi  # noqa: E402  (kept with the code that uses it)
-from nacl._sodium import lib as _lib  # noqa: E402
+try:  # PyNaCl's cffi handle to libsodium; kept with the code that uses it
+    from nacl._sodium import ffi as _ffi  # noqa: E402
+    from nacl._sodium import lib as _lib  # noqa: E402
+except ImportError:  # pragma: no cover - a PyNaCl without it: the public binding, slower
+    _ffi = _lib = None
 
 
 def x25519_keypair(seed: bytes) -> tuple[bytes, bytes]:
@@ -453,6 +456,11 @@ def kdf(key: bytes | bytearray, label: bytes, context: bytes = b"", size: int = 
     if not 16 <= len(key) <= 64 or not 16 <= size <= 64:
         raise CryptoError("a key-derivation key and output are 16 to 64 bytes")
     data = label + context
+    if _lib is None:
+        slow: bytes = sodium.crypto_generichash_blake2b_salt_personal(
+            data, digest_size=size, key=bytes(key)
+        )
+        return slow
     out = _ffi.new("unsigned char[]", size)
     rc = _lib.crypto_generichash_blake2b_salt_personal(
         out, size, data, len(data), bytes(key), len(key), _ffi.NULL, _ffi.NULL

@@ -466,6 +466,13 @@ def test_kdf_is_derive_key_with_the_label_encoded_once() -> None:
         crypto.kdf(bytes(8), crypto.kdf_label("x"))
 
 
+def test_kdf_without_the_cffi_handle_gives_the_same_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    key, label = bytes(range(32)), crypto.kdf_label("ks:chain-next")
+    fast = crypto.kdf(key, label, b"ctx")
+    monkeypatch.setattr(crypto, "_lib", None)
+    assert crypto.kdf(key, label, b"ctx") == fast
+
+
 def test_x25519_refuses_low_order_points() -> None:
     secret, _ = crypto.x25519_keypair(bytes(32))
     with pytest.raises(TamperedError):
