@@ -141,16 +141,22 @@ class EpochKeyPair:
         facilitator (or anyone rewriting frames) cannot skip a post-quantum step unseen.
         """
         self._check()
-        kind, ct_x, ct_m, box = _split(sealed)
-        if kind == KIND_HYBRID and not self.public.hybrid:
-            raise TamperedError("a post-quantum key was sealed to a classic epoch key")
+        kind, _ct_x, _ct_m, box = _split(sealed)
         if expect_hybrid and kind != KIND_HYBRID:
             raise SuiteError("this epoch's key arrived without its post-quantum part; refused")
+        header = sealed[: len(sealed) - len(box)]
+        return _aead_open(self.decapsulate(header), kind, header, box, ad)
+
+    def decapsulate(self, ciphertext: bytes) -> bytes:
+        """The hybrid KEM's decapsulation: the combined secret for ``kind || ct_x || ct_m``."""
+        self._check()
+        kind, ct_x, ct_m = _split_ciphertext(ciphertext)
+        if kind == KIND_HYBRID and not self.public.hybrid:
+            raise TamperedError("a post-quantum key was sealed to a classic epoch key")
         ss_x = crypto.x25519_shared(self._x25519, ct_x)
         ss_m = pq.decapsulate(self._mlkem_seed, ct_m) if kind == KIND_HYBRID else b""
         pk_m = self.public.mlkem if kind == KIND_HYBRID else b""
-        shared = combine(kind, ss_m, ss_x, ct_m, ct_x, pk_m, self.public.x25519)
-        return _aead_open(shared, kind, sealed[: len(sealed) - len(box)], box, ad)
+        return combine(kind, ss_m, ss_x, ct_m, ct_x, pk_m, self.public.x25519)
 
     def wipe(self) -> None:
         crypto.wipe(self._x25519)
@@ -207,14 +213,32 @@ def seal_encapsulated(
     The library's encapsulation draws its own randomness; known-answer vectors pass a recorded
     one here so the whole sealed entry is reproducible (tests/vectors/README.md).
     """
+    shared, header = encapsulate_with(recipient, encapsulation, rng)
+    return header + _aead_seal(shared, header[0], header, secret, ad)
+
+
+def encapsulate(
+    recipient: EpochPublicKey, hybrid: bool, rng: Random = system_random
+) -> tuple[bytes, bytes]:
+    """The hybrid KEM's encapsulation (9.2): ``(shared, kind || ct_x || ct_m)``."""
+    if hybrid and not recipient.hybrid:
+        raise CryptoError("this member announced no post-quantum key for the epoch")
+    return encapsulate_with(recipient, pq.encapsulate(recipient.mlkem) if hybrid else None, rng)
+
+
+def encapsulate_with(
+    recipient: EpochPublicKey,
+    encapsulation: tuple[bytes, bytes] | None,
+    rng: Random = system_random,
+) -> tuple[bytes, bytes]:
+    """:func:`encapsulate` with the ML-KEM ``(shared, ciphertext)`` given (None: X25519 only)."""
     kind = KIND_CLASSIC if encapsulation is None else KIND_HYBRID
     ephemeral, ct_x = crypto.x25519_keypair(rng(32))
     ss_x = crypto.x25519_shared(ephemeral, recipient.x25519)
     ss_m, ct_m = encapsulation if encapsulation is not None else (b"", b"")
     pk_m = recipient.mlkem if encapsulation is not None else b""
     shared = combine(kind, ss_m, ss_x, ct_m, ct_x, pk_m, recipient.x25519)
-    header = bytes([kind]) + ct_x + ct_m
-    return header + _aead_seal(shared, kind, header, secret, ad)
+    return shared, bytes([kind]) + ct_x + ct_m
 
 
 def seal_commit(
@@ -254,6 +278,18 @@ def commit_ad(circle_id: bytes, member: int, epoch: int, suite: Suite) -> bytes:
 def sealed_size(secret_len: int, hybrid: bool) -> int:
     """Bytes of one sealed entry: 81 (classic) or 1,169 (hybrid) for a 32-byte secret."""
     return 1 + 32 + (pq.CIPHERTEXT_BYTES if hybrid else 0) + secret_len + crypto.AEAD_OVERHEAD
+
+
+def _split_ciphertext(ciphertext: bytes) -> tuple[int, bytes, bytes]:
+    if not ciphertext:
+        raise TamperedError("a KEM ciphertext is empty")
+    kind = ciphertext[0]
+    size = {KIND_CLASSIC: 33, KIND_HYBRID: 33 + pq.CIPHERTEXT_BYTES}.get(kind)
+    if size is None:
+        raise TamperedError("a sealed key names an unknown kind")
+    if len(ciphertext) != size:
+        raise TamperedError("a KEM ciphertext has the wrong length")
+    return kind, ciphertext[1:33], ciphertext[33:]
 
 
 def _split(sealed: bytes) -> tuple[int, bytes, bytes, bytes]:

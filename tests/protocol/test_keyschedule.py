@@ -539,3 +539,20 @@ def test_a_gap_larger_than_the_cap_keeps_only_the_newest_keys() -> None:
     assert bob.key_for(1, 500) == sent[500]
     with pytest.raises(ReplayError):
         bob.key_for(1, 499)
+
+
+@settings(max_examples=20, deadline=None)
+@given(hybrid=st.booleans(), seed=st.binary(min_size=32, max_size=32))
+def test_hybrid_kem_encapsulate_decapsulate_round_trip(hybrid: bool, seed: bytes) -> None:
+    keys = EpochKeyPair.generate(1, hybrid=True, rng=DeterministicRandom(seed))
+    shared, ciphertext = kem.encapsulate(keys.public, hybrid)
+    assert len(ciphertext) == (1 + 32 + 1088 if hybrid else 33)
+    assert keys.decapsulate(ciphertext) == shared
+    other = EpochKeyPair.generate(1, hybrid=True)
+    assert other.decapsulate(ciphertext) != shared
+    for bad in flips(ciphertext)[1:]:  # a flipped kind byte changes the length check
+        assert keys.decapsulate(bad) != shared
+    with pytest.raises(TamperedError):
+        keys.decapsulate(ciphertext[:-1])
+    with pytest.raises(TamperedError):
+        keys.decapsulate(b"")
