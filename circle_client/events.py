@@ -196,9 +196,16 @@ class Resumed(Event):
 
 @dataclass(frozen=True, slots=True)
 class SecurityAlert(Event):
-    """Something failed a cryptographic check: the server or a member may be misbehaving."""
+    """Something failed a cryptographic check: the server or a member may be misbehaving.
+
+    ``kind`` says which check (PROTOCOL.md 5.10): ``tampered`` (a signature or seal did not
+    verify), ``unsigned`` (a server claim no facilitator signed), ``fork`` (group state that
+    rolls back, skips or forks), ``replay``, ``withheld`` (something expected did not come),
+    ``malformed`` (a frame that makes no sense here).
+    """
 
     message: str
+    kind: str = "tampered"
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,13 @@ def open_circle(reg: Registry, conn: Conn, frame: OpenCircle, now: float) -> lis
         raise Rejection(ErrorCode.NOT_ALLOWED, f"Circles here hold at most {c.max_members} people.")
     if frame.listed and (not frame.title or frame.secret is None or not c.lobby):
         raise Rejection(ErrorCode.BAD_FIELD, "A listed circle needs a title and its secret.")
+    if frame.listed and frame.auto_admit:
+        # Anyone, the server included, can knock on a listed circle: someone must decide.
+        raise Rejection(
+            ErrorCode.NOT_ALLOWED,
+            "A listed circle cannot admit everyone automatically. Turn off auto-admit, or "
+            "do not list the circle.",
+        )
     circle = Circle(
         id=frame.circle,
         root_key=frame.facilitator_key,

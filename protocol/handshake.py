@@ -67,6 +67,16 @@ def verify_resume(
     crypto.verify(sign_key, proof, "resume", challenge, circle_id, member)
 
 
+def leave_proof(keys: SigningKeys, circle_id: bytes, member: int) -> bytes:
+    """A member's own signature on its leaving (S3, S10): member ids are never reused, so it
+    needs no nonce."""
+    return keys.sign("leave", circle_id, member)
+
+
+def verify_leave(sign_key: bytes, proof: bytes, circle_id: bytes, member: int) -> None:
+    crypto.verify(sign_key, proof, "leave", circle_id, member)
+
+
 def _moderation_parts(circle_id: bytes, f: Moderate) -> Parts:
     cert = f.cert
     return (

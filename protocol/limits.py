@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1})
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = frozenset({2})
 
 MAX_FRAME_BYTES = 64 * 1024
 """Default largest websocket message a server accepts; hosts may lower it."""

@@ -105,9 +105,16 @@ def test_sealed_box_is_tamper_evident() -> None:
 def test_welcome_is_tamper_evident(group: Group) -> None:
     joiner = MemberKeys.generate()
     fac = group.facilitator.keys.sign
-    body = group.signer.welcome(
-        77, joiner.sign.public, joiner.box.public, 5, b"e" * 32, group.roster_content()
+    seat = RosterEntry(
+        member=77,
+        handle="new-wren",
+        sign_key=joiner.sign.public,
+        box_key=joiner.box.public,
+        role="member",
     )
+    roster = group.roster_content()
+    roster = dataclasses.replace(roster, epoch=5, members=(*roster.members, seat))
+    body = group.signer.welcome(77, joiner.sign.public, joiner.box.public, 5, b"e" * 32, roster)
 
     def open_(sealed: bytes) -> object:
         circle = CircleCrypto(
@@ -133,18 +140,13 @@ def test_rekey_entry_and_roster_are_tamper_evident(group: Group) -> None:
     from protocol.frames import SealedTo
 
     c = group.parties[3]
-    key = group.signer.new_epoch_key()
-    epoch = c.circle.epoch + 1
-    rekey = group.signer.rekey(epoch, key, [group.entries[c.member]])
-    entry = rekey.keys[0]
+    rekey, roster = group.rekey_all()
+    entry = next(e for e in rekey.keys if e.member == c.member)
     for bad in flips(entry.sealed):
         forged = dataclasses.replace(rekey, keys=(SealedTo(member=c.member, sealed=bad),))
         with pytest.raises(TamperedError):
             c.circle.apply_rekey(forged)
-    group.roster_version += 1
-    roster = group.signer.roster(
-        group.roster_content(), c.circle.epoch, c.circle.epoch_key(c.circle.epoch)
-    )
+    assert c.circle.apply_rekey(rekey)
     for field in ("sealed", "nonce"):
         for bad in flips(getattr(roster, field)):
             with pytest.raises(TamperedError):
@@ -155,8 +157,7 @@ def test_rekey_entry_and_roster_are_tamper_evident(group: Group) -> None:
 def test_rekey_and_roster_signatures_are_tamper_evident() -> None:
     group = Group()
     c = group.join("quiet-otter").circle
-    epoch_key = group.signer.new_epoch_key()
-    rekey = group.signer.rekey(c.epoch + 1, epoch_key, [group.entries[c.member]])
+    rekey, roster = group.rekey_all()
     for bad in flips(rekey.auth.sig):
         forged = dataclasses.replace(rekey, auth=dataclasses.replace(rekey.auth, sig=bad))
         with pytest.raises(TamperedError):
@@ -165,8 +166,6 @@ def test_rekey_and_roster_signatures_are_tamper_evident() -> None:
     assert c.apply_rekey(rekey)  # control: the untouched rekey is accepted
     assert c.epoch == rekey.epoch
 
-    group.roster_version += 1
-    roster = group.signer.roster(group.roster_content(), c.epoch, epoch_key)
     for bad in flips(roster.auth.sig):
         forged = dataclasses.replace(roster, auth=dataclasses.replace(roster.auth, sig=bad))
         with pytest.raises(TamperedError):
@@ -385,7 +384,9 @@ def test_rosters_and_welcomes_hide_handle_lengths() -> None:
             box_key=joiner.box.public,
             role="member",
         )
-        return RosterContent(circle=group.invite.circle_id, version=9, members=(entry,))
+        return RosterContent(
+            circle=group.invite.circle_id, version=9, epoch=1, prev=bytes(32), members=(entry,)
+        )
 
     short, long = roster("a"), roster("gentle-lynx-7")
     assert len(pack(long.to_map())) > len(pack(short.to_map())) + 10  # unpadded, they differ

@@ -331,7 +331,8 @@ def test_away_member_expires_after_grace(net: Net) -> None:
     fac, (a, b) = circle_of(net, 2)
     net.drop(b)
     net.tick(net.config.resume_grace + 1)
-    assert a.last(ev.NoticeReceived).text == "member-1 left the circle"
+    # The server's word alone: shown as a lost connection, not as leaving.
+    assert a.last(ev.NoticeReceived).text == "member-1 lost their connection"
     again = net.reconnect(b)
     assert errors(again)[-1] == ErrorCode.NO_SUCH_CIRCLE
 

@@ -25,7 +25,7 @@ from protocol import keyschedule as ks
 from protocol.codec import pack
 from protocol.content import PostContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, MemberKeys, SigningKeys
-from protocol.group import FacilitatorSigner
+from protocol.group import FacilitatorSigner, roster_transcript
 from protocol.invite import Invite
 
 HERE = Path(__file__).parent
@@ -141,9 +141,12 @@ def welcome_vectors() -> list[dict[str, Any]]:
         sign=SigningKeys.from_seed(joiner_seed_sign), box=crypto.BoxKeys.from_seed(joiner_seed_box)
     )
     epoch_key = rng(32)
+    prev = rng(32)
     roster = RosterContent(
         circle=circle_id,
         version=2,
+        epoch=1,
+        prev=prev,
         members=(
             RosterEntry(
                 member=1,
@@ -172,6 +175,8 @@ def welcome_vectors() -> list[dict[str, Any]]:
             "member": 2,
             "epoch": 1,
             "epoch_key": epoch_key.hex(),
+            "prev": prev.hex(),
+            "transcript_hash": roster_transcript(1, roster).hex(),
             "sealed": body.sealed.hex(),
             "sig": body.auth.sig.hex(),
         }
