@@ -94,7 +94,7 @@ class EpochRatchets:
     """All chains of one epoch for one member: its own sending chain and one receiving chain
     per other member, with the epoch's skipped keys (9.5)."""
 
-    __slots__ = ("epoch", "own", "_send", "_recv", "_skipped")
+    __slots__ = ("epoch", "own", "_send", "_recv", "_skipped", "_peeked")
 
     def __init__(
         self, sender_root: bytes | bytearray, epoch: int, own: int, members: Iterable[int]
@@ -106,6 +106,9 @@ class EpochRatchets:
             m: Chain(m, chain_start(sender_root, m)) for m in set(members) if m != own
         }
         self._skipped: dict[tuple[int, int], bytearray] = {}
+        self._peeked: tuple[int, int] | None = None
+        """The ``(sender, seq)`` whose key ``key_for`` last derived at the head of its chain:
+        ``consume`` then only moves the chain on (one hash fewer on the common path)."""
 
     # -- sending -----------------------------------------------------------------------------
     def next_send(self) -> tuple[int, bytes]:
@@ -137,6 +140,7 @@ class EpochRatchets:
             return bytes(skipped)
         if seq - chain.next_seq >= MAX_FORWARD_JUMP:
             raise RemoteProtocolError("sequence number jumps too far ahead")
+        self._peeked = (sender, seq) if seq == chain.next_seq else None
         return chain.peek(seq)
 
     def consume(self, sender: int, seq: int) -> list[tuple[int, int]]:
@@ -161,7 +165,11 @@ class EpochRatchets:
         while chain.next_seq < seq:
             skipped_seq, key = chain.step()
             self._skipped[(sender, skipped_seq)] = bytearray(key)
-        chain.step()
+        if self._peeked == (sender, seq):
+            chain.skip()  # its key was derived by key_for and handed out; nothing kept here
+        else:
+            chain.step()
+        self._peeked = None
         while len(self._skipped) > MAX_SKIPPED_KEYS:
             oldest = next(iter(self._skipped))
             crypto.wipe(self._skipped.pop(oldest))

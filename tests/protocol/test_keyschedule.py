@@ -556,3 +556,18 @@ def test_hybrid_kem_encapsulate_decapsulate_round_trip(hybrid: bool, seed: bytes
         keys.decapsulate(ciphertext[:-1])
     with pytest.raises(TamperedError):
         keys.decapsulate(b"")
+
+
+def test_interleaved_look_ups_still_consume_the_right_keys() -> None:
+    """key_for remembers only the last look-up at a chain's head; any other order still works."""
+    one, two, bob = ratchets(1), ratchets(3), ratchets(2)
+    from_one = dict(one.next_send() for _ in range(3))
+    from_three = dict(two.next_send() for _ in range(3))
+    assert bob.key_for(1, 1) == from_one[1]
+    assert bob.key_for(3, 1) == from_three[1]  # replaces the remembered look-up
+    bob.consume(1, 1)
+    bob.consume(3, 1)
+    assert bob.key_for(1, 2) == from_one[2]
+    bob.consume(3, 2)  # consumed without a look-up of its own
+    bob.consume(1, 2)
+    assert bob.key_for(1, 3) == from_one[3] and bob.key_for(3, 3) == from_three[3]
