@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from protocol import crypto
-from protocol.errors import CryptoError, EpochError
+from protocol.errors import CryptoError, EpochError, ForkError
 from protocol.kem import Suite
 from protocol.ratchet import EpochRatchets
 
@@ -35,10 +35,6 @@ KEY_RETENTION_EPOCHS = 1
 
 PQ_INTERVAL = 4
 """In suite 2, the longest run of epochs between post-quantum (ML-KEM) steps (9.4)."""
-
-
-class ForkError(CryptoError):
-    """This member's transcript or epoch secret differs from the sender's: a fork (S4, S10)."""
 
 
 # --------------------------------------------------------------------------- transcript hash
@@ -209,7 +205,7 @@ class EpochSecrets:
         return crypto.kdf(self._confirm_key, _L_TAG, self.transcript)
 
     def verify_confirmation(self, tag: bytes) -> None:
-        """Raise ForkError if the committer's tag shows a different transcript or secret."""
+        """Raise ``errors.ForkError`` if the committer's tag shows another transcript or secret."""
         if not crypto.constant_time_equal(self.confirmation_tag(), tag):
             raise ForkError(
                 "this circle's history differs from the facilitator's: someone may be showing "

@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 from protocol import crypto, kem, pq, ratchet
 from protocol import keyschedule as ks
 from protocol.crypto import SigningKeys
-from protocol.errors import CryptoError, EpochError, RemoteProtocolError, ReplayError, TamperedError
+from protocol.errors import (
+    CryptoError,
+    EpochError,
+    ForkError,
+    RemoteProtocolError,
+    ReplayError,
+    TamperedError,
+)
 from protocol.kem import EpochKeyPair, Suite
 from tests.vectors.generate import DeterministicRandom
 
@@ -249,7 +256,7 @@ def test_epoch_chain_welcome_and_advance_agree() -> None:
     # A different transcript or commit gives a different epoch, and the tag shows the fork.
     other = ks.EpochSecrets.first(c0, SUITE, CIRCLE, th0).advance(c1, bytes([9]) * 32)
     assert other.authenticator != nxt.authenticator
-    with pytest.raises(ks.ForkError, match="fingerprint"):
+    with pytest.raises(ForkError, match="fingerprint"):
         other.verify_confirmation(nxt.confirmation_tag())
 
 
