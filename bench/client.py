@@ -5,6 +5,8 @@
 
 Prints a Markdown table of medians and p99s. The crypto baseline in the same run is the bare
 libsodium cost of one Ed25519 signature and one XChaCha20-Poly1305 encryption of the same size.
+The key-schedule rows (per-message ratchet, 50-member hybrid rekey, bare X25519 and ML-KEM)
+come from ``bench/crypto.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from bench.crypto import keyschedule_rows
 from protocol import crypto
 from protocol.content import PostContent, RosterContent, RosterEntry
 from protocol.crypto import MemberKeys
@@ -188,7 +191,7 @@ async def tui_rows() -> list[tuple[str, list[float], str]]:
 
 
 def main() -> None:
-    rows = crypto_rows() + asyncio.run(tui_rows())
+    rows = crypto_rows() + keyschedule_rows() + asyncio.run(tui_rows())
     print("\n| measure | median | p99 | target |")
     print("|---|---:|---:|---|")
     for name, values, target in rows:
