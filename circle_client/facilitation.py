@@ -6,6 +6,8 @@ before it arrived; so does every departure, so whoever left cannot read what fol
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from protocol.content import KnockContent, RosterContent, RosterEntry
@@ -13,10 +15,14 @@ from protocol.crypto import CircleSecrets, Random
 from protocol.errors import TamperedError
 from protocol.frames import Admit, Decline, Delegation, Frame, Knocked
 from protocol.group import CircleCrypto, FacilitatorSigner, open_knock
+from protocol.keyschedule import EpochLimits
 from protocol.names import handle_problem, looks_like, normalise_handle
 
 PERIODIC_REKEY_MESSAGES = 200
-"""The lead also rekeys after this many messages in one epoch (forward secrecy)."""
+"""The lead also rekeys after this many messages of any kind in one epoch (forward secrecy)."""
+EPOCH_SECONDS = 15 * 60
+"""...or when an epoch is this old, whichever comes first, so a quiet circle moves on too."""
+LIMITS = EpochLimits(max_messages=PERIODIC_REKEY_MESSAGES, max_seconds=EPOCH_SECONDS)
 
 
 @dataclass(slots=True)
@@ -37,8 +43,11 @@ class Facilitation:
         secrets: CircleSecrets,
         rng: Random,
         cert: Delegation | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.circle = circle
+        self.clock = clock
+        self.epoch_started = clock()
         self.secrets = secrets
         self.signer = FacilitatorSigner(circle.circle_id, circle.keys.sign, cert=cert, rng=rng)
         self.knocks: dict[int, PendingKnock] = {}
@@ -145,6 +154,7 @@ class Facilitation:
             members=tuple(entries[m] for m in sorted(entries)),
         )
         self.messages_in_epoch = 0
+        self.epoch_started = self.clock()
         return epoch, key, roster
 
     def rekey(self, without: int | None = None, roles: dict[int, str] | None = None) -> list[Frame]:
@@ -167,9 +177,13 @@ class Facilitation:
         ]
 
     def count_message(self) -> list[Frame]:
-        """Periodic rekey: after enough messages, move everyone to a fresh epoch."""
+        """Periodic rekey: after enough messages of any kind, move everyone to a fresh epoch."""
         self.messages_in_epoch += 1
-        if self.messages_in_epoch >= PERIODIC_REKEY_MESSAGES:
+        return self.rekey_if_due()
+
+    def rekey_if_due(self) -> list[Frame]:
+        """A fresh epoch when this one has carried enough messages or lasted long enough."""
+        if LIMITS.due(self.messages_in_epoch, self.epoch_started, self.clock()):
             return self.rekey()
         return []
 

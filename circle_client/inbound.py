@@ -182,6 +182,8 @@ class Inbound:
         removal this member signed that the lead never carried out. Call it now and then."""
         now = self.clock()
         out: list[ev.Event] = []
+        if self.lead is not None and self.state is ClientState.ADMITTED:
+            self._send(*self.lead.rekey_if_due())
         if self._held_since is not None and now - self._held_since >= HELD_ALERT_SECONDS:
             if "held" not in self._alerted:
                 self._alerted.add("held")
@@ -267,7 +269,7 @@ class Inbound:
             circle=frame.circle, version=1, epoch=0, prev=NO_TRANSCRIPT, members=(entry,)
         )
         self.circle.start(epoch_key, first)
-        self.lead = Facilitation(self.circle, self.secrets, self.rng)
+        self.lead = Facilitation(self.circle, self.secrets, self.rng, clock=self.clock)
         return [ev.CircleOpened(self.invite, frame.ends_at), self._roster_event()]
 
     def _on_info(self, frame: CircleInfo) -> list[ev.Event]:
@@ -374,7 +376,7 @@ class Inbound:
             entry = circle.roster.get(opened.sender)
             if entry is not None and entry.role in ("facilitator", "co"):
                 out.append(ev.Pinned(content.body, opened.sender))
-        if self.lead is not None and frame.kind == "post":
+        if self.lead is not None:  # every kind counts towards the epoch's end
             self._send(*self.lead.count_message())
         return out
 
@@ -590,7 +592,9 @@ class Inbound:
         target = signed.target
         if signed.action == "handover" and target == self.member:
             if self.circle is not None and self.secrets is not None:
-                self.lead = Facilitation(self.circle, self.secrets, self.rng, cert=signed.cert)
+                self.lead = Facilitation(
+                    self.circle, self.secrets, self.rng, cert=signed.cert, clock=self.clock
+                )
             return
         lead = self.lead
         if lead is None or target is None:
