@@ -707,7 +707,7 @@ class Inbound:
     def _roster_event(self) -> ev.RosterChanged:
         assert self.circle is not None
         members = tuple((e.member, e.handle, e.role) for _, e in sorted(self.circle.roster.items()))
-        return ev.RosterChanged(members, self.circle.fingerprint())
+        return ev.RosterChanged(members, f"epoch {self.circle.epoch} · {self.circle.fingerprint()}")
 
 
 _ALERTS: tuple[tuple[type[CircleError], str, str], ...] = (

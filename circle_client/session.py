@@ -480,7 +480,10 @@ class Session(Inbound):
 
     # ------------------------------------------------------------------ state
     def fingerprint(self) -> str:
-        return self._require_circle().fingerprint()
+        """``epoch N · dddd dddd dddd dddd dddd``: what members compare aloud (S4). Members
+        at the same epoch who read the same digits hold the same history."""
+        circle = self._require_circle()
+        return f"epoch {circle.epoch} · {circle.fingerprint()}"
 
     def handle_of(self, member: int) -> str:
         if self.circle is None:

@@ -126,3 +126,18 @@ def test_reactions_count_towards_the_end_of_an_epoch() -> None:
         a.session.react(target, "i_hear_you")
         net.pump()
     assert a.session.circle.epoch == epoch + 1
+
+
+def test_the_fingerprint_names_the_epoch_and_changes_with_every_roster() -> None:
+    """S4: members at one epoch who read the same digits hold the same history."""
+    net = Net()
+    fac = net.open()
+    a = net.join(fac, "quiet-otter")
+    before = a.session.fingerprint()
+    assert before == fac.session.fingerprint()
+    assert a.session.circle is not None
+    assert before.startswith(f"epoch {a.session.circle.epoch} · ")
+    net.join(fac, "gentle-lynx", address="10.0.0.3")
+    after = a.session.fingerprint()
+    assert after == fac.session.fingerprint() and after != before
+    assert after.split(" · ")[1] != before.split(" · ")[1]
