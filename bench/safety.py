@@ -3,7 +3,8 @@
 Run ``python -m bench.safety`` from the repository root. It prints, for the risk-language check
 and the oversharing guard, a confusion table per label and per language (caught / missed for
 sentences that should prompt, quiet / false alarm for those that should not), recall and false
-alarm rate for the whole set and for its held-out part, and the time per check on a
+alarm rate for the whole set and for each batch (a batch written after the checks were last
+changed is the honest measure; earlier ones were tuned on), and the time per check on a
 2,000-character draft. ``--misses`` also lists the sentences the checks got wrong.
 """
 
@@ -34,7 +35,7 @@ _DRAFT_TEXT = (
 
 @dataclass(frozen=True)
 class Sentence:
-    index: int
+    batch: int
     language: str
     label: str
     text: str
@@ -43,20 +44,19 @@ class Sentence:
     def should_prompt(self) -> bool:
         return not self.label.startswith("no_")
 
-    @property
-    def held_out(self) -> bool:
-        return self.index % 4 == 3
-
 
 def load(name: str) -> list[Sentence]:
     """The labelled sentences of ``tests/client/safety_eval/<name>.tsv``."""
     sentences = []
+    batch = 1
     lines = (EVAL_DIR / f"{name}.tsv").read_text(encoding="utf-8").splitlines()
     for line in lines:
+        if line.startswith("## batch "):
+            batch = int(line.removeprefix("## batch "))
         if not line.strip() or line.startswith("#"):
             continue
         language, label, text = line.split("\t")
-        sentences.append(Sentence(len(sentences), language, label, text))
+        sentences.append(Sentence(batch, language, label, text))
     return sentences
 
 
@@ -90,12 +90,12 @@ CHECKS: dict[str, Callable[[str], bool]] = {
 }
 
 
-def evaluate(name: str, held_out_only: bool = False) -> tuple[Score, list[Sentence]]:
-    """The overall score of one check on its set, and the sentences it got wrong."""
+def evaluate(name: str, batch: int | None = None) -> tuple[Score, list[Sentence]]:
+    """The score of one check on its set (or one batch of it), and the sentences it got wrong."""
     check = CHECKS[name]
     score, wrong = Score(), []
     for sentence in load(name):
-        if held_out_only and not sentence.held_out:
+        if batch is not None and sentence.batch != batch:
             continue
         prompted = check(sentence.text)
         score.add(sentence, prompted)
@@ -119,8 +119,9 @@ def _table(name: str) -> None:
         for key in sorted(table):
             s = table[key]
             print(f"{key:16} {s.caught:7} {s.missed:7} {s.quiet:7} {s.false_alarms:7}")
-    for title, held in (("all", False), ("held-out", True)):
-        score, _ = evaluate(name, held)
+    batches = sorted({s.batch for s in load(name)})
+    for title, batch in [("all", None), *((f"batch {b}", b) for b in batches)]:
+        score, _ = evaluate(name, batch)
         n = score.caught + score.missed + score.quiet + score.false_alarms
         print(
             f"{title:9} n={n:3}  recall {score.recall:.3f} ({score.caught}/"
@@ -154,8 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         _table(name)
         if args.misses:
             for sentence in evaluate(name)[1]:
-                tag = "held-out " if sentence.held_out else ""
-                print(f"   {tag}{sentence.language} {sentence.label}: {sentence.text}")
+                s = sentence
+                print(f"   batch {s.batch} {s.language} {s.label}: {s.text}")
     text = draft()
     print(f"\n== time per check on a {len(text):,}-character draft (median / 95th percentile)")
     for name, check in (("risk", risk_language), ("oversharing", oversharing)):

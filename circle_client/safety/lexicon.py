@@ -146,6 +146,7 @@ class PatternCompiler:
                 continue
             optional = slot.endswith("?") and not canonical
             alts: list[str] = []
+            all_self = not optional
             for alt in [slot] if canonical else self.alternatives(slot.rstrip("?")):
                 if alt == "$" and not canonical:
                     alts.append(r"(?=(?:#|,) |$)")
@@ -155,12 +156,13 @@ class PatternCompiler:
                     raise ValueError(f"empty alternative in {source!r}")
                 if n == 0:
                     first.append(words[0])
-                names_self = names_self or any(w in self_words for w, _ in words)
+                all_self = all_self and any(w in self_words for w, _ in words)
                 alts.append(
                     "".join(
                         re.escape(w) + (r"\S* " if is_prefix else " ") for w, is_prefix in words
                     )
                 )
+            names_self = names_self or (all_self and bool(alts))
             group = "(?:" + "|".join(sorted(alts, key=len, reverse=True)) + ")"
             parts.append(group + "?" if optional else group)
         return Rule(category, source, re.compile("".join(parts)), names_self), first
