@@ -9,7 +9,7 @@ canonical tokens of ``text.canonical_tokens``:
 - ``word*`` any token starting with ``word`` ("unaliv*" matches "unaliving", "unalived");
 - ``@name`` a set from the file's ``[sets]`` table (``@pills``);
 - ``slot?`` an optional slot; ``...`` up to three tokens that are not a negation or a clause end;
-  ``$`` the end of a clause; ``,?`` an optional comma.
+  ``....`` up to six; ``$`` the end of a clause; ``,?`` an optional comma.
 
 Host phrases (delivered by the server with the crisis resources) are plain text: they are
 normalised like a draft and must appear in it word for word, e.g. "quiero dejar de existir".
@@ -30,6 +30,7 @@ LANGUAGES = ("en", "es", "de", "fr")
 CATEGORIES = ("intent", "passive", "method", "preparation", "self_harm", "hopelessness")
 HOST = "host"
 GAP_TOKENS = 3
+LONG_GAP_TOKENS = 6
 _RUNS = re.compile(r"(.)\1+")
 _NONE: list[Rule] = []
 
@@ -90,9 +91,19 @@ class Lexicon:
     units: frozenset[str]
 
     def people_of(self, tokens: Sequence[str]) -> People:
-        """The people words of the draft's most likely language."""
+        """The people words of the draft's most likely language, or of all when it is unclear."""
         counts = {lang: sum(t in words for t in tokens) for lang, words in self.markers.items()}
+        ranked = sorted(counts.values(), reverse=True)
+        if ranked[0] == 0 or ranked[0] == ranked[1]:
+            return self.anyone
         return self.people[max(counts, key=counts.__getitem__)]
+
+    @property
+    def anyone(self) -> People:
+        """Every language's people words, leaving out any that is the writer in one of them."""
+        self_words = frozenset().union(*(p.self_words for p in self.people.values()))
+        others = frozenset().union(*(p.other_words for p in self.people.values()))
+        return People(self_words, others - self_words)
 
 
 def _word(raw: str, canonical: bool = False) -> tuple[str, bool]:
@@ -115,6 +126,7 @@ class PatternCompiler:
         self.sets = dict(sets)
         stop = "|".join(re.escape(n) for n in sorted({BOUNDARY, COMMA, *negations}))
         self.gap = rf"(?:(?!(?:{stop}) )\S+ ){{0,{GAP_TOKENS}}}"
+        self.long_gap = rf"(?:(?!(?:{stop}) )\S+ ){{0,{LONG_GAP_TOKENS}}}"
 
     def alternatives(self, slot: str) -> list[str]:
         if slot.startswith("@"):
@@ -129,14 +141,14 @@ class PatternCompiler:
     ) -> tuple[Rule, list[tuple[str, bool]]]:
         """Compile one pattern; ``canonical`` words are already in the draft's token form."""
         slots = source.split()
-        if not slots or slots[0] in ("...", "$", ",?") or slots[0].endswith("?"):
+        if not slots or slots[0] in ("...", "....", "$", ",?") or slots[0].endswith("?"):
             raise ValueError(f"a pattern must start with a word: {source!r}")
         parts: list[str] = []
         first: list[tuple[str, bool]] = []
         names_self = False
         for n, slot in enumerate(slots):
-            if slot == "...":
-                parts.append(self.gap)
+            if slot in ("...", "...."):
+                parts.append(self.gap if slot == "..." else self.long_gap)
                 continue
             if slot == "$":
                 parts.append(r"(?=(?:#|,) |$)")

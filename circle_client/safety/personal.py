@@ -110,6 +110,10 @@ _ADDRESSES = [
     ),
     re.compile(r"(?i:\b\d{1,4},?\s+(?:place|route|cours|square)\s+)(?:du |de |des )?[A-ZÀ-Ý]"),
     re.compile(r"\b\d{5}\s+[A-ZÄÖÜÉ][a-zäöüßéèàç-]{2,}\b"),  # postcode + town (DE, FR, ES, IT)
+    re.compile(
+        r"(?i:\b(?:wohne|wohnen|adresse:?|adresse ist)\s+(?:am|an der|im|in der|auf dem|zum|zur)"
+        r"\s+\w+\s+\d{1,4}[a-z]?\b)"
+    ),
 ]
 
 _NAME_STOP = frozenset(
