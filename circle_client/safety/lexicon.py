@@ -89,6 +89,7 @@ class Lexicon:
     people: dict[str, People]
     markers: dict[str, frozenset[str]]
     units: frozenset[str]
+    fillers: frozenset[str]
 
     def people_of(self, tokens: Sequence[str]) -> People:
         """The people words of the draft's most likely language, or of all when it is unclear."""
@@ -214,6 +215,7 @@ def shipped() -> Lexicon:
             lang: _words(_strings(t, "markers")) for lang, t in zip(LANGUAGES, tables, strict=True)
         },
         units=_words(w for t in tables for w in _strings(t, "units")),
+        fillers=_words(w for t in tables for w in _strings(t, "fillers")),
     )
     for table in tables:
         sets = table.get("sets", {})
@@ -235,7 +237,9 @@ def host_rules(phrases: tuple[str, ...]) -> Index:
     compiler = PatternCompiler({}, lexicon.negations)
     index = Index()
     for phrase in phrases:
-        tokens = [t for t in canonical_tokens(phrase) if t not in (BOUNDARY, COMMA)]
+        tokens = [
+            t for t in canonical_tokens(phrase) if t not in (BOUNDARY, COMMA, *lexicon.fillers)
+        ]
         if not tokens:
             continue
         rule, first = compiler.compile(HOST, " ".join(tokens), lexicon.self_words, canonical=True)

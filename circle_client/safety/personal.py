@@ -70,6 +70,9 @@ _PROFILE_URL = re.compile(
     r"github|youtube|threads|bsky|twitch|pinterest|tumblr)\.(?:com|app|me|net)/[\w@.-]+",
     re.IGNORECASE,
 )
+_HANDLE_THEN_PLATFORM = re.compile(
+    rf"(?<![\w@])@[\w.]{{3,}}\s+(?:on|in|en|auf|sur)\s+(?:{_PLATFORMS})\b", re.IGNORECASE
+)
 _PROFILE_HANDLE = re.compile(
     rf"\b(?:{_PLATFORMS})\b[^\n@]{{0,20}}?(?:@[\w.]{{3,}}|"
     rf"(?:is|es|ist|est|c'est|:)\s+@?(?=[\w.]*[\d_.])[\w.]{{3,}}|\w{{2,}}#\d{{4}})",
@@ -257,7 +260,9 @@ def oversharing(text: str, region: str | None = None) -> list[str]:
         found.append("an e-mail address")
         text = _EMAIL.sub(" ", text)
     if not words.isdisjoint(_PLATFORM_WORDS) and (
-        _PROFILE_URL.search(text) or _PROFILE_HANDLE.search(text)
+        _PROFILE_URL.search(text)
+        or _PROFILE_HANDLE.search(text)
+        or _HANDLE_THEN_PLATFORM.search(text)
     ):
         found.append("a link to a personal profile")
     near_digits = _around(text, _DIGITS, 48)

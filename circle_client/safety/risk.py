@@ -71,7 +71,7 @@ def _about_someone_else(tokens: list[str], start: int, people: People) -> bool:
 def risk_categories(text: str, extra: Sequence[str] = ()) -> set[str]:
     """The kinds of risk language in a draft (an empty set for none); ``extra`` is the host's."""
     lexicon = shipped()
-    tokens = canonical_tokens(text)
+    tokens = [t for t in canonical_tokens(text) if t not in lexicon.fillers]
     if not tokens:
         return set()
     line = " " + " ".join(tokens) + " "
