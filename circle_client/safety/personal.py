@@ -2,7 +2,8 @@
 
 Phone numbers are validated with ``phonenumbers`` (libphonenumber's metadata) for the person's
 region, taken from the locale unless the client sets one, and for a few common regions when the
-number has a trunk prefix, a "+" or a word such as "call" or "número" beside it; helplines
+number has a trunk prefix, a "+" or a word such as "call" or "número" beside it (the region can
+be set with ``CIRCLE_REGION``, e.g. ``CIRCLE_REGION=ES``); helplines
 (toll-free and shared-cost numbers) are not personal and are let through. E-mail addresses are
 found also when written out ("sam at gmail dot com"), national ID numbers by check digit or by
 name (``identifiers``), street addresses in English, German, Dutch, Nordic, Spanish and French
@@ -21,6 +22,7 @@ from phonenumbers import PhoneNumberType
 from circle_client.safety.identifiers import national_id
 from circle_client.safety.text import fold
 
+REGION_SETTING = "CIRCLE_REGION"
 FALLBACK_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CA", "AU", "IE", "MX", "AR")
 _NOT_PERSONAL = {
     PhoneNumberType.TOLL_FREE,
@@ -137,7 +139,11 @@ _IM_FULL_NAME = re.compile(r"(?i:\b(?:i'm|i am|im)\s+)([A-Z][a-z'-]+)\s+([A-Z][a
 
 
 def default_region() -> str | None:
-    """The two-letter region from the locale (``en_GB.UTF-8`` -> ``GB``), if there is one."""
+    """The region for national phone numbers: ``CIRCLE_REGION`` ("GB"), else the locale's
+    (``en_GB.UTF-8`` -> ``GB``), else none (then only a few common regions are tried)."""
+    setting = os.environ.get(REGION_SETTING, "").strip().upper()
+    if re.fullmatch(r"[A-Z]{2}", setting):
+        return setting
     for name in (os.environ.get("LC_ALL"), os.environ.get("LANG"), locale.getlocale()[0]):
         match = re.match(r"[a-z]{2,3}_([A-Z]{2})\b", name or "")
         if match:

@@ -119,7 +119,10 @@ def test_national_numbers_are_read_for_the_region() -> None:
     assert "a phone number" not in oversharing("the code was 2024 2025", region="GB")
 
 
-def test_region_comes_from_the_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_region_comes_from_the_setting_or_the_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIRCLE_REGION", "ie")
+    assert default_region() == "IE"
+    monkeypatch.delenv("CIRCLE_REGION")
     monkeypatch.setenv("LC_ALL", "es_ES.UTF-8")
     assert default_region() == "ES"
     monkeypatch.setenv("LC_ALL", "C")
