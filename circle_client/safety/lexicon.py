@@ -7,7 +7,7 @@ canonical tokens of ``text.canonical_tokens``:
 - ``word`` one token, compared after the same folding and ``lemma`` as the draft
   ("killing" matches ``kill``); ``a|b`` alternatives; ``no_one`` several tokens in one alternative;
 - ``word*`` any token starting with ``word`` ("unaliv*" matches "unaliving", "unalived");
-- ``@name`` a set from the file's ``[sets]`` table (``@pills``);
+- ``@name`` a set from the file's ``[sets]`` table (``@pills``, or ``@pills|pill_box``);
 - ``slot?`` an optional slot; ``...`` up to three tokens that are not a negation or a clause end;
   ``....`` up to six; ``$`` the end of a clause; ``,?`` an optional comma.
 
@@ -130,12 +130,16 @@ class PatternCompiler:
         self.long_gap = rf"(?:(?!(?:{stop}) )\S+ ){{0,{LONG_GAP_TOKENS}}}"
 
     def alternatives(self, slot: str) -> list[str]:
-        if slot.startswith("@"):
-            name = slot[1:]
-            if name not in self.sets:
-                raise ValueError(f"unknown set: {slot!r}")
-            return list(self.sets[name])
-        return slot.split("|")
+        """A slot's alternatives, with ``@set`` names expanded."""
+        found: list[str] = []
+        for alt in slot.split("|"):
+            if alt.startswith("@"):
+                if alt[1:] not in self.sets:
+                    raise ValueError(f"unknown set: {alt!r}")
+                found.extend(self.sets[alt[1:]])
+            else:
+                found.append(alt)
+        return found
 
     def compile(
         self, category: str, source: str, self_words: frozenset[str], canonical: bool = False

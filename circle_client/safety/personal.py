@@ -86,7 +86,10 @@ _EN_TYPES = (
     r"terrace|crescent|grove|gardens|square|sq|parade|row|hill|mews|walk|highway|hwy|parkway"
 )
 _ADDRESSES = [
-    re.compile(rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][\w'-]*\s+){{1,3}}(?i:{_EN_TYPES})\b\.?"),
+    re.compile(
+        rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:(?:[A-Z][\w'-]*|\d+(?:st|nd|rd|th))\s+){{1,3}}"
+        rf"(?i:{_EN_TYPES})\b\.?"
+    ),
     re.compile(
         rf"(?i:\b(?:live at|live on|living at|address is|address:|my house is|my flat is|"
         rf"my place is|moved to|send it to|come to)\s+\d{{1,5}}[a-z]?,?\s+(?:[a-z][\w'-]*\s+)"
@@ -121,6 +124,45 @@ _ADDRESSES = [
     ),
 ]
 
+_EN_TYPE_WORDS = frozenset(_EN_TYPES.split("|"))
+_DE_SUFFIXES = (
+    "strasse",
+    "str.",
+    "weg",
+    "gasse",
+    "platz",
+    "allee",
+    "damm",
+    "ufer",
+    "chaussee",
+    "straat",
+    "gracht",
+    "laan",
+    "plein",
+    "vej",
+    "gade",
+    "gatan",
+    "vagen",
+    "gata",
+    "ring",
+)
+_ADDRESS_CUES: list[frozenset[str] | tuple[str, ...] | None] = [
+    _EN_TYPE_WORDS,
+    _EN_TYPE_WORDS,
+    None,
+    frozenset("zip postcode post postal code codigo plz postleitzahl".split()),
+    _DE_SUFFIXES,
+    _DE_SUFFIXES,
+    _DE_SUFFIXES,
+    frozenset("calle c avenida avda av paseo plaza camino carrera ronda travesia pasaje".split())
+    | {"glorieta"},
+    frozenset("rue avenue boulevard bd impasse allee quai chemin".split()),
+    frozenset("place route cours square".split()),
+    None,
+    frozenset({"wohne", "wohnen", "adresse"}),
+]
+"""For each pattern in ``_ADDRESSES``, the words (or parts of words) without which it cannot
+match; a draft without them skips the pattern."""
 _NAME_STOP = frozenset(
     """a an the not no nothing irrelevant unimportant important private secret on in at from with
     when if back later anytime any maybe now please sometime that this what whatever so just really
@@ -134,8 +176,9 @@ _NAME_STRONG = re.compile(
     r"mon nom (?:est|c'est)|moi c'est)\s+)([^\W\d_][\w'-]*)"
 )
 _NAME_WORDS = frozenset("""name called call im m am llamo nombre heisse appelle nom moi""".split())
-_CALL_ME = re.compile(r"(?i:\bcall me\s+)([A-Z][a-z'-]+)\b")
-_IM_FULL_NAME = re.compile(r"(?i:\b(?:i'm|i am|im)\s+)([A-Z][a-z'-]+)\s+([A-Z][a-z'-]+)\b")
+_STRONG_WORDS = frozenset("name called llamo nombre heisse appelle nom moi".split())
+_CALL_ME = re.compile(r"\b[Cc]all me\s+([A-Z][a-z'-]+)\b")
+_IM_FULL_NAME = re.compile(r"\b[Ii](?:'m| am|m)\s+([A-Z][a-z'-]+)\s+([A-Z][a-z'-]+)\b")
 
 
 def default_region() -> str | None:
@@ -236,17 +279,26 @@ def _around(text: str, anchor: re.Pattern[str], reach: int) -> list[str]:
     return parts
 
 
-def _name(text: str) -> bool:
-    for match in _NAME_STRONG.finditer(text):
-        if match.group(1).casefold() not in _NAME_STOP:
-            return True
+def _cued(cue: frozenset[str] | tuple[str, ...] | None, words: set[str], folded: str) -> bool:
+    if cue is None:
+        return True
+    if isinstance(cue, frozenset):
+        return not words.isdisjoint(cue)
+    return any(part in folded for part in cue)
+
+
+def _name(text: str, words: set[str]) -> bool:
+    if not words.isdisjoint(_STRONG_WORDS):
+        for match in _NAME_STRONG.finditer(text):
+            if match.group(1).casefold() not in _NAME_STOP:
+                return True
     for match in _CALL_ME.finditer(text):
         if match.group(1).casefold() not in _NAME_STOP:
             return True
     for match in _IM_FULL_NAME.finditer(text):
         first, last = match.group(1), match.group(2)
-        words = (first.casefold(), last.casefold())
-        if any(w in _NAME_STOP or w.endswith(("ing", "ed", "ly")) for w in words):
+        pair = (first.casefold(), last.casefold())
+        if any(w in _NAME_STOP or w.endswith(("ing", "ed", "ly")) for w in pair):
             continue
         return True
     return False
@@ -278,8 +330,11 @@ def oversharing(text: str, region: str | None = None) -> list[str]:
             found.append("a phone number")
         if national_id(fold(" ".join(near_digits)), words):
             found.append("an ID number")
-        if any(p.search(part) for part in near_digits for p in _ADDRESSES):
+        patterns = [
+            p for p, cue in zip(_ADDRESSES, _ADDRESS_CUES, strict=True) if _cued(cue, words, folded)
+        ]
+        if any(p.search(part) for part in near_digits for p in patterns):
             found.append("a street address")
-    if not words.isdisjoint(_NAME_WORDS) and _name(text):
+    if not words.isdisjoint(_NAME_WORDS) and _name(text, words):
         found.append("your name")
     return found

@@ -24,6 +24,7 @@ _SPACED_SEPARATORS = re.compile(r"[ .*_-]")
 _LEET_WORD = re.compile(
     r"(?<![\w$@|!])(?:[a-z]+(?:[013457$@|!]+[a-z]+)+[013457$@|]*|[a-z]+[013457$@|]+(?!\w)|\$[a-z]+)"
 )
+_LEET_HINT = re.compile(r"[a-z][013457$@|!]|\$[a-z]")
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a"}
 )
@@ -85,9 +86,12 @@ def canonical_tokens(text: str) -> list[str]:
     """The draft as canonical tokens: folded, unquoted, un-leeted, lemmatised, with boundaries."""
     text = fold(_QUOTED.sub(" . ", unicodedata.normalize("NFKC", text)))
     text = _SPACED.sub(_unspace, text)
-    text = _LEET_WORD.sub(_unleet, text)
+    if _LEET_HINT.search(text):
+        text = _LEET_WORD.sub(_unleet, text)
     text = _CONTRACTION.sub("", text).replace("'", " ")
-    text = _LETTER_RUNS.sub(r"\1", _MY_SELF.sub("myself", text))
+    if "self" in text:
+        text = _MY_SELF.sub("myself", text)
+    text = _LETTER_RUNS.sub(r"\1", text)
     tokens: list[str] = []
     last = BOUNDARY
     for raw in _TOKEN.findall(text):
