@@ -122,6 +122,8 @@ _ADDRESSES = [
         r"(?i:\b(?:wohne|wohnen|adresse:?|adresse ist)\s+(?:am|an der|im|in der|auf dem|zum|zur)"
         r"\s+\w+\s+\d{1,4}[a-z]?\b)"
     ),
+    re.compile(r"\b\d{1,5}\s+[A-Z][a-z]+(?:way|gate|side|field|wood|bury)\b"),  # 33 Kingsway
+    re.compile(r"(?i:\b(?:flat|apt\.?|apartment)\s+)\d{1,4}[a-z]?\b"),
 ]
 
 _EN_TYPE_WORDS = frozenset(_EN_TYPES.split("|"))
@@ -160,6 +162,8 @@ _ADDRESS_CUES: list[frozenset[str] | tuple[str, ...] | None] = [
     frozenset("place route cours square".split()),
     None,
     frozenset({"wohne", "wohnen", "adresse"}),
+    None,
+    frozenset({"flat", "apt", "apartment"}),
 ]
 """For each pattern in ``_ADDRESSES``, the words (or parts of words) without which it cannot
 match; a draft without them skips the pattern."""
