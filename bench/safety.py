@@ -3,9 +3,10 @@
 Run ``python -m bench.safety`` from the repository root. It prints, for the risk-language check
 and the oversharing guard, a confusion table per label and per language (caught / missed for
 sentences that should prompt, quiet / false alarm for those that should not), recall and false
-alarm rate for the whole set and for each batch (a batch written after the checks were last
-changed is the honest measure; earlier ones were tuned on), and the time per check on a
-2,000-character draft. ``--misses`` also lists the sentences the checks got wrong.
+alarm rate for the whole set and for each batch (each was measured before the lexicons were
+tuned on it), the same for the unseen sets (written after the last change and never tuned on:
+the honest measure), and the time per check on a 2,000-character draft. ``--misses`` also
+lists the sentences the checks got wrong.
 """
 
 from __future__ import annotations
@@ -90,11 +91,14 @@ CHECKS: dict[str, Callable[[str], bool]] = {
 }
 
 
-def evaluate(name: str, batch: int | None = None) -> tuple[Score, list[Sentence]]:
-    """The score of one check on its set (or one batch of it), and the sentences it got wrong."""
+def evaluate(
+    name: str, batch: int | None = None, unseen: bool = False
+) -> tuple[Score, list[Sentence]]:
+    """The score of one check on its set (or one batch of it, or its unseen set), and the
+    sentences it got wrong."""
     check = CHECKS[name]
     score, wrong = Score(), []
-    for sentence in load(name):
+    for sentence in load(f"{name}_unseen" if unseen else name):
         if batch is not None and sentence.batch != batch:
             continue
         prompted = check(sentence.text)
@@ -104,24 +108,25 @@ def evaluate(name: str, batch: int | None = None) -> tuple[Score, list[Sentence]
     return score, wrong
 
 
-def _table(name: str) -> None:
+def _table(name: str, unseen: bool = False) -> None:
     check = CHECKS[name]
     by_label: dict[str, Score] = defaultdict(Score)
     by_language: dict[str, Score] = defaultdict(Score)
-    for sentence in load(name):
+    sentences = load(f"{name}_unseen" if unseen else name)
+    for sentence in sentences:
         prompted = check(sentence.text)
         by_label[sentence.label].add(sentence, prompted)
         by_language[sentence.language].add(sentence, prompted)
-    print(f"\n== {name}")
+    print(f"\n== {name}" + (" (unseen: written after the last change, never tuned on)" * unseen))
     print(f"{'':16} {'caught':>7} {'missed':>7} {'quiet':>7} {'f.alarm':>7}")
     for title, table in (("label", by_label), ("language", by_language)):
         print(f"-- by {title}")
         for key in sorted(table):
             s = table[key]
             print(f"{key:16} {s.caught:7} {s.missed:7} {s.quiet:7} {s.false_alarms:7}")
-    batches = sorted({s.batch for s in load(name)})
+    batches = [] if unseen else sorted({s.batch for s in sentences})
     for title, batch in [("all", None), *((f"batch {b}", b) for b in batches)]:
-        score, _ = evaluate(name, batch)
+        score, _ = evaluate(name, batch, unseen)
         n = score.caught + score.missed + score.quiet + score.false_alarms
         print(
             f"{title:9} n={n:3}  recall {score.recall:.3f} ({score.caught}/"
@@ -135,16 +140,23 @@ def draft(chars: int = DRAFT_CHARS) -> str:
     return (_DRAFT_TEXT * (chars // len(_DRAFT_TEXT) + 1))[:chars]
 
 
-def time_check(check: Callable[[str], object], text: str, runs: int = 300) -> tuple[float, float]:
-    """Median and 95th-percentile milliseconds per call of ``check`` on ``text``."""
+def time_check(
+    check: Callable[[str], object], text: str, runs: int = 200, rounds: int = 5
+) -> tuple[float, float, float]:
+    """Milliseconds per call of ``check`` on ``text``: the median of the quietest round (other
+    processes sharing the CPU disturb the rest), the overall median and 95th percentile."""
     check(text)
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        check(text)
-        samples.append((time.perf_counter() - start) * 1000)
+    medians, samples = [], []
+    for _ in range(rounds):
+        mine = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            check(text)
+            mine.append((time.perf_counter() - start) * 1000)
+        medians.append(statistics.median(mine))
+        samples.extend(mine)
     samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.95)]
+    return min(medians), statistics.median(samples), samples[int(len(samples) * 0.95)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,16 +164,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--misses", action="store_true", help="list the sentences gotten wrong")
     args = parser.parse_args(argv)
     for name in CHECKS:
-        _table(name)
-        if args.misses:
-            for sentence in evaluate(name)[1]:
-                s = sentence
-                print(f"   batch {s.batch} {s.language} {s.label}: {s.text}")
+        for unseen in (False, True):
+            _table(name, unseen)
+            if args.misses:
+                for s in evaluate(name, unseen=unseen)[1]:
+                    print(f"   batch {s.batch} {s.language} {s.label}: {s.text}")
     text = draft()
-    print(f"\n== time per check on a {len(text):,}-character draft (median / 95th percentile)")
+    print(f"\n== time per check on a {len(text):,}-character draft")
+    print(f"{'':12} {'quietest':>9} {'median':>9} {'95th pct':>9}")
     for name, check in (("risk", risk_language), ("oversharing", oversharing)):
-        median, p95 = time_check(check, text)
-        print(f"{name:12} {median:.3f} ms / {p95:.3f} ms")
+        quiet, median, p95 = time_check(check, text)
+        print(f"{name:12} {quiet:6.3f} ms {median:6.3f} ms {p95:6.3f} ms")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The safety checks against their evaluation sets (tests/client/safety_eval/*.tsv).
 
-The bounds are the ones promised in README.md; ``python -m bench.safety`` prints the full tables.
+The bounds hold on the main sets, which the lexicons were tuned on (batch by batch, each
+measured first); the unseen sets, never tuned on, are measured by ``python -m bench.safety``
+and reported in README.md, not held to a bound here.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ def test_the_sets_are_large_and_varied(name: str) -> None:
     for language in LANGUAGES:
         mine = [s for s in sentences if s.language == language]
         assert any(s.should_prompt for s in mine) and any(not s.should_prompt for s in mine)
+
+
+@pytest.mark.parametrize("name", ["risk", "oversharing"])
+def test_the_unseen_sets_have_both_kinds_in_every_language(name: str) -> None:
+    sentences = load(f"{name}_unseen")
+    assert len(sentences) >= 20
+    assert not {s.text for s in sentences} & {s.text for s in load(name)}
+    for language in LANGUAGES:
+        assert any(s.language == language and s.should_prompt for s in sentences), language
 
 
 def test_every_risk_category_is_in_the_set() -> None:
