@@ -19,6 +19,7 @@ class Connected(Event):
     crisis: str
     open_policy: str
     lobby: bool
+    risk_phrases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,7 +219,9 @@ class Inbound:
             return [ev.ErrorReceived(int(ErrorCode.UNSUPPORTED_VERSION), message, frame.TYPE)]
         self.challenge = frame.challenge
         self._move("hello")
-        self.server = ev.Connected(frame.guidelines, frame.crisis, frame.open_policy, frame.lobby)
+        self.server = ev.Connected(
+            frame.guidelines, frame.crisis, frame.open_policy, frame.lobby, frame.risk_phrases
+        )
         if self.admitted and self.circle is not None and self.keys is not None and not self.closed:
             proof = resume_proof(
                 self.keys.sign, frame.challenge, self.circle.circle_id, self.circle.member
