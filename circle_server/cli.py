@@ -13,6 +13,7 @@ import textwrap
 from circle_server.broker import MemoryBroker
 from circle_server.cluster import BrokerUnavailable
 from circle_server.config import ENV_PREFIX, SETTINGS, ConfigError, ServerConfig, load_config
+from circle_server.gate import fd_budget, raise_fd_limit
 from circle_server.server import CircleServer
 
 DESCRIPTION = """\
@@ -69,6 +70,17 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    log = logging.getLogger("circle_server")
+    before, after = raise_fd_limit()
+    raised = f" (raised from {before})" if after != before else ""
+    log.info("file descriptors: limit %d%s", after, raised)
+    if config.max_connections > fd_budget():
+        log.warning(
+            "max_connections is %d but the file descriptor limit allows about %d; raise "
+            "LimitNOFILE (systemd) or ulimit -n, or lower max_connections",
+            config.max_connections,
+            fd_budget(),
+        )
     broker = MemoryBroker()
     if config.broker != "memory":
         from circle_server.redis_broker import RedisBroker  # only for hosts who scale out
@@ -92,6 +104,9 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
         return 1
     server.install_signal_handlers()
     scheme = "wss" if config.tls_cert else "ws"
+    if config.metrics_listen:
+        host = config.metrics_listen.rpartition(":")[0]
+        print(f"circle-server metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
     # The listening line is how scripts and tests learn the port when --port 0 is used.
     print(f"circle-server listening on {scheme}://{config.host}:{server.port}/", flush=True)
     await server.serve_forever()

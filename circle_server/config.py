@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from circle_server.proxy import parse_network
 from protocol import limits
 from protocol.errors import CircleError
 
@@ -68,6 +69,37 @@ class ServerConfig:
         default=16, metadata={"help": "connections from one address (hashed, memory only)"}
     )
     max_connections: int = field(default=5000, metadata={"help": "connections in total"})
+    max_handshakes: int = field(
+        default=1000, metadata={"help": "connections still in the HTTP handshake, in total"}
+    )
+    max_handshakes_per_ip: int = field(
+        default=8, metadata={"help": "connections still in the handshake from one address"}
+    )
+    send_buffer_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata={"help": "bytes waiting for a member who stopped reading before it is dropped"},
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "proxy addresses/CIDRs whose PROXY header or forwarding header names "
+            "the client (none: the socket address is the client)"
+        },
+    )
+    forwarded_header: str = field(
+        default="X-Forwarded-For",
+        metadata={
+            "help": "header trusted proxies name clients in: 'X-Forwarded-For', "
+            "'Forwarded' or 'none' (PROXY protocol only)"
+        },
+    )
+    metrics_listen: str = field(
+        default="",
+        metadata={"help": "HOST:PORT to serve /metrics on instead of the public port"},
+    )
+    websocket_path: str = field(
+        default="/", metadata={"help": "the one path that upgrades to a websocket"}
+    )
     handshake_timeout: float = field(
         default=10.0, metadata={"help": "seconds to finish the websocket handshake and hello"}
     )
@@ -189,6 +221,33 @@ def _validate(c: ServerConfig) -> None:
     )
     need(c.max_connections_per_ip >= 1, "max_connections_per_ip", "must be at least 1")
     need(c.max_connections >= 1, "max_connections", "must be at least 1")
+    need(c.max_handshakes >= 1, "max_handshakes", "must be at least 1")
+    need(c.max_handshakes_per_ip >= 1, "max_handshakes_per_ip", "must be at least 1")
+    need(
+        c.send_buffer_bytes > c.resume_buffer_bytes,
+        "send_buffer_bytes",
+        "must be larger than resume_buffer_bytes (a resuming member is sent that much at once)",
+    )
+    for entry in c.trusted_proxies:
+        try:
+            parse_network(entry)
+        except ValueError as exc:
+            need(False, "trusted_proxies", str(exc))
+    need(
+        c.forwarded_header.lower() in ("x-forwarded-for", "forwarded", "none"),
+        "forwarded_header",
+        "must be 'X-Forwarded-For', 'Forwarded' or 'none'",
+    )
+    need(
+        not c.metrics_listen or split_host_port(c.metrics_listen) is not None,
+        "metrics_listen",
+        "must be HOST:PORT, e.g. 127.0.0.1:9765",
+    )
+    need(
+        c.websocket_path.startswith("/") and c.websocket_path not in ("/healthz", "/metrics"),
+        "websocket_path",
+        "must start with '/' and not be /healthz or /metrics",
+    )
     for key in ("handshake_timeout", "idle_timeout", "resume_grace", "facilitator_grace"):
         need(getattr(c, key) > 0, key, "must be above 0 seconds")
     need(c.resume_buffer >= 16, "resume_buffer", "must be at least 16")
@@ -216,6 +275,14 @@ def _validate(c: ServerConfig) -> None:
         "crisis_resources",
         f"longer than {limits.MAX_STR} characters",
     )
+
+
+def split_host_port(text: str) -> tuple[str, int] | None:
+    """``"127.0.0.1:9765"`` or ``"[::1]:9765"`` -> (host, port); None if it is neither."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        return None
+    return host.strip("[]"), int(port)
 
 
 def load_config(

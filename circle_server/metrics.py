@@ -13,6 +13,9 @@ REFUSALS = {
     CloseCode.TOO_BIG: "frame_too_big",
 }
 """Connection-level refusals (no error frame, so not in ``circle_rejects``), by close code."""
+GATE_REFUSALS = ("fd_limit", "handshakes", "slow_reader")
+"""Refusals before or beside the websocket (circle_server/gate.py), by name."""
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Metrics:
@@ -38,7 +41,7 @@ class Metrics:
             ["reason"],
             registry=r,
         )
-        for reason in REFUSALS.values():
+        for reason in (*REFUSALS.values(), *GATE_REFUSALS):
             self.refusals.labels(reason=reason)  # exported as 0 before the first refusal
         self._seen_in = self._seen_out = self._seen_opened = 0
         self._seen_rejects: dict[int, int] = {}
@@ -48,6 +51,10 @@ class Metrics:
         reason = REFUSALS.get(code or 0)
         if reason is not None:
             self.refusals.labels(reason=reason).inc()
+
+    def refused(self, reason: str) -> None:
+        """Count a refusal the gate made (near the fd limit, handshake caps, a slow reader)."""
+        self.refusals.labels(reason=reason).inc()
 
     def render(self) -> bytes:
         """Sync the counters from the registry's stats, then render the text format."""

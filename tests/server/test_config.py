@@ -157,3 +157,22 @@ def test_cli_says_a_busy_port_is_busy() -> None:
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Is another server running?" in result.stderr
+
+
+def test_every_setting_is_in_the_hosting_reference() -> None:
+    reference = (ROOT / "docs" / "hosting.md").read_text()
+    missing = [name for name in SETTINGS if f"| `{name}` |" not in reference]
+    assert not missing, f"docs/hosting.md's configuration table lacks {missing}"
+
+
+def test_proxy_settings_are_checked(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, 'trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]\n'), env={})
+    assert config.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
+    with pytest.raises(ConfigError, match="'trusted_proxies': 'proxy.lan' is not an IP address"):
+        load_config(env={"CIRCLE_TRUSTED_PROXIES": "127.0.0.1,proxy.lan"})
+    with pytest.raises(ConfigError, match="'forwarded_header': must be"):
+        load_config(env={"CIRCLE_FORWARDED_HEADER": "X-Real-IP"})
+    with pytest.raises(ConfigError, match="'metrics_listen': must be HOST:PORT"):
+        load_config(env={"CIRCLE_METRICS_LISTEN": "9765"})
+    with pytest.raises(ConfigError, match="'send_buffer_bytes': must be larger"):
+        load_config(env={"CIRCLE_SEND_BUFFER_BYTES": "1024"})
