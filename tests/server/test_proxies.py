@@ -25,7 +25,7 @@ from protocol.frames import Hello, ServerHello, decode_frame, encode_frame
 from tests.conftest import ServerProcess, start_server
 from tests.server.test_config import make_certificate
 from tests.support.clients import HANDLES
-from tests.support.cluster import free_port
+from tests.support.cluster import RedisProcess, free_port
 from tests.support.proxies import (
     AddressedClient,
     HAProxy,
@@ -58,7 +58,7 @@ async def seat(url: str, tls: ssl.SSLContext, source: str, fac: AddressedClient,
     return member
 
 
-async def ban_and_cap(url: str, tls: ssl.SSLContext) -> None:
+async def ban_and_cap(url: str, tls: ssl.SSLContext, cap: bool = True) -> None:
     """The scenario every proxy must pass."""
     fac = AddressedClient(url, PEOPLE + "10", tls)
     await fac.connect()
@@ -78,6 +78,10 @@ async def ban_and_cap(url: str, tls: ssl.SSLContext) -> None:
     await c.post("still here")
     assert (await b.next_event(ev.MessageReceived)).content.body == "still here"
 
+    for client in (fac, b, c):
+        await client.close()
+    if not cap:
+        return
     # max_connections_per_ip = 2 counts each person; a header written by the client is ignored.
     held = [await said_hello(url, tls, PEOPLE + "21") for _ in range(2)]
     spoofed = await raw_from(url, PEOPLE + "21", tls, headers={"X-Forwarded-For": PEOPLE + "99"})
@@ -87,8 +91,6 @@ async def ban_and_cap(url: str, tls: ssl.SSLContext) -> None:
     held.append(await said_hello(url, tls, PEOPLE + "22"))  # 7 connections through the proxy
     for ws in held:
         await ws.close()
-    for client in (fac, b, c):
-        await client.close()
 
 
 async def said_hello(url: str, tls: ssl.SSLContext, source: str):  # type: ignore[no-untyped-def]
@@ -138,43 +140,72 @@ def certs(tmp_path: Path) -> tuple[Path, Path, Path]:
     return cert, key, pem
 
 
-async def test_behind_nginx(node: ServerProcess, tmp_path: Path, certs: tuple[Path, ...]) -> None:
-    cert, key, _ = certs
-    proxy, control = Nginx(tmp_path / "nginx"), free_port()
-    proxy.start(node.port, cert, key, control)
-    tls = trust(cert)
-    try:
-        await ban_and_cap(proxy.url(), tls)
-        await asyncio.to_thread(no_metrics_in_public, proxy, tls)
-        await asyncio.to_thread(fail_upstream, node, proxy, control, tls)
-        control_logs = proxy.log_dir / "control-error.log"
-        wait_for(lambda: PEOPLE + "31" in control_logs.read_text(), "nginx's usual error line")
-    finally:
-        proxy.stop()
-    for path in proxy.log_dir.iterdir():
-        if not path.name.startswith("control-"):
-            assert PEOPLE not in path.read_text(), (path.name, path.read_text())
-
-
 def documented(proxy: ProxyProcess) -> str:
     """HAProxy's log lines for the documented frontend ("circle~" over TLS)."""
     return "\n".join(line for line in proxy.logs().splitlines() if line.startswith("circle"))
 
 
-async def test_behind_haproxy(node: ServerProcess, tmp_path: Path, certs: tuple[Path, ...]) -> None:
-    cert, _, pem = certs
-    proxy, control = HAProxy(tmp_path / "haproxy"), free_port()
-    proxy.start(node.port, pem, control)
+async def through(
+    kind: str, name: str, nodes: list[ServerProcess], ports: list[int], tmp_path: Path,
+    certs: tuple[Path, ...], cap: bool = True,
+) -> None:  # fmt: skip
+    """Start proxy ``kind`` with docs snippet ``name`` in front of ``nodes`` (standing in for
+    the documented ``ports``), run the scenario, stop the nodes, then search the logs."""
+    cert, key, pem = certs
+    control = free_port()
+    backends = {port: node.port for port, node in zip(ports, nodes, strict=True)}
+    proxy: ProxyProcess
+    if kind == "nginx":
+        proxy = Nginx(tmp_path / kind)
+        proxy.start(backends, cert, key, control, name)
+    else:
+        proxy = HAProxy(tmp_path / kind)
+        proxy.start(backends, pem, control, name)
     tls = trust(cert)
     try:
-        await ban_and_cap(proxy.url(), tls)
+        await ban_and_cap(proxy.url(), tls, cap)
         await asyncio.to_thread(no_metrics_in_public, proxy, tls)
-        await asyncio.to_thread(fail_upstream, node, proxy, control, tls)
-        wait_for(lambda: PEOPLE + "31" in proxy.logs(), "HAProxy's usual log line")
-        wait_for(lambda: " 503 " in documented(proxy), "the documented frontend's failure line")
+        for node in nodes[1:]:
+            node.stop()
+        await asyncio.to_thread(fail_upstream, nodes[0], proxy, control, tls)
+        if kind == "nginx":
+            control_log = proxy.log_dir / "control-error.log"
+            wait_for(lambda: PEOPLE + "31" in control_log.read_text(), "nginx's usual error line")
+        else:
+            wait_for(lambda: PEOPLE + "31" in proxy.logs(), "HAProxy's usual log line")
+            wait_for(lambda: " 503 " in documented(proxy), "the documented failure line")
     finally:
         proxy.stop()
-    lines = proxy.logs().splitlines()
-    mine = [line for line in lines if " control~ " not in line]
-    assert documented(proxy), lines  # it did log for the documented frontend...
-    assert not [line for line in mine if PEOPLE in line], lines  # ... and named nobody
+    if kind == "nginx":
+        for path in proxy.log_dir.iterdir():
+            if not path.name.startswith("control-"):
+                assert PEOPLE not in path.read_text(), (path.name, path.read_text())
+    else:
+        lines = proxy.logs().splitlines()
+        mine = [line for line in lines if " control~ " not in line]
+        assert documented(proxy), lines  # it did log for the documented frontend...
+        assert not [line for line in mine if PEOPLE in line], lines  # ... and named nobody
+
+
+@pytest.mark.parametrize("kind", ["nginx", "haproxy"])
+async def test_behind_a_proxy(
+    kind: str, node: ServerProcess, tmp_path: Path, certs: tuple[Path, ...]
+) -> None:
+    await through(kind, kind, [node], [8765], tmp_path, certs)
+
+
+@pytest.mark.parametrize("kind", ["nginx", "haproxy"])
+async def test_two_nodes_behind_a_proxy(kind: str, tmp_path: Path, certs: tuple[Path, ...]) -> None:
+    """docs/scale-out.md's snippets: a ban on one node holds on the other (the address hash
+    salt is shared), and it still keeps out only the banned person."""
+    redis = RedisProcess()
+    redis.start()
+    env = {"CIRCLE_TRUSTED_PROXIES": "127.0.0.1", "CIRCLE_BROKER": redis.url}
+    nodes = [start_server(env=env), start_server(env=env)]
+    try:
+        # Per-address caps count per node (docs/scale-out.md), so only the ban is checked.
+        await through(kind, f"{kind}-nodes", nodes, [8801, 8802], tmp_path, certs, cap=False)
+    finally:
+        for node in nodes:
+            node.stop()
+        redis.stop()

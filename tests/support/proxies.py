@@ -34,6 +34,15 @@ def snippet(name: str, doc: str = "hosting.md") -> str:
     return match.group(1)
 
 
+def documented(name: str, backends: dict[int, int]) -> str:
+    """Snippet ``name`` with the documented node ports replaced by real ones."""
+    text = snippet(name, "scale-out.md" if name.endswith("-nodes") else "hosting.md")
+    for documented_port, real in backends.items():
+        assert f"127.0.0.1:{documented_port}" in text, (name, documented_port)
+        text = text.replace(f"127.0.0.1:{documented_port}", f"127.0.0.1:{real}")
+    return text
+
+
 def trust(cert: Path) -> ssl.SSLContext:
     """A client TLS context that trusts the test certificate (made for CN=localhost)."""
     context = ssl.create_default_context(cafile=str(cert))
@@ -142,15 +151,18 @@ class Nginx(ProxyProcess):
     """docs/hosting.md's nginx site in a minimal nginx.conf whose own logs (main error log at
     info, http access log) also go to files the tests search."""
 
-    def start(self, backend: int, cert: Path, key: Path, control_port: int) -> None:
+    def start(
+        self, backends: dict[int, int], cert: Path, key: Path, control_port: int, name: str
+    ) -> None:
+        """Run snippet ``name`` (of docs/hosting.md or, for ``*-nodes``, docs/scale-out.md)
+        with each documented node port ``backends`` maps replaced by a real node's."""
         binary = shutil.which("nginx")
         assert binary, "nginx is not installed: apt-get install nginx (.ci/run does)"
         site = (
-            snippet("nginx")
-            .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{self.port} ssl http2;")
+            documented(name, backends)
+            .replace("listen 443 ssl", f"listen 127.0.0.1:{self.port} ssl")
             .replace("/etc/letsencrypt/live/circle.example.org/fullchain.pem", str(cert))
             .replace("/etc/letsencrypt/live/circle.example.org/privkey.pem", str(key))
-            .replace("127.0.0.1:8765", f"127.0.0.1:{backend}")
         )
         # The same site with nginx's usual logging, to show the search would find addresses.
         control = re.sub(
@@ -160,6 +172,7 @@ class Nginx(ProxyProcess):
             r"error_log /dev/null;.*", f"error_log {self.log_dir}/control-error.log;", control
         )
         control = control.replace(f"127.0.0.1:{self.port}", f"127.0.0.1:{control_port}")
+        control = re.sub(r"upstream \S+ \{.*?\n\}\n", "", control, flags=re.S)  # defined once
         d = self.directory
         conf = d / "nginx.conf"
         conf.write_text(
@@ -187,22 +200,24 @@ http {{
 class HAProxy(ProxyProcess):
     """docs/hosting.md's HAProxy sections after a global section that logs to stdout."""
 
-    def start(self, backend: int, pem: Path, control_port: int) -> None:
+    def start(self, backends: dict[int, int], pem: Path, control_port: int, name: str) -> None:
+        """As :meth:`Nginx.start`; ``pem`` is the certificate followed by its key."""
         binary = shutil.which("haproxy")
         assert binary, "haproxy is not installed: apt-get install haproxy (.ci/run does)"
         body = (
-            snippet("haproxy")
+            documented(name, backends)
             .replace("bind :443 ssl", f"bind 127.0.0.1:{self.port} ssl")
             .replace("/etc/haproxy/circle.pem", str(pem))
-            .replace("127.0.0.1:8765", f"127.0.0.1:{backend}")
         )
+        backend = re.search(r"^backend (\S+)", body, re.M)
+        assert backend, body
         # A frontend with HAProxy's usual HTTP log format, to show the search would find
         # addresses if the documented formats let them through.
         control = f"""
 frontend control
     option httplog
     bind 127.0.0.1:{control_port} ssl crt {pem}
-    default_backend circle_node
+    default_backend {backend.group(1)}
 """
         conf = self.directory / "haproxy.cfg"
         conf.write_text(f"global\n    log stdout format raw local0 info\n{body}{control}")
