@@ -9,12 +9,23 @@ import logging
 import ssl
 import sys
 import textwrap
+from importlib import metadata
 
 from circle_server.broker import MemoryBroker
 from circle_server.cluster import BrokerUnavailable
-from circle_server.config import ENV_PREFIX, SETTINGS, ConfigError, ServerConfig, load_config
+from circle_server.config import (
+    ENV_PREFIX,
+    SETTINGS,
+    ConfigError,
+    ServerConfig,
+    load_config,
+    render_config,
+)
 from circle_server.gate import fd_budget, raise_fd_limit
 from circle_server.server import CircleServer
+
+DISTRIBUTIONS = ("circle-support", "circle-support-server")
+"""The whole of Circle, and the server alone (packaging/server/)."""
 
 DESCRIPTION = """\
 Host Circle support circles: anonymous, end-to-end encrypted and ephemeral.
@@ -57,7 +68,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="port to listen on (default 8765; 0 = any free)")
     parser.add_argument("--broker", help="'memory' (default) or redis://HOST:PORT/DB")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--version", action="version", version=f"circle-server {version()}")
+    parser.add_argument(
+        "--check-config",
+        metavar="FILE",
+        dest="check_config",
+        help="check FILE (with CIRCLE_* variables and options applied) and exit: 0 if it is "
+        "valid, 2 with every problem listed",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        dest="print_config",
+        help="print the settings in effect as TOML (passwords masked) and exit",
+    )
     return parser.parse_args(argv)
+
+
+def version() -> str:
+    """The installed distribution's version (either distribution carries this package)."""
+    for name in DISTRIBUTIONS:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "(not installed)"
+
+
+def check(path: str, overrides: dict[str, object]) -> int:
+    """``--check-config``: load as a start would, report, exit 0 or 2."""
+    try:
+        load_config(path, overrides=overrides)
+    except ConfigError as exc:
+        print(f"circle-server: {path} has problems:", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    print(f"circle-server: {path} is valid")
+    return 0
+
+
+def show(path: str | None, overrides: dict[str, object]) -> int:
+    """``--print-config``: the settings in effect, as a TOML file would give them."""
+    try:
+        config = load_config(path, overrides=overrides)
+    except ConfigError as exc:
+        print(f"circle-server: {exc}", file=sys.stderr)
+        return 2
+    print(render_config(config), end="")
+    return 0
 
 
 async def run(config_path: str | None, overrides: dict[str, object]) -> int:
@@ -128,12 +187,16 @@ def _listen_problem(config: ServerConfig, exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    overrides = {
+    overrides: dict[str, object] = {
         "host": args.host,
         "port": args.port,
         "broker": args.broker,
         "log_level": args.log_level,
     }
+    if args.check_config:
+        sys.exit(check(args.check_config, overrides))
+    if args.print_config:
+        sys.exit(show(args.config, overrides))
     try:
         import uvloop  # type: ignore[import-not-found]
 

@@ -8,6 +8,7 @@ from there. An invalid file gets an error naming the key and the problem.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import ssl
 import tomllib
@@ -143,35 +144,38 @@ SETTINGS = {f.name: f for f in dataclasses.fields(ServerConfig)}
 ENV_PREFIX = "CIRCLE_"
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
+def _coerce(name: str, value: Any, source: str, strict: bool = False) -> Any:
+    """``value`` as setting ``name`` needs it. ``strict`` (a TOML file, which has types of its
+    own) takes no strings for numbers, booleans or lists: ``port = "8765"`` is an error, not a
+    silent conversion. Environment variables and the command line are text, so they are parsed."""
     f = SETTINGS[name]
     kind = f.type if isinstance(f.type, str) else str(f.type)
     where = f"{name!r} in {source}"
     if kind.startswith("tuple"):
-        if isinstance(value, str):
+        if isinstance(value, str) and not strict:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of strings")
+            raise ConfigError(f'{where} must be a list of strings, e.g. ["a", "b"]')
         return tuple(value)
     if kind == "bool":
-        if isinstance(value, str):
+        if isinstance(value, str) and not strict:
             if value.lower() in ("1", "true", "yes", "on"):
                 return True
             if value.lower() in ("0", "false", "no", "off"):
                 return False
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false")
+            raise ConfigError(f"{where} must be true or false, not {value!r}")
         return value
     if kind == "int":
         try:
-            if isinstance(value, bool) or isinstance(value, float):
+            if isinstance(value, bool | float) or (strict and not isinstance(value, int)):
                 raise ValueError
             return int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
     if kind == "float":
         try:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (strict and not isinstance(value, int | float)):
                 raise ValueError
             return float(value)
         except (TypeError, ValueError):
@@ -180,14 +184,24 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if value in ("", None):
             return None
     if not isinstance(value, str):
-        raise ConfigError(f"{where} must be a string")
+        raise ConfigError(f"{where} must be a string (in quotes), not {value!r}")
     return value
 
 
+def unknown_setting(key: str, source: str) -> str:
+    """The error for a key that is not a setting, with the closest one if there is one."""
+    close = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.7)
+    hint = f"; did you mean {close[0]!r}?" if close else "; see 'circle-server --help'"
+    return f"unknown setting {key!r} in {source!r}{hint}"
+
+
 def _validate(c: ServerConfig) -> None:
+    """Check every setting; one ConfigError lists every problem, one per line."""
+    problems: list[str] = []
+
     def need(ok: bool, key: str, problem: str) -> None:
         if not ok:
-            raise ConfigError(f"{key!r}: {problem}")
+            problems.append(f"{key!r}: {problem}")
 
     need(0 <= c.port < 65536, "port", "must be between 0 and 65535")
     need(c.open_policy in ("anyone", "approved"), "open_policy", "must be 'anyone' or 'approved'")
@@ -275,6 +289,46 @@ def _validate(c: ServerConfig) -> None:
         "crisis_resources",
         f"longer than {limits.MAX_STR} characters",
     )
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def mask(url: str) -> str:
+    """A broker URL with its password replaced by ``****``."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':****' if colon else '****'}@{host}"
+
+
+def render_config(config: ServerConfig) -> str:
+    """The settings as a ``[server]`` TOML table (valid input for ``--config``); secrets
+    (the broker password) masked."""
+    lines = ["[server]"]
+    for name in SETTINGS:
+        value = getattr(config, name)
+        if name == "broker":
+            value = mask(value)
+        if value is None:
+            lines.append(f"# {name} is not set")
+            continue
+        lines.append(f"{name} = {_toml(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    text = str(value)
+    if "\n" in text:
+        return '"""\n' + text.replace("\\", "\\\\").replace('"""', '\\"""') + '"""'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def split_host_port(text: str) -> tuple[str, int] | None:
@@ -290,8 +344,17 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> ServerConfig:
-    """Defaults, then the TOML file, then ``CIRCLE_<KEY>`` variables, then ``overrides``."""
+    """Defaults, then the TOML file, then ``CIRCLE_<KEY>`` variables, then ``overrides``.
+    Every problem found is reported at once, one per line."""
     values: dict[str, Any] = {}
+    problems: list[str] = []
+
+    def collect(key: str, value: Any, source: str, strict: bool) -> None:
+        try:
+            values[key] = _coerce(key, value, source, strict)
+        except ConfigError as exc:
+            problems.append(str(exc))
+
     if path is not None:
         try:
             with open(path, "rb") as handle:
@@ -302,18 +365,19 @@ def load_config(
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
         for key, value in _settings_table(data, str(path)).items():
             if key not in SETTINGS:
-                raise ConfigError(
-                    f"unknown setting {key!r} in {str(path)!r}; see 'circle-server --help'"
-                )
-            values[key] = _coerce(key, value, str(path))
+                problems.append(unknown_setting(key, str(path)))
+                continue
+            collect(key, value, str(path), True)
     environ = os.environ if env is None else env
     for key in SETTINGS:
         name = ENV_PREFIX + key.upper()
         if name in environ:
-            values[key] = _coerce(key, environ[name], f"${name}")
+            collect(key, environ[name], f"${name}", False)
     for key, value in (overrides or {}).items():
         if value is not None:
-            values[key] = _coerce(key, value, "the command line")
+            collect(key, value, "the command line", False)
+    if problems:
+        raise ConfigError("\n".join(problems))
     config = ServerConfig(**values)
     check_tls_files(config)
     return config
