@@ -18,6 +18,7 @@ from circle_server.config import (
     SETTINGS,
     ConfigError,
     ServerConfig,
+    broker_url,
     load_config,
     render_config,
 )
@@ -122,6 +123,7 @@ def show(path: str | None, overrides: dict[str, object]) -> int:
 async def run(config_path: str | None, overrides: dict[str, object]) -> int:
     try:
         config = load_config(config_path, overrides=overrides)
+        url = broker_url(config)
     except ConfigError as exc:
         print(f"circle-server: {exc}", file=sys.stderr)
         return 2
@@ -144,7 +146,7 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
     if config.broker != "memory":
         from circle_server.redis_broker import RedisBroker  # only for hosts who scale out
 
-        broker = RedisBroker(config.broker)
+        broker = RedisBroker(url)
     server = CircleServer(config, broker=broker)
     try:
         await server.start()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from circle_server.proxy import parse_network
 from protocol import limits
@@ -133,6 +134,13 @@ class ServerConfig:
     lobby: bool = field(default=True, metadata={"help": "serve the directory of listed circles"})
     broker: str = field(
         default="memory", metadata={"help": "'memory', or redis://HOST:PORT/DB to scale out"}
+    )
+    broker_password_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "file holding the Redis password (systemd LoadCredential=), kept "
+            "out of the broker URL"
+        },
     )
     log_level: str = field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING or ERROR"})
 
@@ -380,7 +388,30 @@ def load_config(
         raise ConfigError("\n".join(problems))
     config = ServerConfig(**values)
     check_tls_files(config)
+    broker_url(config)  # the password file, if any, is readable
     return config
+
+
+def broker_url(config: ServerConfig) -> str:
+    """The broker URL with the password from ``broker_password_file`` put in (read now, held
+    only in memory, never printed)."""
+    if config.broker_password_file is None or config.broker == "memory":
+        return config.broker
+    try:
+        with open(config.broker_password_file, encoding="utf-8") as handle:
+            password = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(
+            f"'broker_password_file': cannot read {config.broker_password_file!r} ({problem}); "
+            "check the path (with LoadCredential=, %d/NAME) and its permissions"
+        ) from None
+    if not password:
+        raise ConfigError(f"'broker_password_file': {config.broker_password_file!r} is empty")
+    scheme, _, rest = config.broker.partition("://")
+    user = rest.rpartition("@")[0].partition(":")[0]
+    host = rest.rpartition("@")[2]
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{host}"
 
 
 def _settings_table(data: dict[str, Any], source: str) -> dict[str, Any]:

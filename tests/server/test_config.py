@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from circle_server.config import SETTINGS, ConfigError, load_config
+from circle_server.config import SETTINGS, ConfigError, broker_url, load_config
 from protocol.frames import Hello, ServerHello, decode_frame, encode_frame
 from tests.conftest import ROOT
 
@@ -232,3 +232,14 @@ def test_version() -> None:
     result = cli("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("circle-server 0.")
+
+
+def test_the_redis_password_comes_from_a_file_and_is_never_printed(tmp_path: Path) -> None:
+    secret = tmp_path / "redis-password"
+    secret.write_text("p@ss word/with:odd\n")
+    env = {"CIRCLE_BROKER": "redis://10.0.0.5:6379/0", "CIRCLE_BROKER_PASSWORD_FILE": str(secret)}
+    assert broker_url(load_config(env=env)) == "redis://:p%40ss%20word%2Fwith%3Aodd@10.0.0.5:6379/0"
+    assert "p@ss" not in cli("--print-config", env=env).stdout
+    env["CIRCLE_BROKER_PASSWORD_FILE"] = str(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="'broker_password_file': cannot read"):
+        load_config(env=env)
