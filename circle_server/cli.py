@@ -9,7 +9,6 @@ import logging
 import ssl
 import sys
 import textwrap
-from importlib import metadata
 
 from circle_server.broker import MemoryBroker
 from circle_server.cluster import BrokerUnavailable
@@ -23,10 +22,8 @@ from circle_server.config import (
     render_config,
 )
 from circle_server.gate import fd_budget, raise_fd_limit
+from circle_server.metrics import version
 from circle_server.server import CircleServer
-
-DISTRIBUTIONS = ("circle-support", "circle-support-server")
-"""The whole of Circle, and the server alone (packaging/server/)."""
 
 DESCRIPTION = """\
 Host Circle support circles: anonymous, end-to-end encrypted and ephemeral.
@@ -84,16 +81,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="print the settings in effect as TOML (passwords masked) and exit",
     )
     return parser.parse_args(argv)
-
-
-def version() -> str:
-    """The installed distribution's version (either distribution carries this package)."""
-    for name in DISTRIBUTIONS:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return "(not installed)"
 
 
 def check(path: str, overrides: dict[str, object]) -> int:

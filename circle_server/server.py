@@ -58,8 +58,10 @@ class CircleServer:
         self.registry = Registry(config, clock)
         self.broker = broker or MemoryBroker()
         self.broker.bind(self)
-        self.metrics = Metrics(self.registry)
         self.sockets: dict[int, ServerConnection] = {}
+        self.frame_types: Counter[str] = Counter()
+        """Frames handled here by type; synced into the metrics when they are scraped."""
+        self.metrics = Metrics(self.registry, lambda: len(self.sockets), self.frame_types)
         self.per_address: Counter[bytes] = Counter()
         self.trusted = TrustedProxies(config.trusted_proxies)
         self._doomed: dict[int, asyncio.Future[None]] = {}
@@ -263,8 +265,12 @@ class CircleServer:
             await ws.close(CloseCode.INTERNAL, "internal error")
         finally:
             sent = ws.protocol.close_sent  # hello timeout, oversized frame (websockets' 1009)
-            if sent is not None and ws.protocol.close_rcvd_then_sent is not True:  # we closed first
+            ours = sent is not None and ws.protocol.close_rcvd_then_sent is not True
+            if ours and sent is not None:  # we closed first
                 self.metrics.closed_by_server(sent.code)
+            self.metrics.ended(
+                sent.code if ours and sent else None, ws.protocol.close_rcvd is not None
+            )
             self.sockets.pop(conn_id, None)
             self._doomed.pop(conn_id, None)
             self.per_address[address] -= 1
@@ -320,9 +326,15 @@ class CircleServer:
         broker keeps as frames are published."""
         conn = self.registry.conns.get(conn_id)
         before = conn.circle if conn is not None else None
-        self.apply(step())
-        if kind in MESSAGE_FRAMES:
-            return
+        if kind is None:
+            self.apply(step())
+        else:
+            started = time.perf_counter()
+            self.apply(step())
+            self.metrics.frame_seconds.observe(time.perf_counter() - started)
+            self.frame_types[kind] += 1
+            if kind in MESSAGE_FRAMES:
+                return
         after = conn.circle if conn is not None else None
         for circle in {before, after}:
             if circle is not None:
@@ -374,8 +386,11 @@ class CircleServer:
             self._doomed[conn_id] = asyncio.ensure_future(ws.close(code, reason))
 
     async def _tick_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            due = loop.time() + TICK_SECONDS
             await asyncio.sleep(TICK_SECONDS)
+            self.metrics.loop_lag.observe(max(0.0, loop.time() - due))
             try:
                 before = set(self.registry.circles)
                 actions = self.registry.tick()
