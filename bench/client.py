@@ -5,6 +5,8 @@
 
 Prints a Markdown table of medians and p99s. The crypto baseline in the same run is the bare
 libsodium cost of one Ed25519 signature and one XChaCha20-Poly1305 encryption of the same size.
+The key-schedule rows (per-message ratchet, 50-member hybrid rekey, bare X25519 and ML-KEM)
+come from ``bench/crypto.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from bench.crypto import keyschedule_rows
 from protocol import crypto
 from protocol.content import PostContent, RosterContent, RosterEntry
 from protocol.crypto import MemberKeys
@@ -45,6 +48,8 @@ def crypto_rows() -> list[tuple[str, list[float], str]]:
     roster = RosterContent(
         circle=circle_id,
         version=1,
+        epoch=0,
+        prev=bytes(32),
         members=tuple(
             RosterEntry(
                 member=i + 1,
@@ -66,15 +71,14 @@ def crypto_rows() -> list[tuple[str, list[float], str]]:
     )
     a.start(epoch_key, roster)
     b.accept_welcome(
-        signer.welcome(2, keys[1].sign.public, keys[1].box.public, 1, epoch_key, roster)
+        signer.welcome(2, keys[1].sign.public, keys[1].box.public, 0, epoch_key, roster)
     )
-    a.apply_rekey(signer.rekey(1, epoch_key, roster.members))
     content = PostContent(body=BODY, reply_to=None, warning=None, me=False)
     envelopes = [a.seal("post", content) for _ in range(2000)]
     seal = timed(lambda: a.seal("post", content), 2000)
     frames = iter(Relayed(kind="post", sender=1, rseq=1, env=e) for e in envelopes)
     open_ = timed(lambda: b.open(next(frames)), 2000)
-    rekey = timed(lambda: signer.rekey(2, os.urandom(32), roster.members), 50)
+    rekey = timed(lambda: signer.rekey(1, os.urandom(32), roster.members, a.transcript_hash), 50)
     key, nonce = os.urandom(32), os.urandom(24)
     bare_sign = timed(lambda: keys[0].sign.sign("x", BODY.encode()), 2000)
     bare_aead = timed(lambda: crypto.aead_seal(key, crypto.pad(BODY.encode()), b"ad", nonce), 2000)
@@ -101,6 +105,10 @@ async def tui_rows() -> list[tuple[str, list[float], str]]:
         member = 2
         lead = None
         closed = False
+        muted_until = 0.0
+        round: tuple[int, ...] = ()
+        share_seconds = None
+        phase = None
 
         def handle_of(self, member: int) -> str:
             return f"member-{member}"
@@ -183,7 +191,7 @@ async def tui_rows() -> list[tuple[str, list[float], str]]:
 
 
 def main() -> None:
-    rows = crypto_rows() + asyncio.run(tui_rows())
+    rows = crypto_rows() + keyschedule_rows() + asyncio.run(tui_rows())
     print("\n| measure | median | p99 | target |")
     print("|---|---:|---:|---|")
     for name, values, target in rows:

@@ -32,6 +32,8 @@ from protocol.invite import Invite, parse_server_url
 E = TypeVar("E", bound=ev.Event)
 
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+TICK_SECONDS = 1.0
+"""How often the session is asked what is overdue (a withheld rekey, S10)."""
 FINAL_CLOSE = {
     1000: "You left the circle.",
     1008: "The server closed the connection after invalid messages.",
@@ -63,6 +65,7 @@ class CircleClient:
         self.events: asyncio.Queue[ev.Event] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._leaving = False
         self._send_lock = asyncio.Lock()
@@ -92,6 +95,7 @@ class CircleClient:
             ) from None
         self._ws = ws
         self._task = asyncio.create_task(self._run(ws))
+        self._ticker = asyncio.create_task(self._tick())
         hello: ev.Connected = await self.next_event(ev.Connected, timeout)
         return hello
 
@@ -105,6 +109,12 @@ class CircleClient:
         )
 
     async def _run(self, ws: ClientConnection) -> None:
+        try:
+            await self._serve(ws)
+        finally:
+            self._stop_ticker()
+
+    async def _serve(self, ws: ClientConnection) -> None:
         attempt = 0
         while True:
             code = await self._pump(ws)
@@ -140,6 +150,17 @@ class CircleClient:
                         return
             attempt = 0
 
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            for event in self.session.tick():
+                await self.events.put(event)
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
     async def _pump(self, ws: ClientConnection) -> int | None:
         """Read frames until the socket closes; return the close code."""
         try:
@@ -151,7 +172,9 @@ class CircleClient:
                     frame = decode_frame(message)
                 except RemoteProtocolError:
                     await self.events.put(
-                        ev.SecurityAlert("The server sent something unreadable; it was ignored.")
+                        ev.SecurityAlert(
+                            "The server sent something unreadable; it was ignored.", "malformed"
+                        )
                     )
                     continue
                 for event in self.session.receive(frame):
@@ -187,6 +210,7 @@ class CircleClient:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._flush(), 0.2)
         self.session.wipe()
+        self._stop_ticker()
         if self._task is not None:
             self._task.cancel()
         if self._ws is not None:
@@ -203,6 +227,7 @@ class CircleClient:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 5)
+        self._stop_ticker()
         self.session.wipe()
 
     # ------------------------------------------------------------------ events

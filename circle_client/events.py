@@ -163,8 +163,22 @@ class PrivateWarning(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ListedCircle:
+    """One circle in the lobby. ``approved_by`` is the hex of a host-approved key this client
+    pins that vouches for its facilitator; None means only the server vouches for it."""
+
+    title: str
+    ends_at: float
+    seats: int
+    invite: str
+    approved_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class LobbyListed(Event):
-    circles: tuple[tuple[str, float, int, str], ...]  # (title, ends_at, seats, invite)
+    circles: tuple[ListedCircle, ...]
+    hidden: int = 0
+    """Listed circles left out because no pinned key vouches for them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +210,16 @@ class Resumed(Event):
 
 @dataclass(frozen=True, slots=True)
 class SecurityAlert(Event):
-    """Something failed a cryptographic check: the server or a member may be misbehaving."""
+    """Something failed a cryptographic check: the server or a member may be misbehaving.
+
+    ``kind`` says which check (PROTOCOL.md 5.11): ``tampered`` (a signature or seal did not
+    verify), ``unsigned`` (a server claim no facilitator signed), ``fork`` (group state that
+    rolls back, skips or forks), ``replay``, ``withheld`` (something expected did not come),
+    ``malformed`` (a frame that makes no sense here).
+    """
 
     message: str
+    kind: str = "tampered"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 from protocol.content import KnockContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, Random
+from protocol.errors import TamperedError
 from protocol.frames import Admit, Decline, Delegation, Frame, Knocked
 from protocol.group import CircleCrypto, FacilitatorSigner, open_knock
+from protocol.names import handle_problem, looks_like, normalise_handle
 
 PERIODIC_REKEY_MESSAGES = 200
 """The lead also rekeys after this many messages in one epoch (forward secrecy)."""
@@ -48,12 +50,31 @@ class Facilitation:
 
     # -- knocks ------------------------------------------------------------------------------
     def on_knocked(self, frame: Knocked) -> PendingKnock:
+        """Read a knock; refuse one that reuses a member id or keys, or a handle that hides
+        characters (S10, F3). A hostile server or member is the only source of either."""
+        circle = self.circle
         content: KnockContent = open_knock(
-            self.secrets, self.circle.circle_id, frame.sign_key, frame.box_key, frame.sealed
+            self.secrets, circle.circle_id, frame.sign_key, frame.box_key, frame.sealed
         )
-        knock = PendingKnock(
-            frame.member, frame.sign_key, frame.box_key, content.handle, content.mood
-        )
+        seated = circle.roster.get(frame.member)
+        if seated is not None and (seated.sign_key, seated.box_key) == (
+            frame.sign_key,
+            frame.box_key,
+        ):
+            # Admitted on this lead's roster, but the admission was lost with a dropped
+            # connection: the same person knocks again and gets a welcome to where it is now.
+            handle = seated.handle
+        else:
+            if frame.member in circle.ever_seated:
+                raise TamperedError("the knock reuses the id of someone who was in the circle")
+            in_use = {e.sign_key for e in circle.roster.values()}
+            in_use |= {e.box_key for e in circle.roster.values()}
+            if frame.sign_key in in_use or frame.box_key in in_use:
+                raise TamperedError("the knock reuses the keys of someone in the circle")
+            handle = normalise_handle(content.handle)
+            if handle_problem(handle) is not None:
+                raise TamperedError("the knock's handle has hidden or look-alike characters")
+        knock = PendingKnock(frame.member, frame.sign_key, frame.box_key, handle, content.mood)
         self.knocks[frame.member] = knock
         if content.mood:
             self.moods[frame.member] = content.mood
@@ -67,15 +88,27 @@ class Facilitation:
         return tally
 
     def handle_taken(self, handle: str) -> bool:
-        taken = {e.handle.casefold() for e in self.circle.roster.values()}
-        return handle.casefold() in taken
+        """True if ``handle`` is, or looks like, the handle of someone in the circle."""
+        return looks_like(handle, [e.handle for e in self.circle.roster.values()])
 
     def admit(self, member: int) -> list[Frame]:
         """Welcome (new epoch) for the joiner, the same epoch for everyone else, a new roster."""
         knock = self.knocks.pop(member)
+        circle = self.circle
+        if member in circle.roster and circle.roster_content is not None:
+            welcome = self.signer.welcome(
+                member,
+                knock.sign_key,
+                knock.box_key,
+                circle.epoch,
+                circle.epoch_key(circle.epoch),
+                circle.roster_content,
+                self.pinned,
+            )
+            return [Admit(member=member, welcome=welcome)]
         handle = knock.handle
         if self.handle_taken(handle):  # handles are unique within a circle (F3)
-            handle = f"{handle}-{member}"[:32]
+            handle = f"{handle[: 31 - len(str(member))]}-{member}"
         entry = RosterEntry(
             member=member,
             handle=handle,
@@ -92,7 +125,7 @@ class Facilitation:
         current = [e for m, e in sorted(entries.items()) if m != member]
         return [
             Admit(member=member, welcome=welcome),
-            self.signer.rekey(epoch, key, current),
+            self.signer.rekey(epoch, key, current, self.circle.transcript_hash),
             self.signer.roster(roster, epoch, key),
         ]
 
@@ -107,6 +140,8 @@ class Facilitation:
         roster = RosterContent(
             circle=self.circle.circle_id,
             version=self.circle.roster_version + 1,
+            epoch=epoch,
+            prev=self.circle.transcript_hash,
             members=tuple(entries[m] for m in sorted(entries)),
         )
         self.messages_in_epoch = 0
@@ -127,7 +162,7 @@ class Facilitation:
                 )
         epoch, key, roster = self._next(entries)
         return [
-            self.signer.rekey(epoch, key, list(roster.members)),
+            self.signer.rekey(epoch, key, list(roster.members), self.circle.transcript_hash),
             self.signer.roster(roster, epoch, key),
         ]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import secrets
+
+from protocol.names import handle_problem, normalise_handle
 
 ADJECTIVES = (
     "quiet",
@@ -65,7 +66,6 @@ ANIMALS = (
     "beaver",
     "plover",
 )
-HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$")
 
 
 def suggest_handle(randbelow: object = secrets.randbelow) -> str:
@@ -74,10 +74,6 @@ def suggest_handle(randbelow: object = secrets.randbelow) -> str:
 
 
 def check_handle(handle: str) -> str | None:
-    """None if the handle is fine; otherwise what to change."""
-    if not HANDLE_RE.match(handle):
-        return (
-            "Use 3-32 lowercase letters, digits or dashes, like quiet-otter. "
-            "Do not use your real name."
-        )
-    return None
+    """None if the handle is fine; otherwise what to change and why (the lead facilitator's
+    client refuses the same handles, PROTOCOL.md 5.8)."""
+    return handle_problem(normalise_handle(handle))

@@ -28,7 +28,16 @@ from protocol.content import (
     RosterEntry,
 )
 from protocol.crypto import CircleSecrets, MemberKeys, Random
-from protocol.errors import CircleError, CryptoError, EpochError, ErrorCode, ReplayError
+from protocol.errors import (
+    CircleError,
+    CryptoError,
+    EpochError,
+    ErrorCode,
+    ForkError,
+    LocalProtocolError,
+    ReplayError,
+    TamperedError,
+)
 from protocol.frames import (
     PHASE_ACTIONS,
     CheckoutNotice,
@@ -40,6 +49,7 @@ from protocol.frames import (
     Frame,
     Knocked,
     Lobby,
+    Moderate,
     Notice,
     OpenCircle,
     Opened,
@@ -56,15 +66,37 @@ from protocol.frames import (
 from protocol.group import (
     CONCERN_BUCKETS,
     MOOD_BUCKETS,
+    NO_TRANSCRIPT,
     NOTE_BUCKETS,
     CircleCrypto,
     open_info,
+    open_member,
+    open_signed,
 )
-from protocol.handshake import resume_proof
+from protocol.handshake import (
+    resume_proof,
+    verify_delegation,
+    verify_leave,
+    verify_listing,
+    verify_moderate,
+)
 from protocol.invite import Invite
+from protocol.states import CLIENT_FRAMES, ClientState
 
 PENDING_LIMIT = 128
 """Messages held while waiting for the rekey that opens them."""
+HELD_ALERT_SECONDS = 5.0
+"""Frames held this long for a rekey that has not come: the server may be withholding it."""
+COMPARE = " Compare the circle fingerprint with the facilitator (/fingerprint)."
+
+# Notices that are only ever the server's word (its clocks, a member passing, a connection
+# lost): shown, never acted on. Every other notice is a facilitator's action and must carry
+# the facilitator's signature (S10).
+SERVER_NOTICES = frozenset(
+    {"joined", "left", "pass", "warning_time", "paused", "round_next", "round_end"}
+)
+LEAD_ONLY = frozenset({"delegate", "handover"})
+"""Actions only the circle's own key signs (the root facilitator, PROTOCOL.md 5.7)."""
 
 EchoKey = tuple[str, int, int]
 """How a frame this client sent is known when the server relays it back: kind, epoch, seq."""
@@ -89,8 +121,7 @@ class Inbound:
         circle: CircleCrypto | None
         lead: Facilitation | None
         member: int | None
-        admitted: bool
-        closed: bool
+        state: ClientState
         auto_admit: bool
         last_rseq: int
         ends_at: float
@@ -103,26 +134,79 @@ class Inbound:
         _held: list[Notice]
         _unshown_roster: int
         _unreadable: dict[tuple[int, int, int], None]
+        _mod_seen: dict[bytes, int]
+        _boxes_seen: deque[bytes]
+        _held_since: float | None
+        _expect_gone: dict[int, float]
+        _alerted: set[str]
         server_url: str
+        trusted_keys: frozenset[bytes]
+
+        @property
+        def admitted(self) -> bool: ...
+
+        @property
+        def closed(self) -> bool: ...
+
+        def _move(self, event: str) -> None: ...
 
         def _send(self, *frames: Frame) -> None: ...
 
         def wipe(self) -> None: ...
 
     def receive(self, frame: Frame) -> list[ev.Event]:
-        """Apply one frame from the server; return what the user should see."""
-        handler = getattr(self, f"_on_{frame.TYPE}", None)
-        if handler is None:
-            return [ev.SecurityAlert(f"The server sent a {frame.TYPE!r} frame; it was ignored.")]
+        """Apply one frame from the server; return what the user should see.
+
+        Which frames a session takes in which state is one table (``CLIENT_FRAMES``,
+        PROTOCOL.md 7.2). A frame refused for a security reason changes nothing and becomes
+        a :class:`~circle_client.events.SecurityAlert` saying which check failed.
+        """
+        if frame.TYPE not in CLIENT_FRAMES[self.state]:
+            if self.state is ClientState.CLOSED:
+                return []  # still in flight when the circle ended for this member
+            return [
+                ev.SecurityAlert(
+                    f"The server sent something out of place ({frame.TYPE}); it was ignored.",
+                    "malformed",
+                )
+            ]
+        handler = getattr(self, f"_on_{frame.TYPE}")
         try:
             result: list[ev.Event] = handler(frame)
-        except (CircleError, AssertionError, KeyError, ValueError, TypeError):
-            # A frame that makes no sense in this state (a hostile or broken server): it
-            # changes nothing and the session carries on.
-            return [
-                ev.SecurityAlert(f"The server sent an unexpected {frame.TYPE!r}; it was ignored.")
-            ]
-        return result
+        except CircleError as exc:
+            result = [_alert(frame.TYPE, exc)]
+        return result + self.tick()
+
+    def tick(self) -> list[ev.Event]:
+        """Alerts for what is overdue (S10): frames held for a rekey that does not come, a
+        removal this member signed that the lead never carried out. Call it now and then."""
+        now = self.clock()
+        out: list[ev.Event] = []
+        if self._held_since is not None and now - self._held_since >= HELD_ALERT_SECONDS:
+            if "held" not in self._alerted:
+                self._alerted.add("held")
+                out.append(
+                    ev.SecurityAlert(
+                        "Messages are being held back: the key change that opens them has not "
+                        "arrived. The server may be withholding it." + COMPARE,
+                        "withheld",
+                    )
+                )
+        circle = self.circle
+        for member, due in list(self._expect_gone.items()):
+            if circle is None or member not in circle.roster:
+                del self._expect_gone[member]
+            elif now >= due:
+                del self._expect_gone[member]
+                out.append(
+                    ev.SecurityAlert(
+                        f"{circle.handle_of(member) or 'Someone'} was removed, but the lead "
+                        "facilitator's key change never came: they may still read the circle."
+                        + COMPARE,
+                        "withheld",
+                    )
+                )
+        return out
 
     def _on_server_hello(self, frame: ServerHello) -> list[ev.Event]:
         if frame.version not in limits.SUPPORTED_VERSIONS:
@@ -132,6 +216,7 @@ class Inbound:
             )
             return [ev.ErrorReceived(int(ErrorCode.UNSUPPORTED_VERSION), message, frame.TYPE)]
         self.challenge = frame.challenge
+        self._move("hello")
         self.server = ev.Connected(frame.guidelines, frame.crisis, frame.open_policy, frame.lobby)
         if self.admitted and self.circle is not None and self.keys is not None and not self.closed:
             proof = resume_proof(
@@ -153,11 +238,15 @@ class Inbound:
         return [self.server]
 
     def _on_opened(self, frame: Opened) -> list[ev.Event]:
-        assert self._open_request is not None and self.keys is not None and self.invite is not None
-        assert self.secrets is not None
-        _request, _info, handle = self._open_request
+        request = self._open_request
+        if request is None or self.keys is None or self.invite is None or self.secrets is None:
+            raise LocalProtocolError("no circle was being opened")
+        if frame.circle != request[0].circle:
+            raise TamperedError("the server opened another circle")
+        handle = request[2]
         self._open_request = None
-        self.member, self.ends_at, self.admitted = frame.member, frame.ends_at, True
+        self._move("opened")
+        self.member, self.ends_at = frame.member, frame.ends_at
         self.circle = CircleCrypto(
             frame.circle,
             frame.member,
@@ -174,14 +263,16 @@ class Inbound:
             role="facilitator",
         )
         epoch_key = self.rng(limits.KEY_BYTES)
-        self.circle.start(
-            epoch_key, RosterContent(circle=frame.circle, version=1, members=(entry,))
+        first = RosterContent(
+            circle=frame.circle, version=1, epoch=0, prev=NO_TRANSCRIPT, members=(entry,)
         )
+        self.circle.start(epoch_key, first)
         self.lead = Facilitation(self.circle, self.secrets, self.rng)
         return [ev.CircleOpened(self.invite, frame.ends_at), self._roster_event()]
 
     def _on_info(self, frame: CircleInfo) -> list[ev.Event]:
-        assert self.invite is not None and self.secrets is not None and self.keys is not None
+        if self.invite is None or self.secrets is None or self.keys is None:
+            raise LocalProtocolError("not joining a circle")
         try:
             self.circle = CircleCrypto(
                 frame.circle,
@@ -200,23 +291,27 @@ class Inbound:
                     "Do not continue; ask the facilitator for a fresh invite."
                 )
             ]
+        self._move("info")
         self.member, self.ends_at = frame.member, frame.ends_at
         guidelines = self.server.guidelines if self.server else ""
         return [ev.RulesToAccept(info.title, info.rules, guidelines, frame.ends_at)]
 
     def _on_welcome(self, frame: Welcome) -> list[ev.Event]:
-        assert self.circle is not None
+        """Admission (S2). A welcome that does not verify changes nothing: a real one may
+        still come, and a seat already taken is never welcomed again (S10)."""
+        if self.state is ClientState.ADMITTED or self.circle is None:
+            raise ForkError("a second welcome for a seat already taken")
         try:
             content = self.circle.accept_welcome(frame.welcome)
         except CircleError:
-            self.wipe()
             return [
                 ev.SecurityAlert(
                     "The admission did not come from the facilitator named in your invite. "
                     "Leave, and ask the facilitator for a fresh invite."
                 )
             ]
-        self.admitted, self.ends_at = True, frame.ends_at
+        self._move("welcome")
+        self.ends_at = frame.ends_at
         self.last_rseq = max(self.last_rseq, frame.rseq)
         return [
             ev.Admitted(self.circle.member, frame.ends_at, content.pinned),
@@ -244,11 +339,11 @@ class Inbound:
         if frame.sender == self.member:
             self._confirm((frame.kind, frame.env.epoch, frame.env.seq))
         circle = self.circle
-        if circle is None or not self.admitted:
+        if circle is None:
             return []
         if frame.env.epoch > circle.epoch:
-            self._pending.append(frame)
-            return []
+            circle.verify_sender(frame)  # only what verifies is held (S10)
+            return self._hold(frame)
         try:
             opened = circle.open(frame)
         except ReplayError:
@@ -256,7 +351,9 @@ class Inbound:
         except EpochError:
             return self._unreadable_gap(frame)
         except CircleError:
-            return [ev.SecurityAlert("A message failed its integrity check and was dropped.")]
+            return [
+                ev.SecurityAlert("A message failed its integrity check and was dropped." + COMPARE)
+            ]
         handle = circle.handle_of(opened.sender) or "someone"
         out: list[ev.Event] = []
         if opened.new_gaps:
@@ -281,6 +378,26 @@ class Inbound:
             self._send(*self.lead.count_message())
         return out
 
+    def _hold(self, frame: Relayed | Roster) -> list[ev.Event]:
+        """Keep a frame for the rekey it needs. Bounded: past the limit the oldest goes, and
+        the member is told (a server flooding future epochs, or withholding a rekey)."""
+        out: list[ev.Event] = []
+        if len(self._pending) == PENDING_LIMIT:
+            self._pending.popleft()
+            if "overflow" not in self._alerted:
+                self._alerted.add("overflow")
+                out.append(
+                    ev.SecurityAlert(
+                        "Too many messages are waiting for a key change that has not come; "
+                        "some could not be kept." + COMPARE,
+                        "withheld",
+                    )
+                )
+        self._pending.append(frame)
+        if self._held_since is None:
+            self._held_since = self.clock()
+        return out
+
     def _unreadable_gap(self, frame: Relayed) -> list[ev.Event]:
         """A message from an epoch this member holds no key for: from before it was admitted
         (sent by someone who had not yet seen the rekey) or older than the keys it keeps. It
@@ -299,15 +416,12 @@ class Inbound:
             self._note_rseq(frame.rseq)
         self._confirm(("roster", frame.version, 0))
         circle = self.circle
-        if circle is None or not self.admitted:
+        if circle is None:
             return []
         if frame.epoch > circle.epoch:
-            self._pending.append(frame)
-            return []
-        try:
-            changed = circle.apply_roster(frame)
-        except CircleError:
-            return [ev.SecurityAlert("A roster update failed its signature check and was ignored.")]
+            circle.verify_roster_signature(frame)
+            return self._hold(frame)
+        changed = circle.apply_roster(frame)
         if not changed and frame.version != self._unshown_roster:
             return []
         self._unshown_roster = 0
@@ -325,17 +439,16 @@ class Inbound:
             self._note_rseq(frame.rseq)
         self._confirm(("rekey", frame.epoch, 0))
         circle = self.circle
-        if circle is None or not self.admitted or frame.epoch <= circle.epoch:
-            return []
-        try:
-            kept = circle.apply_rekey(frame)
-        except CircleError:
-            return [ev.SecurityAlert("A key change failed its signature check and was ignored.")]
+        if circle is None or frame.epoch <= circle.epoch:
+            return []  # a rekey this member already took (its own, a welcome's, a resend)
+        kept = circle.apply_rekey(frame)
         if not kept:
             self.wipe()
             return [ev.Removed(banned=False)]
         out: list[ev.Event] = []
         pending, self._pending = list(self._pending), deque(maxlen=PENDING_LIMIT)
+        self._held_since = None
+        self._alerted -= {"held", "overflow"}
         for held in pending:
             out += self.receive(held)
         return out
@@ -344,30 +457,33 @@ class Inbound:
         if frame.rseq:
             self._note_rseq(frame.rseq)
         circle = self.circle
-        handles = {m: e.handle for m, e in circle.roster.items()} if circle else {}
-        if self.lead is not None and frame.target in self.lead.knocks:
-            handles[frame.target] = self.lead.knocks[frame.target].handle
-        about_me = frame.target is not None and frame.target == self.member
-        out: list[ev.Event] = []
+        assert circle is not None  # CLIENT_FRAMES: notices come only while admitted
         action = frame.action
-        if action == "left" and frame.rseq == 0:
+        if action == "left" and frame.rseq == 0:  # someone left the waiting room
             if self.lead is not None:
                 self.lead.knocks.pop(frame.target or 0, None)
             return [ev.KnockWithdrawn(frame.target or 0)]
+        signed = self._verified_action(frame)
+        if signed is None and action not in SERVER_NOTICES and action not in PHASE_ACTIONS:
+            return [
+                ev.SecurityAlert(
+                    f"The server claimed a facilitator's action that no facilitator signed "
+                    f"({action}); it was ignored." + COMPARE,
+                    "unsigned",
+                )
+            ]
         if action in PHASE_ACTIONS:
             return self._on_phase(frame)
-        if action == "joined" and circle is not None and frame.target not in circle.roster:
+        if action == "joined" and frame.target not in circle.roster:
             self._held.append(frame)  # shown once the signed roster names the newcomer
             return []
+        if action == "left":
+            return self._on_left(frame, circle)
+        handles = dict(circle.ever_seated)
+        about_me = frame.target is not None and frame.target == self.member
         if action == "warn":
-            text = "A facilitator sent you a private note."
-            if frame.note is not None and self.keys is not None:
-                try:
-                    plain = crypto.open_padded(self.keys.box, frame.note, NOTE_BUCKETS, "warning")
-                    text = plain.decode()
-                except (CryptoError, UnicodeDecodeError):
-                    pass
-            return [ev.PrivateWarning(text)]
+            return self._private_warning(signed)
+        out: list[ev.Event] = []
         if action == "mute" and about_me:
             self.muted_until = self.clock() + (frame.minutes or 0) * 60
         if action == "unmute" and about_me:
@@ -387,12 +503,74 @@ class Inbound:
             out.append(ev.Removed(banned=action == "ban"))
             return out
         was_lead = self.lead is not None
-        out += self._lead_reacts(frame)
-        if was_lead != (self.lead is not None) and self.circle is not None:
+        if signed is not None:
+            self._lead_reacts(signed)
+        if was_lead != (self.lead is not None):
             # Who leads changed after the roster saying so was shown: show it again, so the
             # interface moves the lead's panels to the right person.
             out.append(self._roster_event())
         return out
+
+    def _verified_action(self, frame: Notice) -> Moderate | None:
+        """The facilitator's own signed action behind a notice, checked against the roster;
+        None when the notice carries none. Raises if it carries one that does not verify."""
+        signed = frame.signed
+        circle = self.circle
+        if signed is None or circle is None:
+            return None
+        if signed.action != frame.action or signed.target != frame.target:
+            raise TamperedError("the notice does not say what the facilitator signed")
+        if signed.action in LEAD_ONLY:
+            if signed.signer != circle.root_key or signed.cert is None:
+                raise TamperedError("only the circle's own key delegates or hands over")
+            cert = signed.cert
+            verify_delegation(circle.root_key, circle.circle_id, cert)
+            target = circle.roster.get(cert.member)
+            if target is None or cert.member != signed.target or cert.key != target.sign_key:
+                raise TamperedError("the delegation names someone else")
+        else:
+            circle.check_moderator(signed.signer)
+        verify_moderate(circle.circle_id, signed)
+        if signed.seq <= self._mod_seen.get(signed.signer, 0):
+            raise ReplayError("a facilitator's action was sent again")
+        self._mod_seen[signed.signer] = signed.seq
+        return signed
+
+    def _on_left(self, frame: Notice, circle: CircleCrypto) -> list[ev.Event]:
+        """A member left (its own signature in ``proof``) or lost its connection (the server's
+        word alone). The lead moves everyone else to a new epoch either way: a member the
+        server no longer relays to must not keep getting keys (S5, SECURITY.md)."""
+        target = frame.target
+        entry = circle.roster.get(target) if target is not None else None
+        if entry is None or target is None:
+            return []
+        text = notice_text(frame, {entry.member: entry.handle})
+        if frame.proof is not None:
+            verify_leave(entry.sign_key, frame.proof, circle.circle_id, target)
+            if entry.sign_key == circle.root_key:
+                circle.root_left = True
+        else:
+            text = f"{entry.handle} lost their connection"
+        out: list[ev.Event] = [ev.NoticeReceived("left", target, text, False)]
+        lead = self.lead
+        if (
+            lead is not None
+            and target != self.member
+            and (entry.sign_key != circle.root_key or circle.root_left)
+        ):
+            self._send(*lead.rekey(without=target))
+        return out
+
+    def _private_warning(self, signed: Moderate | None) -> list[ev.Event]:
+        """A facilitator's private note to this member: only ever from the signed action."""
+        if signed is None or signed.note is None or self.keys is None:
+            raise TamperedError("a private note without a facilitator's signature")
+        plain = crypto.open_padded(self.keys.box, signed.note, NOTE_BUCKETS, "warning")
+        try:
+            text = plain.decode()
+        except UnicodeDecodeError:
+            raise TamperedError("the private note is not text") from None
+        return [ev.PrivateWarning(text)]
 
     def _on_phase(self, frame: Notice) -> list[ev.Event]:
         """A numbered phase notice is news for the transcript; an unnumbered one is the phase
@@ -406,24 +584,26 @@ class Inbound:
             out.append(ev.PhaseChanged(phase))
         return out
 
-    def _lead_reacts(self, frame: Notice) -> list[ev.Event]:
-        """The lead facilitator's client keeps keys and roster in step with membership."""
-        if action_is_handover_to_me := (frame.action == "handover" and frame.target == self.member):
+    def _lead_reacts(self, signed: Moderate) -> None:
+        """The lead facilitator's client keeps keys and roster in step with what facilitators
+        signed: a co-facilitator's removal, a delegation, a revocation, a hand-over."""
+        target = signed.target
+        if signed.action == "handover" and target == self.member:
             if self.circle is not None and self.secrets is not None:
-                self.lead = Facilitation(self.circle, self.secrets, self.rng, cert=frame.cert)
+                self.lead = Facilitation(self.circle, self.secrets, self.rng, cert=signed.cert)
+            return
         lead = self.lead
-        if lead is None or frame.target is None:
-            return []
-        if frame.action in ("left", "remove", "ban"):
-            if frame.target in lead.circle.roster:
-                self._send(*lead.rekey(without=frame.target))
-        elif frame.action == "delegate":
-            self._send(*lead.rekey(roles={frame.target: "co"}))
-        elif frame.action == "revoke":
-            self._send(*lead.rekey(roles={frame.target: "member"}))
-        elif frame.action == "handover" and not action_is_handover_to_me:
+        if lead is None or target is None:
+            return
+        if signed.action in ("remove", "ban"):
+            if target in lead.circle.roster:
+                self._send(*lead.rekey(without=target))
+        elif signed.action == "delegate":
+            self._send(*lead.rekey(roles={target: "co"}))
+        elif signed.action == "revoke":
+            self._send(*lead.rekey(roles={target: "member"}))
+        elif signed.action == "handover":
             self.lead = None  # the roster naming the new lead went out before the hand-over
-        return []
 
     def _on_timer(self, frame: Timer) -> list[ev.Event]:
         self.ends_at = frame.ends_at
@@ -438,8 +618,22 @@ class Inbound:
         return [ev.Resumed(frame.missed, frame.lost)]
 
     def _on_lobby(self, frame: Lobby) -> list[ev.Event]:
-        listed = []
+        """The lobby (F7). Only the server vouches for an entry, unless this client pins
+        host-approved keys (``trusted_keys``): then it lists only circles whose facilitator
+        one of them approved (PROTOCOL.md 3.3, Lobby)."""
+        listed: list[ev.ListedCircle] = []
+        hidden = 0
         for entry in frame.circles:
+            approved_by = None
+            if self.trusted_keys:
+                try:
+                    key = verify_listing(entry)
+                except CryptoError:
+                    key = None
+                if key not in self.trusted_keys:
+                    hidden += 1
+                    continue
+                approved_by = key.hex()
             if self.server_url:
                 host_invite = Invite.create(
                     self.server_url, entry.fingerprint, circle_id=entry.circle
@@ -452,30 +646,43 @@ class Inbound:
                     entry.secret,
                     entry.fingerprint,
                 )
-                listed.append((entry.title, entry.ends_at, entry.seats, str(invite)))
-        return [ev.LobbyListed(tuple(listed))]
+                listed.append(
+                    ev.ListedCircle(
+                        entry.title, entry.ends_at, entry.seats, str(invite), approved_by
+                    )
+                )
+        return [ev.LobbyListed(tuple(listed), hidden)]
 
     def _on_concern_notice(self, frame: ConcernNotice) -> list[ev.Event]:
-        if self.keys is None or self.circle is None:
+        """A concern, signed inside its box by the member who raised it (S10): the server
+        names the sender, the signature proves it."""
+        circle = self.circle
+        if circle is None:
             return []
-        try:
-            plain = crypto.open_padded(self.keys.box, frame.sealed, CONCERN_BUCKETS, "concern")
-            content = decode_struct(ConcernContent, plain)
-        except CircleError:
-            return [ev.SecurityAlert("A concern could not be read.")]
-        handle = self.circle.handle_of(frame.sender) or "someone"
+        _epoch, plain = open_signed(circle, frame.sealed, CONCERN_BUCKETS, "concern", frame.sender)
+        self._once(frame.sealed)
+        content = decode_struct(ConcernContent, plain)
+        handle = circle.handle_of(frame.sender) or "someone"
         return [ev.ConcernReceived(frame.sender, handle, content.target, content.note)]
 
     def _on_checkout_notice(self, frame: CheckoutNotice) -> list[ev.Event]:
-        if self.keys is None or self.lead is None:
+        """A check-out mood: tagged under the epoch key, so it is from a member, not the
+        server, though no one can tell which member (F11)."""
+        circle = self.circle
+        if circle is None or self.lead is None:
             return []
-        try:
-            plain = crypto.open_padded(self.keys.box, frame.sealed, MOOD_BUCKETS, "check-out")
-            mood = decode_struct(MoodContent, plain).mood
-        except CircleError:
-            return []
+        plain = open_member(circle, frame.sealed, MOOD_BUCKETS)
+        self._once(frame.sealed)
+        mood = decode_struct(MoodContent, plain).mood
         self.lead.checkouts[mood] = self.lead.checkouts.get(mood, 0) + 1
         return [ev.CheckedOut(mood)]
+
+    def _once(self, sealed: bytes) -> None:
+        """The same box twice is a replay (ReplayError), not a second concern or mood."""
+        digest = crypto.hash_bytes("box-seen", sealed, 16)
+        if digest in self._boxes_seen:
+            raise ReplayError("the same box was sent twice")
+        self._boxes_seen.append(digest)
 
     def _on_error(self, frame: Error) -> list[ev.Event]:
         # The server answers frames in order: a refused post is the oldest one not yet back.
@@ -497,3 +704,21 @@ class Inbound:
         assert self.circle is not None
         members = tuple((e.member, e.handle, e.role) for _, e in sorted(self.circle.roster.items()))
         return ev.RosterChanged(members, self.circle.fingerprint())
+
+
+_ALERTS: tuple[tuple[type[CircleError], str, str], ...] = (
+    (ForkError, "fork", "Something the server sent would undo or split the circle's history"),
+    (ReplayError, "replay", "The server sent something again that was already seen"),
+    (CryptoError, "tampered", "Something the server sent did not verify"),
+)
+
+
+def _alert(frame_type: str, exc: CircleError) -> ev.SecurityAlert:
+    """What the member is told when a frame is refused: which check, in plain words."""
+    for cls, kind, text in _ALERTS:
+        if isinstance(exc, cls):
+            return ev.SecurityAlert(f"{text} ({frame_type}); it was ignored." + COMPARE, kind)
+    return ev.SecurityAlert(
+        f"The server sent something that makes no sense now ({frame_type}); it was ignored.",
+        "malformed",
+    )

@@ -29,6 +29,7 @@ from protocol.content import (
     PostContent,
     ReactContent,
     RetractContent,
+    RosterEntry,
 )
 from protocol.crypto import CircleSecrets, MemberKeys, Random, SigningKeys, system_random
 from protocol.errors import LocalProtocolError
@@ -60,10 +61,16 @@ from protocol.group import (
     CircleCrypto,
     seal_info,
     seal_knock,
+    seal_member_to,
+    seal_signed_to,
 )
-from protocol.handshake import approve, sign_moderate, sign_open
+from protocol.handshake import approve, leave_proof, sign_moderate, sign_open
 from protocol.invite import Invite
+from protocol.states import ClientState, client_after
 
+OVERDUE_SECONDS = 5.0
+"""How long frames may wait for the rekey that opens them, or a co-facilitator's removal for
+the lead's rekey, before the member is told something is being held back (S10)."""
 UNCONFIRMED_LIMIT = 256
 """Sent frames kept until the server relays them back (re-sent after a resume)."""
 
@@ -111,8 +118,7 @@ class Session(Inbound):
         self.lead: Facilitation | None = None
         self.handle = ""
         self.member: int | None = None
-        self.admitted = False
-        self.closed = False
+        self.state = ClientState.CONNECTING
         self.auto_admit = False
         self.last_rseq = 0
         self.ends_at = 0.0
@@ -126,7 +132,28 @@ class Session(Inbound):
         self._held: list[Notice] = []
         self._unshown_roster = 0  # a roster this lead adopted on sending; shown on its echo
         self._unreadable: dict[tuple[int, int, int], None] = {}  # gaps already shown, in order
+        self._mod_seen: dict[bytes, int] = {}  # newest verified moderation seq per signer
+        self._boxes_seen: deque[bytes] = deque(maxlen=PENDING_LIMIT)  # concerns, check-outs
+        self._held_since: float | None = None  # when frames began waiting for a rekey
+        self._expect_gone: dict[int, float] = {}  # removals this member signed, by when
+        self._alerted: set[str] = set()  # overdue alerts already raised
         self.server_url = ""
+        self.trusted_keys: frozenset[bytes] = frozenset()
+        """Host-approved facilitator keys this person pins: the lobby then lists only circles
+        one of them vouches for (the server's word alone is not enough)."""
+
+    @property
+    def admitted(self) -> bool:
+        """In the circle (PROTOCOL.md 7.2)."""
+        return self.state is ClientState.ADMITTED
+
+    @property
+    def closed(self) -> bool:
+        """Left, declined, removed, or the circle ended: keys are wiped."""
+        return self.state is ClientState.CLOSED
+
+    def _move(self, event: str) -> None:
+        self.state = client_after(self.state, event)
 
     # ------------------------------------------------------------------ plumbing
     def take_outgoing(self) -> list[Frame]:
@@ -211,6 +238,12 @@ class Session(Inbound):
         """Open a circle as its facilitator; the invite is ready once ``CircleOpened`` arrives."""
         if not self.challenge:
             raise LocalProtocolError("wait for the server's hello first")
+        if listed and auto_admit:
+            raise LocalProtocolError(
+                "a listed circle cannot admit everyone automatically: anyone, the server "
+                "included, can knock on it"
+            )
+        self._move("open")
         self.keys = MemberKeys.generate(self.rng)
         fpr = crypto.fingerprint(self.keys.sign.public)
         self.invite = Invite.create(server_url, fpr, self.rng)
@@ -247,6 +280,7 @@ class Session(Inbound):
         """Knock on a circle's door with an invite: proof first, the ground rules come back."""
         if not self.challenge:
             raise LocalProtocolError("wait for the server's hello first")
+        self._move("join")
         self.invite = Invite.parse(invite) if isinstance(invite, str) else invite
         self.secrets = CircleSecrets.from_secret(self.invite.secret, self.invite.circle_id)
         self.keys = MemberKeys.generate(self.rng)
@@ -270,6 +304,7 @@ class Session(Inbound):
         """The user read and accepted the ground rules: knock with the (sealed) handle."""
         if self.secrets is None or self.invite is None or self.keys is None:
             raise LocalProtocolError("join a circle first")
+        self._move("knock")
         self.handle = handle
         content = KnockContent(handle=handle, mood=mood)
         sealed = seal_knock(self.secrets, self.invite.circle_id, self.keys, content, self.rng)
@@ -311,20 +346,31 @@ class Session(Inbound):
     def leave(self, mood: str | None = None) -> None:
         """Leave now; with a ``mood``, first check out anonymously to the facilitators (F11)."""
         if not self.closed:
-            if mood is not None and self.circle is not None and self.admitted:
+            circle = self.circle if self.admitted else None
+            if mood is not None and circle is not None:
                 plain = pack(MoodContent(mood=mood).to_map())
                 to = tuple(
                     SealedTo(
                         member=e.member,
-                        sealed=crypto.seal_padded_to(e.box_key, plain, MOOD_BUCKETS, self.rng),
+                        sealed=seal_member_to(circle, e, plain, MOOD_BUCKETS, self.rng),
                     )
-                    for e in self.circle.roster.values()
-                    if e.role in ("facilitator", "co") and e.member != self.member
+                    for e in self._facilitators(circle)
                 )
                 if to:
                     self._send(Checkout(to=to))
-            self._send(Leave())
+            proof = None
+            if circle is not None and self.keys is not None:
+                proof = leave_proof(self.keys.sign, circle.circle_id, circle.member)
+            self._send(Leave(proof=proof))
         self.wipe()
+
+    def _facilitators(self, circle: CircleCrypto) -> list[RosterEntry]:
+        """The other facilitators and co-facilitators on the verified roster."""
+        return [
+            e
+            for e in circle.roster.values()
+            if e.role in ("facilitator", "co") and e.member != self.member
+        ]
 
     def request_lobby(self) -> None:
         self._send(LobbyRequest())
@@ -336,10 +382,19 @@ class Session(Inbound):
         to = tuple(
             SealedTo(
                 member=e.member,
-                sealed=crypto.seal_padded_to(e.box_key, plain, CONCERN_BUCKETS, self.rng),
+                sealed=seal_signed_to(
+                    circle.keys.sign,
+                    circle.circle_id,
+                    "concern",
+                    circle.epoch,
+                    circle.member,
+                    e,
+                    plain,
+                    CONCERN_BUCKETS,
+                    self.rng,
+                ),
             )
-            for e in circle.roster.values()
-            if e.role in ("facilitator", "co") and e.member != self.member
+            for e in self._facilitators(circle)
         )
         if not to:
             raise LocalProtocolError("there is no facilitator to tell")
@@ -380,6 +435,13 @@ class Session(Inbound):
                 raise LocalProtocolError("that note is too long")
             box_key = circle.roster[target].box_key
             sealed_note = crypto.seal_padded_to(box_key, text, NOTE_BUCKETS, self.rng)
+        if action in ("remove", "ban") and target is not None and target in circle.roster:
+            if self.lead is not None:
+                # The lead's own decision: the new epoch goes out before the removal, so the
+                # rekey never waits on the server's word (S5, S10).
+                self._send(*self.lead.rekey(without=target))
+            else:
+                self._expect_gone[target] = self.clock() + OVERDUE_SECONDS
         if action in ("delegate", "handover") and target is not None:
             lead = self._require_lead()
             cert = lead.delegation(target, "co" if action == "delegate" else "facilitator")
@@ -426,13 +488,19 @@ class Session(Inbound):
         return self.circle.handle_of(member) or "someone"
 
     def wipe(self) -> None:
-        """F5: drop keys, roster and pending messages from memory."""
+        """F5, S11: drop every secret and what the circle showed: member keys, epoch keys,
+        the invite and what it derives, the roster, pending frames. Frames already queued to
+        go out (a signed leave, a check-out) stay: they are ciphertext or signatures."""
         if self.circle is not None:
             self.circle.wipe()
-        self.closed = True
-        self.admitted = False
+        self._move("wipe")
+        self.circle = None
         self.lead = None
+        self.keys = None
+        self.invite = None
         self.secrets = None
+        self._open_request = None
+        self.handle = ""
         self.phase = None
         self._pending.clear()
         self._unconfirmed.clear()

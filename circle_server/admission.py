@@ -46,11 +46,11 @@ def open_circle(reg: Registry, conn: Conn, frame: OpenCircle, now: float) -> lis
         raise Rejection(
             ErrorCode.BAD_SIGNATURE, "The open request is not signed correctly."
         ) from None
+    try:
+        approver = handshake.verify_approval(conn.challenge, frame)
+    except CryptoError:
+        approver = None
     if c.open_policy == "approved":
-        try:
-            approver = handshake.verify_approval(conn.challenge, frame)
-        except CryptoError:
-            approver = None
         if approver not in reg.approved:
             raise Rejection(
                 ErrorCode.NOT_APPROVED,
@@ -69,6 +69,13 @@ def open_circle(reg: Registry, conn: Conn, frame: OpenCircle, now: float) -> lis
         raise Rejection(ErrorCode.NOT_ALLOWED, f"Circles here hold at most {c.max_members} people.")
     if frame.listed and (not frame.title or frame.secret is None or not c.lobby):
         raise Rejection(ErrorCode.BAD_FIELD, "A listed circle needs a title and its secret.")
+    if frame.listed and frame.auto_admit:
+        # Anyone, the server included, can knock on a listed circle: someone must decide.
+        raise Rejection(
+            ErrorCode.NOT_ALLOWED,
+            "A listed circle cannot admit everyone automatically. Turn off auto-admit, or "
+            "do not list the circle.",
+        )
     circle = Circle(
         id=frame.circle,
         root_key=frame.facilitator_key,
@@ -82,6 +89,8 @@ def open_circle(reg: Registry, conn: Conn, frame: OpenCircle, now: float) -> lis
         title=frame.title if frame.listed else None,
         secret=frame.secret if frame.listed else None,
     )
+    if frame.listed and approver is not None and frame.approval is not None:
+        circle.listing_approval = (approver, frame.approval.sig, conn.challenge)
     circle.buffer = type(circle.buffer)(maxlen=c.resume_buffer)
     member = Member(
         id=circle.new_member_id(),

@@ -97,6 +97,9 @@ class Circle:
     buffer_bytes: int = 0
     paused_until: float | None = None
     phase: str | None = None  # the agenda phase shown with the clock (F4)
+    listing_approval: tuple[bytes, bytes, bytes] | None = None
+    """(long-term key, signature, challenge): a host-approved key vouching for a listed
+    circle's facilitator, shown in the lobby so clients that pin the key can check it."""
 
     def keep(self, rseq: int, frame: Frame, max_bytes: int) -> None:
         """Add a numbered frame to the resume buffer, bounded in frames (the deque's maxlen)

@@ -2,7 +2,9 @@
 
 The registry has already checked that the frame is signed by the sending facilitator's own
 key and that its sequence number is new; this module checks the action's own rules and
-returns the actions (neutral notices, closes) to carry out.
+returns the actions (neutral notices, closes) to carry out. Every notice of a facilitator's
+action carries the signed frame itself, so members verify it rather than trust the server
+(S10); a private warning's note travels only inside it.
 """
 
 from __future__ import annotations
@@ -35,11 +37,11 @@ def apply_moderation(
         return registry.close_circle(circle, "facilitator")
     if action in ("lock", "unlock"):
         circle.locked = action == "lock"
-        return registry.publish(circle, registry.notice(circle, action, None))
+        return registry.publish(circle, registry.notice(circle, action, None, signed=frame))
     if action == "slow":
         circle.slow_seconds = frame.seconds or 0
         return registry.publish(
-            circle, registry.notice(circle, action, None, seconds=circle.slow_seconds)
+            circle, registry.notice(circle, action, None, seconds=circle.slow_seconds, signed=frame)
         )
     if action == "extend":
         return _extend(registry, circle, frame, now)
@@ -51,31 +53,31 @@ def apply_moderation(
     if action == "warn":
         if target.conn is None:
             raise Rejection(ErrorCode.UNAVAILABLE, "That person is not connected right now.")
-        notice = registry.notice(circle, "warn", target.id, note=frame.note, stream=False)
+        notice = registry.notice(circle, "warn", target.id, stream=False, signed=frame)
         return [Send(target.conn, notice)]
     if action == "mute":
         if not frame.minutes:
             raise Rejection(ErrorCode.BAD_FIELD, "Say for how many minutes to mute.")
         target.muted_until = now + frame.minutes * 60
         return registry.publish(
-            circle, registry.notice(circle, "mute", target.id, minutes=frame.minutes)
+            circle, registry.notice(circle, "mute", target.id, minutes=frame.minutes, signed=frame)
         )
     if action == "unmute":
         target.muted_until = 0.0
-        return registry.publish(circle, registry.notice(circle, "unmute", target.id))
+        return registry.publish(circle, registry.notice(circle, "unmute", target.id, signed=frame))
     if action == "remove":
-        return registry.depart(circle, target, "remove", "remove", CloseCode.REMOVED)
+        return registry.depart(circle, target, "remove", "remove", CloseCode.REMOVED, signed=frame)
     if action == "ban":
         circle.banned_keys.add(target.sign_key)
         circle.banned_addresses.add(target.address)
-        return registry.depart(circle, target, "ban", "ban", CloseCode.BANNED)
+        return registry.depart(circle, target, "ban", "ban", CloseCode.BANNED, signed=frame)
     if action in ("delegate", "handover"):
         return _delegate(registry, circle, actor, target, frame)
     if action == "revoke":
         if target.role != "co":
             raise Rejection(ErrorCode.BAD_FIELD, "That person is not a co-facilitator.")
         target.role = "member"
-        return registry.publish(circle, registry.notice(circle, "revoke", target.id))
+        return registry.publish(circle, registry.notice(circle, "revoke", target.id, signed=frame))
     raise Rejection(ErrorCode.BAD_FIELD, f"Unknown moderation action {action!r}.")
 
 
@@ -97,7 +99,9 @@ def _extend(registry: Registry, circle: Circle, frame: Moderate, now: float) -> 
     circle.ends_at = min(circle.ends_at + frame.minutes * 60, latest)
     left = circle.ends_at - now
     circle.warnings_sent = {m for m in WARNING_MINUTES if left <= m * 60}
-    out = registry.publish(circle, registry.notice(circle, "extend", None, minutes=frame.minutes))
+    out = registry.publish(
+        circle, registry.notice(circle, "extend", None, minutes=frame.minutes, signed=frame)
+    )
     return out + registry.publish(circle, Timer(ends_at=circle.ends_at, warning=None))
 
 
@@ -107,7 +111,7 @@ def _phase(registry: Registry, circle: Circle, frame: Moderate) -> list[Action]:
     if frame.order or any(value is not None for value in extra):
         raise Rejection(ErrorCode.BAD_FIELD, "A phase change names only the phase.")
     circle.phase = action_phase(frame.action)
-    return registry.publish(circle, registry.notice(circle, frame.action, None))
+    return registry.publish(circle, registry.notice(circle, frame.action, None, signed=frame))
 
 
 def phase_notice(registry: Registry, circle: Circle) -> Notice:
@@ -125,7 +129,9 @@ def _round(registry: Registry, circle: Circle, frame: Moderate, now: float) -> l
                 ErrorCode.BAD_FIELD, "The speaking order must list people in the circle."
             )
         circle.round = Round(order=order, share_seconds=frame.seconds or None, turn_started=now)
-        notice = registry.notice(circle, "round_start", None, seconds=frame.seconds, order=order)
+        notice = registry.notice(
+            circle, "round_start", None, seconds=frame.seconds, order=order, signed=frame
+        )
         return registry.publish(circle, notice)
     if circle.round is None:
         raise Rejection(ErrorCode.OUT_OF_ORDER, "There is no go-around running.")
@@ -134,10 +140,14 @@ def _round(registry: Registry, circle: Circle, frame: Moderate, now: float) -> l
             circle.round.order.pop(0)
         circle.round.turn_started = now
         if circle.round.order:
-            notice = registry.notice(circle, "round_next", None, order=circle.round.order)
+            notice = registry.notice(
+                circle, "round_next", None, order=circle.round.order, signed=frame
+            )
             return registry.publish(circle, notice)
     circle.round = None
-    return registry.publish(circle, registry.notice(circle, "round_end", None))
+    # round_end signed by the facilitator, or the end of the order after a signed round_next
+    signed = frame if frame.action == "round_end" else None
+    return registry.publish(circle, registry.notice(circle, "round_end", None, signed=signed))
 
 
 def _delegate(
@@ -160,5 +170,5 @@ def _delegate(
     target.role = role
     if role == "facilitator":
         actor.role = "member"
-    notice = registry.notice(circle, frame.action, target.id, cert=cert)
+    notice = registry.notice(circle, frame.action, target.id, cert=cert, signed=frame)
     return registry.publish(circle, notice)

@@ -26,6 +26,7 @@ from protocol.errors import CryptoError, ErrorCode, ProtocolError
 from protocol.frames import (
     MESSAGE_FRAMES,
     Admit,
+    Approval,
     Checkout,
     CheckoutNotice,
     Closed,
@@ -51,6 +52,7 @@ from protocol.frames import (
     Relayed,
     Resume,
     Roster,
+    SealedTo,
     ServerHello,
     Timer,
 )
@@ -263,7 +265,7 @@ class Registry:
         if isinstance(frame, Knock):
             return admission.knock(self, circle, member, frame)
         if isinstance(frame, Leave):
-            return self._leave(circle, member)
+            return self._leave(circle, member, frame)
         if frame.TYPE in MESSAGE_FRAMES:
             return self._message(circle, member, frame, now)  # type: ignore[arg-type]
         if isinstance(frame, PassTurn):
@@ -326,11 +328,22 @@ class Registry:
             )
         ]
 
-    def _leave(self, circle: Circle, member: Member) -> list[Action]:
-        return self.depart(circle, member, "leave", "left", CloseCode.NORMAL)
+    def _leave(self, circle: Circle, member: Member, frame: Leave) -> list[Action]:
+        # The member's own signature goes out with the notice; the server does not check it
+        # (members do, S10), but a proof from someone not seated is of no use to anyone.
+        proof = frame.proof if member.seated else None
+        return self.depart(circle, member, "leave", "left", CloseCode.NORMAL, proof=proof)
 
     def depart(
-        self, circle: Circle, member: Member, event: str, notice: str, code: int
+        self,
+        circle: Circle,
+        member: Member,
+        event: str,
+        notice: str,
+        code: int,
+        *,
+        signed: Moderate | None = None,
+        proof: bytes | None = None,
     ) -> list[Action]:
         was_seated = member.seated
         member.state = member_after(member.state, event)
@@ -342,7 +355,8 @@ class Registry:
         if circle.round and member.id in circle.round.order:
             circle.round.order.remove(member.id)
         if was_seated:
-            out += self.publish(circle, self.notice(circle, notice, member.id))
+            notice_frame = self.notice(circle, notice, member.id, signed=signed, proof=proof)
+            out += self.publish(circle, notice_frame)
             out += self.check_facilitator_presence(circle)
         else:
             out += self.to_facilitators(
@@ -392,7 +406,7 @@ class Registry:
             )
         member.concerns.append(now)
         out: list[Action] = []
-        for entry in frame.to:
+        for entry in _one_each(frame.to):
             target = circle.members.get(entry.member)
             if target and target.is_facilitator and target.conn is not None:
                 out.append(Send(target.conn, ConcernNotice(sender=member.id, sealed=entry.sealed)))
@@ -406,7 +420,7 @@ class Registry:
             raise Rejection(ErrorCode.OUT_OF_ORDER, "You have checked out already.")
         member.checked_out = True
         out: list[Action] = []
-        for entry in frame.to:
+        for entry in _one_each(frame.to):
             target = circle.members.get(entry.member)
             if target and target.is_facilitator and target.conn is not None:
                 out.append(Send(target.conn, CheckoutNotice(sealed=entry.sealed)))
@@ -525,6 +539,7 @@ class Registry:
         """What the lobby shows of a circle (F7), or None when it is not listed right now."""
         if not c.listed or c.secret is None or c.locked or c.state is not CircleState.OPEN:
             return None
+        approved = c.listing_approval
         return LobbyEntry(
             circle=c.id,
             title=c.title or "",
@@ -532,6 +547,9 @@ class Registry:
             seats=max(0, c.capacity - c.seated_count()),
             secret=c.secret,
             fingerprint=crypto.fingerprint(c.root_key),
+            facilitator_key=c.root_key,
+            approval=None if approved is None else Approval(key=approved[0], sig=approved[1]),
+            challenge=None if approved is None else approved[2],
         )
 
     def next_rseq(self, circle: Circle) -> int:
@@ -550,6 +568,8 @@ class Registry:
         note: bytes | None = None,
         cert: Delegation | None = None,
         stream: bool = True,
+        signed: Moderate | None = None,
+        proof: bytes | None = None,
     ) -> Notice:
         """A neutral notice (F17); ``stream`` ones are numbered and kept for resuming members."""
         return Notice(
@@ -561,6 +581,8 @@ class Registry:
             note=note,
             cert=cert,
             rseq=self.next_rseq(circle) if stream else 0,
+            signed=signed,
+            proof=proof,
         )
 
     def publish(self, circle: Circle, frame: Frame) -> list[Action]:
@@ -593,3 +615,12 @@ class Registry:
             "waiting": sum(c.waiting_count() for c in self.circles.values()),
             "connections": len(self.conns),
         }
+
+
+def _one_each(entries: tuple[SealedTo, ...]) -> list[SealedTo]:
+    """The first box for each recipient: a frame naming someone twice is not two concerns or
+    two check-outs, and the rate limits count members, not boxes."""
+    seen: dict[int, SealedTo] = {}
+    for entry in entries:
+        seen.setdefault(entry.member, entry)
+    return list(seen.values())

@@ -18,10 +18,11 @@ from circle_server.circle import Circle, Member, Round
 from protocol.frames import PHASES, Frame
 from protocol.states import CircleState, MemberState, member_after
 
-SNAPSHOT_VERSION = 2
-"""Version 2 adds the agenda phase at the end; version 1 snapshots (no phase) still load, so
-a node of the previous release can hand its circles over during a rolling upgrade."""
-READABLE_VERSIONS = frozenset({1, SNAPSHOT_VERSION})
+SNAPSHOT_VERSION = 3
+"""Version 2 added the agenda phase at the end, version 3 the listing approval after it;
+older snapshots still load, so a node of the previous release can hand its circles over
+during a rolling upgrade."""
+READABLE_VERSIONS = frozenset({1, 2, SNAPSHOT_VERSION})
 
 
 class SnapshotError(ValueError):
@@ -75,6 +76,7 @@ def dump_circle(circle: Circle) -> bytes:
             circle.rseq,
             circle.paused_until,
             circle.phase,
+            list(circle.listing_approval) if circle.listing_approval else None,
         ],
         use_bin_type=True,
     )
@@ -96,6 +98,8 @@ def load_circle(
             raise SnapshotError(f"snapshot version {raw[0]} is not {SNAPSHOT_VERSION}")
         if raw[0] == 1:
             raw = [*raw, None]  # no agenda phase yet
+        if raw[0] in (1, 2):
+            raw = [*raw, None]  # no listing approval yet
         (
             _,
             cid,
@@ -122,9 +126,12 @@ def load_circle(
             rseq,
             paused_until,
             phase,
+            approval,
         ) = raw
         if phase is not None and phase not in PHASES:
             raise SnapshotError(f"unknown agenda phase {phase!r}")
+        if approval is not None and len(approval) != 3:
+            raise SnapshotError("the listing approval is unreadable")
         circle = Circle(
             id=cid,
             root_key=root_key,
@@ -149,6 +156,7 @@ def load_circle(
             rseq=rseq,
             paused_until=paused_until,
             phase=phase,
+            listing_approval=tuple(approval) if approval else None,
         )
         for fields in members:
             member = Member(

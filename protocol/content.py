@@ -122,8 +122,17 @@ class RosterEntry(Struct):
 
 @dataclass(frozen=True, slots=True)
 class RosterContent(Struct):
+    """The signed roster at one step of the group's history (PROTOCOL.md 5.8).
+
+    ``epoch`` is the epoch this roster starts; ``prev`` is the transcript hash of the roster
+    before it (32 zero bytes for the first), so every roster names the whole history before
+    it and no member accepts a rollback, a skip or a fork silently (S10).
+    """
+
     circle: bytes = spec(Bytes(limits.ID_BYTES))
     version: int = spec(Int(1, limits.MAX_SEQ))
+    epoch: int = spec(Int(0, limits.MAX_EPOCH))
+    prev: bytes = spec(Bytes(limits.KEY_BYTES))
     members: tuple[RosterEntry, ...] = spec(ListOf(Nested(RosterEntry), limits.MAX_CAPACITY))
 
 
@@ -134,7 +143,7 @@ class WelcomeContent(Struct):
     circle: bytes = spec(Bytes(limits.ID_BYTES))
     member: int = spec(Int(1, limits.MAX_MEMBER_ID))
     epoch: int = spec(Int(0, limits.MAX_EPOCH))
-    key: bytes = spec(Key)
+    key: bytes = spec(Key, repr=False)
     roster: RosterContent = spec(Nested(RosterContent))
     pinned: str | None = spec(Opt(Str(1000)))
 

@@ -411,3 +411,71 @@ def unlock_seed(blob: bytes, passphrase: str) -> bytes:
         return open_secret(key, sealed, KEYFILE_MAGIC, "key file")
     except TamperedError:
         raise CryptoError("wrong passphrase, or the key file is damaged") from None
+
+
+# --------------------------------------------------------------------------- key schedule (9)
+# Primitives for the key schedule (PROTOCOL.md 9): raw X25519 for the hybrid KEM, a fast
+# labelled BLAKE2b for ratchet steps, and in-place wiping of secrets held in bytearrays.
+
+try:  # PyNaCl's cffi handle to libsodium; kept with the code that uses it
+    from nacl._sodium import ffi as _ffi  # noqa: E402
+    from nacl._sodium import lib as _lib  # noqa: E402
+except ImportError:  # pragma: no cover - a PyNaCl without it: the public binding, slower
+    _ffi = _lib = None
+
+
+def x25519_keypair(seed: bytes) -> tuple[bytes, bytes]:
+    """An X25519 key pair ``(secret, public)`` from a 32-byte seed (libsodium's seed keypair)."""
+    if len(seed) != 32:
+        raise CryptoError("an X25519 seed is 32 bytes")
+    public, secret = sodium.crypto_box_seed_keypair(bytes(seed))
+    return secret, public
+
+
+def x25519_shared(secret: bytes | bytearray, public: bytes) -> bytes:
+    """Raw X25519 (crypto_scalarmult); refuses low-order points (an all-zero result)."""
+    if len(public) != 32:
+        raise TamperedError("an X25519 public key is 32 bytes")
+    try:
+        shared: bytes = sodium.crypto_scalarmult(bytes(secret), public)
+    except (nacl.exceptions.CryptoError, nacl.exceptions.RuntimeError, ValueError, TypeError):
+        raise TamperedError("an X25519 public key is not usable") from None
+    if not any(shared):  # pragma: no cover - libsodium already rejects the all-zero result
+        raise TamperedError("an X25519 public key is not usable")
+    return shared
+
+
+def kdf(key: bytes | bytearray, label: bytes, context: bytes = b"", size: int = 32) -> bytes:
+    """``derive_key`` with a pre-encoded label (``circle:v1:<label> 0x00``), for hot paths.
+
+    Same output as ``derive_key(key, label_text, context, size)`` (PROTOCOL.md 5.1). It calls
+    libsodium's ``crypto_generichash_blake2b_salt_personal`` through PyNaCl's cffi handle
+    directly: the public binding's per-call checks cost about 4 µs, the whole budget of a
+    ratchet step (9.5).
+    """
+    if not 16 <= len(key) <= 64 or not 16 <= size <= 64:
+        raise CryptoError("a key-derivation key and output are 16 to 64 bytes")
+    data = label + context
+    if _lib is None:
+        slow: bytes = sodium.crypto_generichash_blake2b_salt_personal(
+            data, digest_size=size, key=bytes(key)
+        )
+        return slow
+    out = _ffi.new("unsigned char[]", size)
+    rc = _lib.crypto_generichash_blake2b_salt_personal(
+        out, size, data, len(data), bytes(key), len(key), _ffi.NULL, _ffi.NULL
+    )
+    if rc != 0:  # pragma: no cover - only for arguments checked above
+        raise CryptoError("key derivation failed")
+    digest: bytes = _ffi.buffer(out, size)[:]
+    return digest
+
+
+def kdf_label(label: str) -> bytes:
+    """The encoded label prefix ``kdf`` expects: ``circle:v1:<label> 0x00``."""
+    return _label(label) + b"\x00"
+
+
+def wipe(buffer: bytearray) -> None:
+    """Overwrite a secret held in a bytearray with zeros, in place (PROTOCOL.md 9.7)."""
+    buffer[:] = bytes(len(buffer))

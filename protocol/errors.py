@@ -98,6 +98,11 @@ class ReplayError(CryptoError):
     """A message was seen before (duplicate) and is dropped."""
 
 
+class ForkError(CryptoError):
+    """A welcome, rekey or roster would roll the group back, skip ahead, or fork its history
+    (S10): it does not follow, by exactly one step, the state this member holds."""
+
+
 class EpochError(CryptoError):
     """A message or rekey names an epoch this member does not (or no longer) hold a key for."""
 

@@ -152,7 +152,12 @@ class Approval(Struct):
 
 @dataclass(frozen=True, slots=True)
 class LobbyEntry(Struct):
-    """A listed circle: anyone, the server operator included, can knock on it (F7)."""
+    """A listed circle: anyone, the server operator included, can knock on it (F7).
+
+    Only the server vouches for an entry, unless its facilitator opened it with a host-approved
+    long-term key: then ``approval`` and the ``challenge`` it signed let a client that pins
+    that key check it (PROTOCOL.md 5.6).
+    """
 
     circle: bytes = spec(CircleId)
     title: str = spec(Str(limits.MAX_TITLE))
@@ -160,6 +165,9 @@ class LobbyEntry(Struct):
     seats: int = spec(Int(0, limits.MAX_CAPACITY))
     secret: bytes = spec(Bytes(limits.SECRET_BYTES))
     fingerprint: bytes = spec(Bytes(limits.FINGERPRINT_BYTES))
+    facilitator_key: bytes = spec(Key)
+    approval: Approval | None = spec(Opt(Nested(Approval)))
+    challenge: bytes | None = spec(Opt(Bytes(limits.CHALLENGE_BYTES)))
 
 
 # --------------------------------------------------------------------------- frames
@@ -483,7 +491,13 @@ class Moderate(Frame):
 @_frame
 @dataclass(frozen=True, slots=True)
 class Notice(Frame):
-    """Server -> members: a neutral notice of a membership or moderation event."""
+    """Server -> members: a neutral notice of a membership or moderation event.
+
+    A facilitator's action carries the facilitator's own signed ``moderate`` frame in
+    ``signed``; a member's own leave carries its signature in ``proof``. Clients act only on
+    what verifies (S10); every other notice is the server's word and only shown (PROTOCOL.md
+    3.3). A private warning's note travels inside ``signed``.
+    """
 
     TYPE: ClassVar[str] = "notice"
     action: str = spec(Str(16, NOTICE_ACTIONS))
@@ -494,6 +508,8 @@ class Notice(Frame):
     note: bytes | None = spec(Opt(Bytes(max_len=limits.MAX_NOTE)))
     cert: Delegation | None = spec(Opt(Nested(Delegation)))
     rseq: int = spec(Seq)
+    signed: Moderate | None = spec(Opt(Nested(Moderate)), default=None)
+    proof: bytes | None = spec(Opt(Sig), default=None)
 
 
 @_frame
@@ -509,9 +525,11 @@ class Timer(Frame):
 @_frame
 @dataclass(frozen=True, slots=True)
 class Leave(Frame):
-    """Member -> server: leave the circle now."""
+    """Member -> server: leave the circle now. An admitted member signs its leave (``proof``,
+    PROTOCOL.md 5.6) so that no one else can be made to leave by the server's word."""
 
     TYPE: ClassVar[str] = "leave"
+    proof: bytes | None = spec(Opt(Sig), default=None)
 
 
 @_frame

@@ -8,8 +8,10 @@ does I/O; the client core feeds them frames.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TypeVar
 
 from protocol import crypto, limits
@@ -25,6 +27,7 @@ from protocol.content import (
 from protocol.crypto import CircleSecrets, MemberKeys, Random, SigningKeys, system_random
 from protocol.errors import (
     EpochError,
+    ForkError,
     LocalProtocolError,
     RemoteProtocolError,
     ReplayError,
@@ -41,6 +44,7 @@ from protocol.frames import (
     SealedTo,
     WelcomeBody,
 )
+from protocol.names import handle_problem, skeleton
 
 T = TypeVar("T", bound=Struct)
 
@@ -112,6 +116,90 @@ def open_info(
     return _decode_inner(InfoContent, plain)
 
 
+# --------------------------------------------------------------------------- private boxes
+# Concerns, check-out moods and warning notes go to one member outside the group key
+# (PROTOCOL.md 5.9). Inside the box, the author proves who wrote it: a concern is signed by
+# its sender; a check-out mood carries a tag under the epoch key, which shows it comes from
+# a member (not the server) without saying which (F11). Both bind circle, epoch and
+# recipient, so the server can neither forge one nor redirect it.
+
+_EPOCH = 4
+_SIG = 64
+_TAG = 32
+
+
+def seal_signed_to(
+    keys: SigningKeys,
+    circle_id: bytes,
+    label: str,
+    epoch: int,
+    sender: int,
+    recipient: RosterEntry,
+    content: bytes,
+    buckets: tuple[int, ...],
+    rng: Random = system_random,
+) -> bytes:
+    sig = keys.sign(label, circle_id, epoch, sender, recipient.member, content)
+    inner = epoch.to_bytes(_EPOCH, "big") + sig + content
+    return crypto.seal_padded_to(recipient.box_key, inner, buckets, rng)
+
+
+def open_signed(
+    circle: CircleCrypto,
+    sealed: bytes,
+    buckets: tuple[int, ...],
+    label: str,
+    sender: int,
+) -> tuple[int, bytes]:
+    """Open a box sealed to this member and check its sender's signature: (epoch, content)."""
+    inner = crypto.open_padded(circle.keys.box, sealed, buckets, label)
+    entry = circle.roster.get(sender)
+    if entry is None or len(inner) < _EPOCH + _SIG:
+        raise TamperedError(f"the {label} is not from someone in the circle")
+    epoch = int.from_bytes(inner[:_EPOCH], "big")
+    sig, content = inner[_EPOCH : _EPOCH + _SIG], inner[_EPOCH + _SIG :]
+    crypto.verify(
+        entry.sign_key, sig, label, circle.circle_id, epoch, sender, circle.member, content
+    )
+    return epoch, content
+
+
+def _member_tag(circle: CircleCrypto, epoch: int, recipient: int, content: bytes) -> bytes:
+    key = crypto.epoch_subkey(circle.epoch_key(epoch), "checkout")
+    return crypto.derive_key(
+        key, "checkout-tag", crypto.transcript(circle.circle_id, epoch, recipient, content)
+    )
+
+
+def seal_member_to(
+    circle: CircleCrypto,
+    recipient: RosterEntry,
+    content: bytes,
+    buckets: tuple[int, ...],
+    rng: Random = system_random,
+) -> bytes:
+    """Seal ``content`` to one member with a tag only members of this epoch can make."""
+    tag = _member_tag(circle, circle.epoch, recipient.member, content)
+    inner = circle.epoch.to_bytes(_EPOCH, "big") + tag + content
+    return crypto.seal_padded_to(recipient.box_key, inner, buckets, rng)
+
+
+def open_member(circle: CircleCrypto, sealed: bytes, buckets: tuple[int, ...]) -> bytes:
+    """Open a box from ``seal_member_to`` and check its tag (TamperedError if forged)."""
+    inner = crypto.open_padded(circle.keys.box, sealed, buckets, "check-out")
+    if len(inner) < _EPOCH + _TAG:
+        raise TamperedError("the check-out is not from a member")
+    epoch = int.from_bytes(inner[:_EPOCH], "big")
+    tag, content = inner[_EPOCH : _EPOCH + _TAG], inner[_EPOCH + _TAG :]
+    try:
+        expected = _member_tag(circle, epoch, circle.member, content)
+    except EpochError:
+        raise TamperedError("the check-out is for an epoch this member does not hold") from None
+    if not crypto.constant_time_equal(tag, expected):
+        raise TamperedError("the check-out is not from a member")
+    return content
+
+
 def _decode_inner(cls: type[T], plain: bytes) -> T:
     try:
         return decode_struct(cls, plain, limits.MAX_SEALED)  # no sealed plaintext is larger
@@ -130,8 +218,12 @@ def _welcome_parts(
     return (circle_id, member, sign_key, box_key, epoch, sealed)
 
 
-def _rekey_parts(circle_id: bytes, epoch: int, keys: Iterable[SealedTo]) -> tuple[bytes | int, ...]:
-    parts: list[bytes | int] = [circle_id, epoch]
+def _rekey_parts(
+    circle_id: bytes, epoch: int, prev: bytes, keys: Iterable[SealedTo]
+) -> tuple[bytes | int, ...]:
+    """A rekey is signed over the transcript hash it follows (``prev``, PROTOCOL.md 5.8): it
+    verifies only for members whose history is the signer's."""
+    parts: list[bytes | int] = [circle_id, epoch, prev]
     for entry in keys:
         parts += [entry.member, entry.sealed]
     return tuple(parts)
@@ -146,10 +238,23 @@ def _rekey_plain(circle_id: bytes, member: int, epoch: int, key: bytes) -> bytes
 
 @dataclass(slots=True)
 class SenderWindow:
-    """Per-(sender, epoch) sequence state: numbers start at 1 in every epoch (S6)."""
+    """Per-(sender, epoch) sequence state: numbers start at 1 in every epoch (S6).
+
+    Missing numbers are kept as sorted, disjoint ``[first, last]`` ranges, so a jump ahead
+    costs one range, not one entry per number (PROTOCOL.md 5.5, gaps).
+    """
 
     highest: int = 0
-    missing: set[int] = field(default_factory=set)
+    _gaps: list[list[int]] = field(default_factory=list)
+    _count: int = 0
+
+    @property
+    def missing(self) -> frozenset[int]:
+        """Every sequence number still missing (for inspection; bounded by MAX_OPEN_GAPS)."""
+        return frozenset(n for first, last in self._gaps for n in range(first, last + 1))
+
+    def gaps(self) -> tuple[int, ...]:
+        return tuple(sorted(self.missing))
 
     def accept(self, seq: int) -> tuple[list[int], bool]:
         """Record ``seq``; return (newly missing seqs, whether it filled an old gap).
@@ -157,18 +262,41 @@ class SenderWindow:
         Raises ReplayError for a duplicate and RemoteProtocolError for an absurd jump.
         """
         if seq <= self.highest:
-            if seq in self.missing:
-                self.missing.discard(seq)
-                return [], True
-            raise ReplayError("duplicate message dropped")
+            self._fill(seq)
+            return [], True
         if seq - self.highest > limits.MAX_SEQ_JUMP:
             raise RemoteProtocolError("sequence number jumps too far ahead")
         new_gaps = list(range(self.highest + 1, seq))
-        self.missing.update(new_gaps)
-        while len(self.missing) > limits.MAX_OPEN_GAPS:
-            self.missing.discard(min(self.missing))  # still shown as a gap; no longer fillable
+        if new_gaps:
+            self._gaps.append([self.highest + 1, seq - 1])
+            self._count += len(new_gaps)
+            self._forget_oldest()
         self.highest = seq
         return new_gaps, False
+
+    def _fill(self, seq: int) -> None:
+        i = bisect_right(self._gaps, seq, key=itemgetter(0)) - 1
+        if i < 0 or self._gaps[i][1] < seq:
+            raise ReplayError("duplicate message dropped")
+        first, last = self._gaps[i]
+        pieces = [r for r in ([first, seq - 1], [seq + 1, last]) if r[0] <= r[1]]
+        self._gaps[i : i + 1] = pieces
+        self._count -= 1
+
+    def _forget_oldest(self) -> None:
+        """Over the cap, the oldest gaps are forgotten: already shown, no longer fillable."""
+        excess = self._count - limits.MAX_OPEN_GAPS
+        while excess > 0:
+            first, last = self._gaps[0]
+            size = last - first + 1
+            if size <= excess:
+                del self._gaps[0]
+                self._count -= size
+                excess -= size
+            else:
+                self._gaps[0][0] = first + excess
+                self._count -= excess
+                excess = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +319,24 @@ class Opened:
 # --------------------------------------------------------------------------- member state
 
 
+NO_TRANSCRIPT = bytes(limits.KEY_BYTES)
+"""The ``prev`` of a circle's first roster: there is no history before it."""
+
+
+def roster_transcript(epoch: int, content: RosterContent) -> bytes:
+    """The transcript hash after ``content`` (PROTOCOL.md 5.8): it covers the roster, its
+    epoch and, through ``content.prev``, every roster before it."""
+    return crypto.hash_bytes("roster-transcript", crypto.transcript(epoch, pack(content.to_map())))
+
+
 class CircleCrypto:
-    """One member's keys and verified view of a circle (PROTOCOL.md 5.3-5.8)."""
+    """One member's keys and verified view of a circle (PROTOCOL.md 5.3-5.8).
+
+    Group state only moves forward, one step at a time: each rekey goes to exactly the next
+    epoch and is signed over the transcript hash this member holds; each roster has exactly
+    the next version and names that hash as ``prev`` (S10). Anything else raises
+    :class:`~protocol.errors.ForkError` and changes nothing.
+    """
 
     def __init__(
         self,
@@ -213,7 +357,15 @@ class CircleCrypto:
         self.epoch = -1
         self._epoch_keys: dict[int, bytes] = {}
         self.roster: dict[int, RosterEntry] = {}
+        self.roster_content: RosterContent | None = None
         self.roster_version = 0
+        self.transcript_hash = NO_TRANSCRIPT
+        self._roster_epoch = -1  # the epoch the newest roster started
+        self.ever_seated: dict[int, str] = {}
+        """Member ids that were ever on a roster, with their handles: an id is never given
+        to someone else, and notices about someone who has gone still name them."""
+        self.root_left = False
+        """The root facilitator signed its own leave: later rosters may go on without it."""
         self._next_seq = 1
         self._windows: dict[tuple[int, int], SenderWindow] = {}
         self.removed = False
@@ -223,35 +375,53 @@ class CircleCrypto:
         """The opener's own state: epoch 0 under a key it just drew, itself on the roster."""
         if not crypto.constant_time_equal(self.keys.sign.public, self.root_key):
             raise LocalProtocolError("only the facilitator who opened the circle starts it")
+        if roster.version != 1 or roster.epoch != 0 or roster.prev != NO_TRANSCRIPT:
+            raise LocalProtocolError("a circle starts at roster version 1, epoch 0")
         self._set_epoch(0, epoch_key)
         self._set_roster(roster)
 
     def accept_welcome(self, body: WelcomeBody) -> WelcomeContent:
-        """Verify the facilitator's signature and open the welcome (S2)."""
-        self._check_authority(
-            body.auth,
-            _welcome_parts(
-                self.circle_id,
-                self.member,
-                self.keys.sign.public,
-                self.keys.box.public,
-                body.epoch,
-                body.sealed,
-            ),
-            "welcome",
+        """Verify the facilitator's signature and open the welcome (S2).
+
+        A seat is welcomed once: a welcome for a member that already holds an epoch is a
+        replay (or a rollback) and is refused without touching the state it holds (S10).
+        """
+        if self.epoch >= 0 or self.removed:
+            raise ForkError("this member was already welcomed")
+        parts = _welcome_parts(
+            self.circle_id,
+            self.member,
+            self.keys.sign.public,
+            self.keys.box.public,
+            body.epoch,
+            body.sealed,
         )
+        delegate = self._check_signature(body.auth, parts, "welcome")
         padded = crypto.open_sealed(self.keys.box, body.sealed, "welcome")
         plain = crypto.unpad(padded, BOX_BUCKETS)
         content = _decode_inner(WelcomeContent, plain)
+        roster = content.roster
         if (
             content.circle != self.circle_id
             or content.member != self.member
             or content.epoch != body.epoch
-            or content.roster.circle != self.circle_id
+            or roster.circle != self.circle_id
+            or roster.epoch != content.epoch
         ):
             raise TamperedError("welcome is for another circle, member or epoch")
+        entries = {e.member: e for e in roster.members}
+        mine = entries.get(self.member)
+        if (
+            mine is None
+            or mine.sign_key != self.keys.sign.public
+            or mine.box_key != self.keys.box.public
+        ):
+            raise TamperedError("the welcome's roster does not seat this member with its keys")
+        _check_roster_shape(roster)
+        # A co-facilitator's welcome is checked against the roster the welcome carries.
+        self._check_delegate(delegate, body.auth, entries)
         self._set_epoch(content.epoch, content.key)
-        self._set_roster(content.roster)
+        self._set_roster(roster)
         return content
 
     # -- epochs ----------------------------------------------------------------------------
@@ -274,13 +444,30 @@ class CircleCrypto:
     def held_epochs(self) -> tuple[int, ...]:
         return tuple(sorted(self._epoch_keys))
 
+    def root_member(self) -> int | None:
+        """The member id of the key that opened the circle, while it is on the roster."""
+        for entry in self.roster.values():
+            if crypto.constant_time_equal(entry.sign_key, self.root_key):
+                return entry.member
+        return None
+
     def apply_rekey(self, frame: Rekey) -> bool:
-        """Move to the new epoch; returns False if this member was left out (removed, S5)."""
-        if not self.epoch < frame.epoch <= self.epoch + limits.MAX_EPOCH_JUMP:
-            raise EpochError(f"rekey to epoch {frame.epoch} from {self.epoch} refused")
-        self._check_authority(
-            frame.auth, _rekey_parts(self.circle_id, frame.epoch, frame.keys), "rekey"
-        )
+        """Move to the next epoch; returns False if this member was left out (removed, S5).
+
+        The rekey must go to exactly the next epoch, be signed over this member's transcript
+        hash, and keep the root facilitator unless it left (S10).
+        """
+        if frame.epoch != self.epoch + 1 or self._roster_epoch != self.epoch:
+            raise ForkError(f"rekey to epoch {frame.epoch} does not follow epoch {self.epoch}")
+        parts = _rekey_parts(self.circle_id, frame.epoch, self.transcript_hash, frame.keys)
+        delegate = self._check_signature(frame.auth, parts, "rekey")
+        self._check_delegate(delegate, frame.auth, self.roster)
+        recipients = [entry.member for entry in frame.keys]
+        if len(set(recipients)) != len(recipients):
+            raise TamperedError("a rekey names a member twice")
+        root = self.root_member()
+        if root is not None and root not in recipients and not self.root_left:
+            raise TamperedError("a rekey may not leave out the facilitator who opened the circle")
         mine = [entry for entry in frame.keys if entry.member == self.member]
         if not mine:
             self.removed = True
@@ -298,43 +485,113 @@ class CircleCrypto:
 
     # -- roster ----------------------------------------------------------------------------
     def apply_roster(self, frame: Roster) -> bool:
-        """Verify and adopt a newer roster (S4). Older or equal versions are ignored."""
+        """Verify and adopt the next roster (S4, S10).
+
+        The same roster again is ignored (False). A roster must have exactly the next
+        version, start the epoch this member just entered (one roster per rekey, so nobody
+        joins or leaves without a new key), name this member's transcript hash as
+        ``prev``, keep every member's id, handle and keys, reuse no id, change roles only
+        under the root key (a facilitator may demote), and keep the root facilitator unless
+        it left. Anything else is refused.
+        """
         parts = (self.circle_id, frame.version, frame.epoch, frame.nonce, frame.sealed)
-        self._check_authority(frame.auth, parts, "roster")
+        delegate = self._check_signature(frame.auth, parts, "roster")
+        self._check_delegate(delegate, frame.auth, self.roster)
         if frame.version <= self.roster_version:
-            return False
-        key = crypto.epoch_subkey(self.epoch_key(frame.epoch), "roster")
-        ad = crypto.transcript("roster", self.circle_id, frame.version, frame.epoch)
-        padded = crypto.aead_open(key, frame.sealed, ad, frame.nonce, "roster")
-        plain = crypto.unpad(padded, ROSTER_BUCKETS)
-        content = _decode_inner(RosterContent, plain)
-        if content.circle != self.circle_id or content.version != frame.version:
-            raise TamperedError("roster is for another circle or version")
+            if frame.version == self.roster_version and frame.epoch == self.epoch:
+                content = self._open_roster(frame)
+                if roster_transcript(frame.epoch, content) == self.transcript_hash:
+                    return False  # the same roster again (an echo, or a resume)
+                raise ForkError("a second, different roster for the same version")
+            raise ForkError(f"roster version {frame.version} is older than the one held")
+        if (
+            frame.version != self.roster_version + 1
+            or frame.epoch != self.epoch
+            or self._roster_epoch == self.epoch  # every roster starts an epoch: a rekey first
+        ):
+            raise ForkError(
+                f"roster version {frame.version} at epoch {frame.epoch} does not follow "
+                f"version {self.roster_version} at epoch {self.epoch}"
+            )
+        content = self._open_roster(frame)
+        if content.prev != self.transcript_hash or content.epoch != frame.epoch:
+            raise ForkError("the roster does not follow the history this member holds")
+        _check_roster_shape(content)
+        self._check_changes(content, delegate)
         self._set_roster(content)
         return True
 
+    def verify_roster_signature(self, frame: Roster) -> None:
+        """Check who signed a roster before its epoch key is here (held frames, S10)."""
+        parts = (self.circle_id, frame.version, frame.epoch, frame.nonce, frame.sealed)
+        self._check_delegate(
+            self._check_signature(frame.auth, parts, "roster"), frame.auth, self.roster
+        )
+
+    def _open_roster(self, frame: Roster) -> RosterContent:
+        key = crypto.epoch_subkey(self.epoch_key(frame.epoch), "roster")
+        ad = crypto.transcript("roster", self.circle_id, frame.version, frame.epoch)
+        padded = crypto.aead_open(key, frame.sealed, ad, frame.nonce, "roster")
+        content = _decode_inner(RosterContent, crypto.unpad(padded, ROSTER_BUCKETS))
+        if content.circle != self.circle_id or content.version != frame.version:
+            raise TamperedError("roster is for another circle or version")
+        return content
+
+    def _check_changes(self, content: RosterContent, delegate: int | None) -> None:
+        root_signed = delegate is None
+        lead_signed = delegate is None or self.roster[delegate].role == "facilitator"
+        new = {entry.member: entry for entry in content.members}
+        for member, entry in new.items():
+            old = self.roster.get(member)
+            if old is None:
+                if member in self.ever_seated:
+                    raise TamperedError("a roster gives a former member's id to someone else")
+                if entry.role != "member" and not root_signed:
+                    raise TamperedError("only the circle's own key can seat a facilitator")
+                continue
+            if (old.handle, old.sign_key, old.box_key) != (
+                entry.handle,
+                entry.sign_key,
+                entry.box_key,
+            ):
+                raise TamperedError("a roster changes an existing member's handle or keys")
+            if entry.role != old.role:
+                if not lead_signed:
+                    raise TamperedError("only the lead facilitator can change someone's role")
+                if not root_signed and _rank(entry.role) > _rank(old.role):
+                    raise TamperedError("only the circle's own key can promote someone")
+        root = self.root_member()
+        if root is not None and root not in new and not self.root_left:
+            raise TamperedError("a roster may not drop the facilitator who opened the circle")
+
     def _set_roster(self, content: RosterContent) -> None:
+        self.roster_content = content
         self.roster = {entry.member: entry for entry in content.members}
         self.roster_version = content.version
+        self.ever_seated.update({m: e.handle for m, e in self.roster.items()})
+        self._roster_epoch = content.epoch
+        self.transcript_hash = roster_transcript(content.epoch, content)
 
     def handle_of(self, member: int) -> str | None:
         entry = self.roster.get(member)
         return entry.handle if entry else None
 
     def fingerprint(self) -> str:
-        """Short circle fingerprint members compare aloud (S4): 5 groups of 4 digits."""
-        parts: list[bytes | int | str] = [self.circle_id, self.root_key]
-        for member in sorted(self.roster):
-            entry = self.roster[member]
-            parts += [entry.member, entry.sign_key, entry.box_key, entry.role]
-        digest = crypto.hash_bytes("circle-fingerprint", crypto.transcript(*parts), 10)
+        """Short circle fingerprint members compare aloud (S4): 5 groups of 4 digits.
+
+        It covers the transcript hash, so it changes with every roster and two members who
+        read the same digits hold the same history: ids, handles, keys, roles, epochs.
+        """
+        parts = crypto.transcript(self.circle_id, self.root_key, self.transcript_hash)
+        digest = crypto.hash_bytes("circle-fingerprint", parts, 10)
         number = int.from_bytes(digest, "big") % 10**20
         digits = f"{number:020d}"
         return " ".join(digits[i : i + 4] for i in range(0, 20, 4))
 
-    def _check_authority(
+    def _check_signature(
         self, auth: Authority, parts: tuple[bytes | int | str, ...], label: str
-    ) -> None:
+    ) -> int | None:
+        """Verify ``auth`` over ``parts``; return the delegate's member id (None: root key)."""
         delegate = crypto.check_authority(
             self.root_key,
             self.invite_fingerprint,
@@ -342,11 +599,27 @@ class CircleCrypto:
             _cert_tuple(auth.cert),
             self.circle_id,
         )
-        if delegate is not None and self.roster:
-            entry = self.roster.get(delegate)
-            if entry is None or entry.role == "member" or entry.sign_key != auth.signer:
-                raise WrongFacilitatorError("signed by a co-facilitator who no longer is one")
         crypto.verify(auth.signer, auth.sig, label, *parts)
+        return delegate
+
+    def _check_delegate(
+        self, delegate: int | None, auth: Authority, roster: dict[int, RosterEntry]
+    ) -> None:
+        """A delegated signer must hold its role, with that key, on ``roster``."""
+        if delegate is None:
+            return
+        entry = roster.get(delegate)
+        if entry is None or entry.role == "member" or entry.sign_key != auth.signer:
+            raise WrongFacilitatorError("signed by a co-facilitator who no longer is one")
+
+    def check_moderator(self, signer: bytes, lead_only: bool = False) -> RosterEntry:
+        """The roster entry of a facilitator (or co-facilitator) signing key, or raise."""
+        for entry in self.roster.values():
+            if crypto.constant_time_equal(entry.sign_key, signer):
+                if entry.role == "facilitator" or (entry.role == "co" and not lead_only):
+                    return entry
+                break
+        raise WrongFacilitatorError("signed by someone who is not a facilitator")
 
     # -- messages --------------------------------------------------------------------------
     def seal(self, kind: str, content: Struct) -> Envelope:
@@ -365,6 +638,15 @@ class CircleCrypto:
         # Only a sealed message uses up its number: a failure must not look like a gap (S6).
         self._next_seq = seq + 1
         return Envelope(epoch=self.epoch, seq=seq, nonce=nonce, ct=ct, sig=sig)
+
+    def verify_sender(self, frame: Relayed) -> None:
+        """Check a message's signature before its epoch key is here (held frames, S10)."""
+        sender = self.roster.get(frame.sender)
+        if sender is None:
+            raise TamperedError("message from someone not on the roster")
+        env = frame.env
+        ad = crypto.message_ad(self.circle_id, env.epoch, frame.sender, env.seq, frame.kind)
+        crypto.verify(sender.sign_key, env.sig, "message-sig", ad, env.nonce, env.ct)
 
     def open(self, frame: Relayed) -> Opened:
         """Verify, decrypt and de-duplicate a relayed message (S1, S3, S6)."""
@@ -390,14 +672,36 @@ class CircleCrypto:
 
     def open_gaps(self) -> dict[tuple[int, int], tuple[int, ...]]:
         """Missing (sender, epoch) -> seqs: messages the server dropped or has not yet sent."""
-        return {k: tuple(sorted(w.missing)) for k, w in self._windows.items() if w.missing}
+        return {k: w.gaps() for k, w in self._windows.items() if w.missing}
 
     def wipe(self) -> None:
         """Drop keys and roster (F5). Python cannot zero memory; see SECURITY.md."""
         self._epoch_keys.clear()
         self.roster.clear()
+        self.roster_content = None
+        self.ever_seated.clear()
         self._windows.clear()
         self.removed = True
+
+
+def _rank(role: str) -> int:
+    return ("member", "co", "facilitator").index(role)
+
+
+def _check_roster_shape(content: RosterContent) -> None:
+    """No id, key or look-alike handle twice on one roster, every handle in the handle
+    alphabet, and at most one lead facilitator."""
+    ids = [e.member for e in content.members]
+    keys = [e.sign_key for e in content.members] + [e.box_key for e in content.members]
+    if len(set(ids)) != len(ids) or len(set(keys)) != len(keys):
+        raise TamperedError("a roster names the same member or key twice")
+    handles = [e.handle for e in content.members]
+    if any(handle_problem(h) is not None for h in handles):
+        raise TamperedError("a roster holds a handle with hidden or look-alike characters")
+    if len({skeleton(h) for h in handles}) != len(handles):
+        raise TamperedError("a roster holds two handles that look alike")
+    if sum(e.role == "facilitator" for e in content.members) > 1:
+        raise TamperedError("a roster names two lead facilitators")
 
 
 # --------------------------------------------------------------------------- facilitator
@@ -447,8 +751,12 @@ class FacilitatorSigner:
         parts = _welcome_parts(self.circle_id, member, sign_key, box_key, epoch, sealed)
         return WelcomeBody(epoch=epoch, sealed=sealed, auth=self._auth("welcome", *parts))
 
-    def rekey(self, epoch: int, epoch_key: bytes, recipients: Iterable[RosterEntry]) -> Rekey:
-        """A new epoch key sealed to each recipient; whoever is not listed is cut off (S5)."""
+    def rekey(
+        self, epoch: int, epoch_key: bytes, recipients: Iterable[RosterEntry], prev: bytes
+    ) -> Rekey:
+        """A new epoch key sealed to each recipient; whoever is not listed is cut off (S5).
+
+        ``prev`` is the transcript hash the new epoch follows (PROTOCOL.md 5.8)."""
         keys = tuple(
             SealedTo(
                 member=r.member,
@@ -458,7 +766,7 @@ class FacilitatorSigner:
             )
             for r in recipients
         )
-        auth = self._auth("rekey", *_rekey_parts(self.circle_id, epoch, keys))
+        auth = self._auth("rekey", *_rekey_parts(self.circle_id, epoch, prev, keys))
         return Rekey(epoch=epoch, keys=keys, auth=auth, rseq=None)
 
     def roster(self, content: RosterContent, epoch: int, epoch_key: bytes) -> Roster:

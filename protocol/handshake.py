@@ -11,7 +11,7 @@ import dataclasses
 from protocol import crypto
 from protocol.crypto import SigningKeys
 from protocol.errors import TamperedError
-from protocol.frames import Approval, Delegation, Moderate, OpenCircle
+from protocol.frames import Approval, Delegation, LobbyEntry, Moderate, OpenCircle
 
 Parts = tuple[bytes | int | str, ...]
 
@@ -57,6 +57,23 @@ def verify_approval(challenge: bytes, frame: OpenCircle) -> bytes:
     return approval.key
 
 
+def verify_listing(entry: LobbyEntry) -> bytes:
+    """The host-approved key that vouches for a lobby entry's facilitator, or TamperedError.
+
+    The entry repeats what the server checked at ``open`` (5.6): the long-term key's signature
+    over the opener's challenge, the circle and its facilitator key.
+    """
+    approval, challenge = entry.approval, entry.challenge
+    if approval is None or challenge is None:
+        raise TamperedError("the entry carries no approval")
+    if not crypto.constant_time_equal(crypto.fingerprint(entry.facilitator_key), entry.fingerprint):
+        raise TamperedError("the entry's facilitator key does not match its fingerprint")
+    crypto.verify(
+        approval.key, approval.sig, "approval", challenge, entry.circle, entry.facilitator_key
+    )
+    return approval.key
+
+
 def resume_proof(keys: SigningKeys, challenge: bytes, circle_id: bytes, member: int) -> bytes:
     return keys.sign("resume", challenge, circle_id, member)
 
@@ -65,6 +82,16 @@ def verify_resume(
     sign_key: bytes, proof: bytes, challenge: bytes, circle_id: bytes, member: int
 ) -> None:
     crypto.verify(sign_key, proof, "resume", challenge, circle_id, member)
+
+
+def leave_proof(keys: SigningKeys, circle_id: bytes, member: int) -> bytes:
+    """A member's own signature on its leaving (S3, S10): member ids are never reused, so it
+    needs no nonce."""
+    return keys.sign("leave", circle_id, member)
+
+
+def verify_leave(sign_key: bytes, proof: bytes, circle_id: bytes, member: int) -> None:
+    crypto.verify(sign_key, proof, "leave", circle_id, member)
 
 
 def _moderation_parts(circle_id: bytes, f: Moderate) -> Parts:

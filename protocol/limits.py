@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1})
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = frozenset({2})
 
 MAX_FRAME_BYTES = 64 * 1024
 """Default largest websocket message a server accepts; hosts may lower it."""
@@ -44,9 +44,9 @@ MAX_BODY = PAD_BUCKETS[-1] - 512
 """Largest message body in bytes of UTF-8; the rest of the bucket is for content framing."""
 
 MAX_CONCERN_CHARS = 500
-MAX_CONCERN_BYTES = 900
-"""A concern's note: at most 500 characters and 900 bytes of UTF-8, so that the padded
-content always fits a ``SealedTo`` (PROTOCOL.md 5.9)."""
+MAX_CONCERN_BYTES = 820
+"""A concern's note: at most 500 characters and 820 bytes of UTF-8, so that the padded content,
+with its sender's signature, always fits a ``SealedTo`` (PROTOCOL.md 5.9)."""
 MAX_WARNING_BYTES = MAX_NOTE - 48 - 1  # 48: crypto.BOX_OVERHEAD
 """A private warning's note in bytes of UTF-8: the field less the sealed box's overhead and
 the padding marker."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from protocol.errors import ErrorCode, RemoteProtocolError
+from protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 
 
 class MemberState(Enum):
@@ -97,3 +97,78 @@ def check_frame_allowed(state: MemberState, frame_type: str) -> None:
         raise RemoteProtocolError(
             f"a {frame_type!r} frame is not allowed while {state.value}", ErrorCode.OUT_OF_ORDER
         )
+
+
+# --------------------------------------------------------------------------- the client's side
+
+
+class ClientState(Enum):
+    """One client session's place in a circle's life (PROTOCOL.md 7.2)."""
+
+    CONNECTING = "connecting"  # waiting for the server's hello
+    READY = "ready"  # said hello; in no circle (the lobby is open to it)
+    OPENING = "opening"  # asked to open a circle
+    JOINING = "joining"  # sent the admission proof, waiting for the circle's info
+    RULES = "rules"  # reading the ground rules
+    WAITING = "waiting"  # knocked, in the waiting room
+    ADMITTED = "admitted"  # in the circle
+    CLOSED = "closed"  # left, declined, removed, or the circle ended; keys wiped
+
+
+_ANYWHERE = frozenset({"server_hello", "error", "lobby"})
+_IN_CIRCLE = frozenset(
+    {
+        "relayed",
+        "roster",
+        "rekey",
+        "notice",
+        "timer",
+        "knocked",
+        "concern_notice",
+        "checkout_notice",
+        "resumed",
+        "closed",
+        "welcome",  # only to be refused: a seat is welcomed once (S10)
+    }
+)
+CLIENT_FRAMES: dict[ClientState, frozenset[str]] = {
+    ClientState.CONNECTING: frozenset({"server_hello", "error"}),
+    ClientState.READY: _ANYWHERE,
+    ClientState.OPENING: _ANYWHERE | {"opened"},
+    ClientState.JOINING: _ANYWHERE | {"info", "closed"},
+    ClientState.RULES: _ANYWHERE | {"declined", "closed"},
+    ClientState.WAITING: _ANYWHERE | {"welcome", "declined", "closed"},
+    ClientState.ADMITTED: _ANYWHERE | _IN_CIRCLE,
+    ClientState.CLOSED: _ANYWHERE,
+}
+"""Server frames a client handles in each state; any other is refused with an alert, except
+after the circle is closed, where frames still in flight are dropped without a word."""
+
+CLIENT_TRANSITIONS: dict[tuple[ClientState, str], ClientState] = {
+    (ClientState.CONNECTING, "hello"): ClientState.READY,
+    (ClientState.READY, "open"): ClientState.OPENING,
+    (ClientState.OPENING, "open"): ClientState.OPENING,
+    (ClientState.CLOSED, "open"): ClientState.OPENING,
+    (ClientState.OPENING, "opened"): ClientState.ADMITTED,
+    (ClientState.READY, "join"): ClientState.JOINING,
+    (ClientState.JOINING, "join"): ClientState.JOINING,
+    (ClientState.RULES, "join"): ClientState.JOINING,
+    (ClientState.CLOSED, "join"): ClientState.JOINING,
+    (ClientState.JOINING, "info"): ClientState.RULES,
+    (ClientState.RULES, "knock"): ClientState.WAITING,
+    (ClientState.WAITING, "knock"): ClientState.WAITING,
+    (ClientState.WAITING, "welcome"): ClientState.ADMITTED,
+}
+"""Every change of a client's state but one: ``wipe`` goes to CLOSED from anywhere."""
+
+
+def client_after(state: ClientState, event: str) -> ClientState:
+    """The state after ``event``; LocalProtocolError if the session cannot do that now."""
+    if event == "wipe":
+        return ClientState.CLOSED
+    if event == "hello":
+        return ClientState.READY if state is ClientState.CONNECTING else state
+    try:
+        return CLIENT_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise LocalProtocolError(f"cannot {event} while {state.value}") from None

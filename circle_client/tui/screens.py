@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from circle_client.events import ListedCircle
 from circle_client.handles import check_handle
 from protocol.errors import InviteError
 from protocol.invite import Invite
@@ -329,12 +330,18 @@ class LobbyScreen(CircleScreenBase):
     async def fetch(self) -> None:
         await self.circle_app.fetch_lobby(self.query_one("#server", Input).value.strip())
 
-    def show_listing(self, circles: tuple[tuple[str, float, int, str], ...], now: float) -> None:
+    def show_listing(self, circles: tuple[ListedCircle, ...], now: float) -> None:
         listing = self.query_one("#listing", OptionList)
         listing.clear_options()
-        for title, ends_at, seats, invite in circles:
-            minutes = max(0, int((ends_at - now) // 60))
-            listing.add_option(Option(f"{title}  ({minutes} min left, {seats} seats)", id=invite))
+        for c in circles:
+            minutes = max(0, int((c.ends_at - now) // 60))
+            who = (
+                f"facilitator approved by {c.approved_by[:16]}"
+                if c.approved_by
+                else "vouched for by the server only"
+            )
+            label = f"{c.title}  ({minutes} min left, {c.seats} seats; {who})"
+            listing.add_option(Option(label, id=c.invite))
         self.show_error("" if circles else "No listed circles on this server right now.")
 
     @on(OptionList.OptionSelected, "#listing")

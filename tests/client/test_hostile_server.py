@@ -11,12 +11,13 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from circle_client import events as ev
 from circle_client.client import CircleClient, ConnectError
-from protocol import crypto
+from protocol import crypto, limits
 from protocol.crypto import MemberKeys
 from protocol.frames import (
     CircleInfo,
     Closed,
     Envelope,
+    Lobby,
     Relayed,
     ServerHello,
     Welcome,
@@ -28,7 +29,7 @@ from protocol.group import FacilitatorSigner
 from protocol.invite import Invite
 
 
-def hello(version: int = 1) -> bytes:
+def hello(version: int = limits.PROTOCOL_VERSION) -> bytes:
     return encode_frame(
         ServerHello(
             version=version,
@@ -73,15 +74,17 @@ async def test_garbage_and_unexpected_frames_do_not_break_the_client(hostile) ->
         await ws.send(
             encode_frame(Relayed(kind="post", sender=9, rseq=1, env=env))
         )  # not in a circle
-        await ws.send(encode_frame(Closed(reason="time_up")))
+        await ws.send(encode_frame(Closed(reason="time_up")))  # nor here
+        await ws.send(encode_frame(Lobby(circles=())))
 
     url = await hostile(script)
     client = CircleClient(url, reconnect=False)
     await client.connect()
-    alert = await client.next_event(ev.SecurityAlert)
-    assert "unreadable" in alert.message
-    closed = await client.next_event(ev.CircleClosed)
-    assert closed.reason == "time_up"
+    alerts = [await client.next_event(ev.SecurityAlert) for _ in range(4)]
+    assert ["unreadable" in a.message for a in alerts] == [True, True, False, False]
+    assert {a.kind for a in alerts} == {"malformed"}  # garbage, unknown, relayed, closed
+    await client.next_event(ev.LobbyListed)  # and it still answers what it should
+    assert not client.session.closed
     await client.close()
 
 
@@ -152,7 +155,7 @@ async def test_forged_welcome_is_refused(hostile) -> None:  # type: ignore[no-un
             join.box_key,
             1,
             b"k" * 32,  # type: ignore[attr-defined]
-            RosterContent(circle=invite.circle_id, version=1, members=()),
+            RosterContent(circle=invite.circle_id, version=1, epoch=1, prev=bytes(32), members=()),
         )
         await ws.send(
             encode_frame(
@@ -210,29 +213,33 @@ async def test_frames_out_of_place_are_ignored_not_fatal(hostile) -> None:  # ty
                 circle=b"c" * 16, member=2, facilitator_key=b"k" * 32, info=b"x" * 64, ends_at=1.0
             ),
             Closed(reason="shutdown"),
+            Lobby(circles=()),
         ):
             await ws.send(encode_frame(frame))
 
     url = await hostile(script)
     client = CircleClient(url, reconnect=False)
     await client.connect()
-    closed = await client.next_event(ev.CircleClosed)  # it got through all of them
-    assert closed.reason == "shutdown"
-    assert not client.session.admitted
+    events = []
+    while not isinstance(event := await client.next_event(), ev.LobbyListed):
+        events.append(event)  # it got through all of them, to the lobby answer
+    assert [type(e) for e in events] == [ev.SecurityAlert] * 9
+    assert {e.kind for e in events} == {"malformed"}
+    assert not client.session.admitted and not client.session.closed
     await client.close()
 
 
 async def test_a_server_speaking_another_version_is_named_with_what_to_do() -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.recv()  # hello
-        await ws.send(hello(version=2))
+        await ws.send(hello(version=3))
         await ws.wait_closed()
 
     server = await serve(handler, "127.0.0.1", 0, compression=None)
     port = next(iter(server.sockets)).getsockname()[1]
     client = CircleClient(f"ws://127.0.0.1:{port}", reconnect=False)
     try:
-        with pytest.raises(ConnectError, match="protocol 2.*Update circle"):
+        with pytest.raises(ConnectError, match="protocol 3.*Update circle"):
             await client.connect()
         assert not client.session.challenge  # nothing is signed for a server it cannot speak to
     finally:

@@ -50,7 +50,11 @@ def test_private_warnings_pad_to_a_bucket_and_arrive() -> None:
     for text in (*texts, longest):
         fac.session.moderate("warn", target=a.session.member, note=text)
         net.pump()
-    sizes = [len(f.note) for f in a.frames if isinstance(f, Notice) and f.note is not None]
+    sizes = [
+        len(f.signed.note)
+        for f in a.frames
+        if isinstance(f, Notice) and f.signed is not None and f.signed.note is not None
+    ]
     assert sizes[0] == sizes[1] < sizes[2] == limits.MAX_NOTE
     assert [e.text for e in a.of(ev.PrivateWarning)] == [*texts, longest]
     with pytest.raises(LocalProtocolError):

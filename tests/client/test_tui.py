@@ -338,9 +338,7 @@ async def test_bad_commands_explain_themselves(server: ServerProcess, command: s
 
 
 async def test_lobby_lists_and_joins(server: ServerProcess) -> None:
-    fac, _invite = await facilitator(
-        server.url, auto_admit=True, title="Listed grief circle", listed=True
-    )
+    fac, _invite = await facilitator(server.url, title="Listed grief circle", listed=True)
     app = make_app(server_url=server.url)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("l")
@@ -355,6 +353,8 @@ async def test_lobby_lists_and_joins(server: ServerProcess) -> None:
         await pilot.click("#continue")
         await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the rules")
         await click(pilot, "#accept")
+        knock = await fac.next_event(ev.KnockReceived)  # listed: someone decides (S2)
+        await fac.do("admit", knock.member)
         await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
     await fac.close()
 

@@ -29,11 +29,13 @@ from protocol.frames import (
     encode_frame,
 )
 from protocol.group import (
+    NO_TRANSCRIPT,
     CircleCrypto,
     FacilitatorSigner,
     Opened,
     open_info,
     open_knock,
+    roster_transcript,
     seal_info,
     seal_knock,
 )
@@ -122,10 +124,12 @@ class Group:
             )
         }
         self.roster_version = 1
+        self.prev = NO_TRANSCRIPT  # the transcript hash the next roster follows
         fac_circle = CircleCrypto(
             cid, fac_member, fac_keys, fac_keys.sign.public, self.invite.facilitator_fingerprint
         )
         fac_circle.start(self.epoch_key, self.roster_content())
+        self.prev = fac_circle.transcript_hash
         self.facilitator = Party("calm-heron", fac_keys, fac_member, fac_circle)
         self.parties: dict[int, Party] = {fac_member: self.facilitator}
 
@@ -133,8 +137,13 @@ class Group:
         return RosterContent(
             circle=self.invite.circle_id,
             version=self.roster_version,
+            epoch=self.epoch,
+            prev=self.prev,
             members=tuple(self.entries[m] for m in sorted(self.entries)),
         )
+
+    def _advance(self, content: RosterContent) -> None:
+        self.prev = roster_transcript(self.epoch, content)
 
     # -- joining ------------------------------------------------------------------------------
     def join(self, handle: str) -> Party:
@@ -215,26 +224,29 @@ class Group:
         old_members = list(self.parties.values())
         self.epoch += 1
         self.epoch_key = self.signer.new_epoch_key()
+        content = self.roster_content()
         welcome = self.signer.welcome(
             party.member,
             party.keys.sign.public,
             party.keys.box.public,
             self.epoch,
             self.epoch_key,
-            self.roster_content(),
+            content,
         )
         rekey = self.relay.carry(
             self.signer.rekey(
-                self.epoch, self.epoch_key, [self.entries[p.member] for p in old_members]
+                self.epoch,
+                self.epoch_key,
+                [self.entries[p.member] for p in old_members],
+                self.prev,
             )
         )
         for other in old_members:
             assert other.circle.apply_rekey(rekey)
-        roster = self.relay.carry(
-            self.signer.roster(self.roster_content(), self.epoch, self.epoch_key)
-        )
+        roster = self.relay.carry(self.signer.roster(content, self.epoch, self.epoch_key))
         for other in old_members:
             assert other.circle.apply_roster(roster)
+        self._advance(content)
         carried = self.relay.carry(
             Welcome(
                 circle=self.invite.circle_id,
@@ -251,18 +263,28 @@ class Group:
         """Facilitator removes a member: new epoch for everyone else, new roster (S5)."""
         del self.entries[member]
         del self.parties[member]
+        return self.rekey_all()
+
+    def rekey_all(self, signer: FacilitatorSigner | None = None) -> tuple[Rekey, Roster]:
+        """One step of the group's history: a new epoch for everyone on the roster, and the
+        roster that starts it, signed by ``signer`` (the facilitator by default)."""
+        signer = signer or self.signer
         self.roster_version += 1
         self.epoch += 1
-        self.epoch_key = self.signer.new_epoch_key()
-        rekey = self.relay.carry(
-            self.signer.rekey(
-                self.epoch, self.epoch_key, [self.entries[m] for m in sorted(self.entries)]
-            )
-        )
-        roster = self.relay.carry(
-            self.signer.roster(self.roster_content(), self.epoch, self.epoch_key)
-        )
+        self.epoch_key = signer.new_epoch_key()
+        content = self.roster_content()
+        recipients = [self.entries[m] for m in sorted(self.entries)]
+        rekey = self.relay.carry(signer.rekey(self.epoch, self.epoch_key, recipients, self.prev))
+        roster = self.relay.carry(signer.roster(content, self.epoch, self.epoch_key))
+        self._advance(content)
         return rekey, roster
+
+    def apply(self, step: tuple[Rekey, Roster], parties: list[Party] | None = None) -> None:
+        """Every party (all by default) takes the step."""
+        rekey, roster = step
+        for party in parties if parties is not None else list(self.parties.values()):
+            assert party.circle.apply_rekey(rekey)
+            assert party.circle.apply_roster(roster)
 
     # -- talking ------------------------------------------------------------------------------
     def post(self, sender: Party, body: str) -> Relayed:

@@ -33,6 +33,7 @@ from protocol.group import (
     open_knock,
     seal_info,
     seal_knock,
+    seal_signed_to,
 )
 from protocol.handshake import (
     approve,
@@ -105,9 +106,16 @@ def test_sealed_box_is_tamper_evident() -> None:
 def test_welcome_is_tamper_evident(group: Group) -> None:
     joiner = MemberKeys.generate()
     fac = group.facilitator.keys.sign
-    body = group.signer.welcome(
-        77, joiner.sign.public, joiner.box.public, 5, b"e" * 32, group.roster_content()
+    seat = RosterEntry(
+        member=77,
+        handle="new-wren",
+        sign_key=joiner.sign.public,
+        box_key=joiner.box.public,
+        role="member",
     )
+    roster = group.roster_content()
+    roster = dataclasses.replace(roster, epoch=5, members=(*roster.members, seat))
+    body = group.signer.welcome(77, joiner.sign.public, joiner.box.public, 5, b"e" * 32, roster)
 
     def open_(sealed: bytes) -> object:
         circle = CircleCrypto(
@@ -133,18 +141,13 @@ def test_rekey_entry_and_roster_are_tamper_evident(group: Group) -> None:
     from protocol.frames import SealedTo
 
     c = group.parties[3]
-    key = group.signer.new_epoch_key()
-    epoch = c.circle.epoch + 1
-    rekey = group.signer.rekey(epoch, key, [group.entries[c.member]])
-    entry = rekey.keys[0]
+    rekey, roster = group.rekey_all()
+    entry = next(e for e in rekey.keys if e.member == c.member)
     for bad in flips(entry.sealed):
         forged = dataclasses.replace(rekey, keys=(SealedTo(member=c.member, sealed=bad),))
         with pytest.raises(TamperedError):
             c.circle.apply_rekey(forged)
-    group.roster_version += 1
-    roster = group.signer.roster(
-        group.roster_content(), c.circle.epoch, c.circle.epoch_key(c.circle.epoch)
-    )
+    assert c.circle.apply_rekey(rekey)
     for field in ("sealed", "nonce"):
         for bad in flips(getattr(roster, field)):
             with pytest.raises(TamperedError):
@@ -155,8 +158,7 @@ def test_rekey_entry_and_roster_are_tamper_evident(group: Group) -> None:
 def test_rekey_and_roster_signatures_are_tamper_evident() -> None:
     group = Group()
     c = group.join("quiet-otter").circle
-    epoch_key = group.signer.new_epoch_key()
-    rekey = group.signer.rekey(c.epoch + 1, epoch_key, [group.entries[c.member]])
+    rekey, roster = group.rekey_all()
     for bad in flips(rekey.auth.sig):
         forged = dataclasses.replace(rekey, auth=dataclasses.replace(rekey.auth, sig=bad))
         with pytest.raises(TamperedError):
@@ -165,8 +167,6 @@ def test_rekey_and_roster_signatures_are_tamper_evident() -> None:
     assert c.apply_rekey(rekey)  # control: the untouched rekey is accepted
     assert c.epoch == rekey.epoch
 
-    group.roster_version += 1
-    roster = group.signer.roster(group.roster_content(), c.epoch, epoch_key)
     for bad in flips(roster.auth.sig):
         forged = dataclasses.replace(roster, auth=dataclasses.replace(roster.auth, sig=bad))
         with pytest.raises(TamperedError):
@@ -385,7 +385,9 @@ def test_rosters_and_welcomes_hide_handle_lengths() -> None:
             box_key=joiner.box.public,
             role="member",
         )
-        return RosterContent(circle=group.invite.circle_id, version=9, members=(entry,))
+        return RosterContent(
+            circle=group.invite.circle_id, version=9, epoch=1, prev=bytes(32), members=(entry,)
+        )
 
     short, long = roster("a"), roster("gentle-lynx-7")
     assert len(pack(long.to_map())) > len(pack(short.to_map())) + 10  # unpadded, they differ
@@ -420,7 +422,30 @@ def test_every_check_out_mood_seals_to_one_size() -> None:
 
 
 def _sealed_concern(keys: MemberKeys, content: ConcernContent) -> bytes:
-    return crypto.seal_padded_to(keys.box.public, pack(content.to_map()), CONCERN_BUCKETS)
+    """A concern as members seal it (PROTOCOL.md 5.9): signed inside the box, at the largest
+    epoch and member ids, so the size bound holds for every concern."""
+    to = RosterEntry(
+        member=limits.MAX_MEMBER_ID,
+        handle="calm-heron",
+        sign_key=keys.sign.public,
+        box_key=keys.box.public,
+        role="facilitator",
+    )
+    return seal_signed_to(
+        keys.sign,
+        bytes(16),
+        "concern",
+        limits.MAX_EPOCH,
+        limits.MAX_MEMBER_ID,
+        to,
+        pack(content.to_map()),
+        CONCERN_BUCKETS,
+    )
+
+
+def _open_concern(keys: MemberKeys, sealed: bytes) -> bytes:
+    inner = crypto.open_padded(keys.box, sealed, CONCERN_BUCKETS, "concern")
+    return inner[4 + 64 :]
 
 
 def test_concerns_seal_to_their_bucket_and_round_trip() -> None:
@@ -431,8 +456,7 @@ def test_concerns_seal_to_their_bucket_and_round_trip() -> None:
         sealed = [_sealed_concern(keys, c) for c in group_]
         assert len({len(s) for s in sealed}) == 1
         for content, s in zip(group_, sealed, strict=True):
-            opened = crypto.open_padded(keys.box, s, CONCERN_BUCKETS, "concern")
-            assert decode_struct(ConcernContent, opened) == content
+            assert decode_struct(ConcernContent, _open_concern(keys, s)) == content
     assert len(_sealed_concern(keys, short[0])) < len(_sealed_concern(keys, long[0]))
 
 

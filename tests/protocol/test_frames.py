@@ -130,8 +130,8 @@ def _decode_code(data: bytes) -> ErrorCode:
         ("integer key", msgpack.packb({1: "hello"})),
         ("binary key", msgpack.packb({b"t": "hello", b"version": 1})),
         ("invalid utf-8", b"\x81\xa1t\xa2\xff\xfe"),
-        ("trailing bytes", encode_frame(Hello(version=1)) + b"\x00"),
-        ("truncated", encode_frame(Hello(version=1))[:-1]),
+        ("trailing bytes", encode_frame(Hello(version=limits.PROTOCOL_VERSION)) + b"\x00"),
+        ("truncated", encode_frame(Hello(version=limits.PROTOCOL_VERSION))[:-1]),
         ("not a map", msgpack.packb(["hello", 1])),
         ("reserved byte", b"\xc1"),
         ("empty", b""),
@@ -149,9 +149,11 @@ def test_oversized_frame_is_rejected_before_parsing() -> None:
     with pytest.raises(FrameTooLarge) as info:
         decode_frame(data)
     assert info.value.code == ErrorCode.TOO_LARGE
-    assert decode_frame(encode_frame(Hello(version=1)), max_bytes=64) == Hello(version=1)
+    assert decode_frame(
+        encode_frame(Hello(version=limits.PROTOCOL_VERSION)), max_bytes=64
+    ) == Hello(version=limits.PROTOCOL_VERSION)
     with pytest.raises(FrameTooLarge):
-        decode_frame(encode_frame(Hello(version=1)), max_bytes=4)
+        decode_frame(encode_frame(Hello(version=limits.PROTOCOL_VERSION)), max_bytes=4)
 
 
 @pytest.mark.parametrize(

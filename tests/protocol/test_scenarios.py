@@ -7,10 +7,16 @@ import random
 
 import pytest
 
-from protocol import crypto
+from protocol import crypto, limits
 from protocol.content import PostContent, ReactContent, RosterEntry
 from protocol.crypto import MemberKeys
-from protocol.errors import EpochError, ReplayError, TamperedError, WrongFacilitatorError
+from protocol.errors import (
+    EpochError,
+    ForkError,
+    ReplayError,
+    TamperedError,
+    WrongFacilitatorError,
+)
 from protocol.frames import Relayed
 from protocol.group import CircleCrypto, FacilitatorSigner
 
@@ -204,24 +210,21 @@ def test_fingerprints_match_and_detect_split_rosters(group: Group) -> None:
         box_key=newcomer_keys.box.public,
         role="member",
     )
-    group.roster_version += 1
-    roster = group.relay.carry(
-        group.signer.roster(group.roster_content(), group.epoch, group.epoch_key)
-    )
-    for party in (fac, a, b):
-        assert party.circle.apply_roster(roster)
+    group.apply(group.rekey_all(), [fac, a, b])
     assert a.circle.fingerprint() == b.circle.fingerprint() != c.circle.fingerprint()
 
 
 def test_stale_roster_cannot_roll_back(group: Group) -> None:
+    """S10: the roster a member holds, sent again, changes nothing; an older one is refused."""
     fac, a, b, c = members(group)
-    old = group.relay.carry(
-        group.signer.roster(group.roster_content(), group.epoch, group.epoch_key)
-    )
-    group.roster_version += 1
-    new = group.signer.roster(group.roster_content(), group.epoch, group.epoch_key)
-    assert a.circle.apply_roster(new)
-    assert a.circle.apply_roster(old) is False
+    old_rekey, old_roster = group.rekey_all()
+    group.apply((old_rekey, old_roster))
+    assert a.circle.apply_roster(old_roster) is False  # the same roster again
+    group.apply(group.rekey_all())
+    with pytest.raises(ForkError):
+        a.circle.apply_roster(old_roster)
+    with pytest.raises(ForkError):
+        a.circle.apply_rekey(old_rekey)
     assert a.circle.roster_version == group.roster_version
 
 
@@ -229,17 +232,13 @@ def test_co_facilitator_rekey_is_accepted_and_revocation_holds(group: Group) -> 
     fac, a, b, c = members(group)
     cert = group.signer.delegate(a.member, a.keys.sign.public, "co")
     group.entries[a.member] = dataclasses.replace(group.entries[a.member], role="co")
-    group.roster_version += 1
-    roster = group.signer.roster(group.roster_content(), group.epoch, group.epoch_key)
-    for party in members(group):
-        party.circle.apply_roster(roster)
+    group.apply(group.rekey_all())
     co = FacilitatorSigner(group.invite.circle_id, a.keys.sign, cert=cert)
-    new_key = co.new_epoch_key()
-    rekey = co.rekey(group.epoch + 1, new_key, [group.entries[m] for m in sorted(group.entries)])
-    assert b.circle.apply_rekey(rekey)
+    rekey, roster = group.rekey_all(signer=co)
+    assert b.circle.apply_rekey(rekey) and b.circle.apply_roster(roster)
     # A member who was never delegated cannot rekey, even with a copied certificate.
     rogue = FacilitatorSigner(group.invite.circle_id, c.keys.sign, cert=cert)
-    bad = rogue.rekey(group.epoch + 2, new_key, [group.entries[m] for m in sorted(group.entries)])
+    bad, _ = group.rekey_all(signer=rogue)
     with pytest.raises(WrongFacilitatorError):
         b.circle.apply_rekey(bad)
 
@@ -248,22 +247,23 @@ def test_old_epochs_are_forgotten(group: Group) -> None:
     fac, a, b, c = members(group)
     first_epoch = c.circle.epoch
     for _ in range(4):
-        key = group.signer.new_epoch_key()
-        group.epoch += 1
-        c.circle.apply_rekey(group.signer.rekey(group.epoch, key, [group.entries[c.member]]))
+        group.apply(group.rekey_all(), [c])
     assert first_epoch not in c.circle.held_epochs
-    assert len(c.circle.held_epochs) == 3
+    assert len(c.circle.held_epochs) == limits.EPOCH_RETENTION + 1
 
 
-def test_rekey_epoch_jumps_are_capped(group: Group) -> None:
+def test_rekeys_move_exactly_one_epoch_forward(group: Group) -> None:
+    """S10: a rekey that skips ahead, or goes back, is refused and changes nothing."""
     fac, a, b, c = members(group)
-    key = group.signer.new_epoch_key()
-    far = group.signer.rekey(c.circle.epoch + 100, key, [group.entries[c.member]])
-    with pytest.raises(EpochError):
+    skipped, _ = group.rekey_all()
+    far, _ = group.rekey_all()  # the relay withholds the first step
+    held = c.circle.epoch
+    with pytest.raises(ForkError):
         c.circle.apply_rekey(far)
-    backwards = group.signer.rekey(max(c.circle.epoch, 1), key, [group.entries[c.member]])
-    with pytest.raises(EpochError):
+    backwards = dataclasses.replace(skipped, epoch=max(held, 1))
+    with pytest.raises(ForkError):
         c.circle.apply_rekey(backwards)
+    assert c.circle.epoch == held
 
 
 def test_sealing_wrong_content_type_is_a_local_error(group: Group) -> None:

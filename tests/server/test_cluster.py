@@ -247,7 +247,7 @@ async def test_knocks_and_admission_cross_nodes_and_the_lobby_lists_everywhere(
     async def listed_on_b() -> bool:
         await seeker.do("request_lobby")
         lobby: ev.LobbyListed = await seeker.next_event(ev.LobbyListed)
-        return any(title == "Night owls" for title, _, _, _ in lobby.circles)
+        return any(c.title == "Night owls" for c in lobby.circles)
 
     await eventually(listed_on_b, "the circle opened on a to be listed on b")
     for client in (fac, member, seeker):

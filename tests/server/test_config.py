@@ -15,6 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from circle_server.config import SETTINGS, ConfigError, broker_url, load_config
+from protocol import limits
 from protocol.frames import Hello, ServerHello, decode_frame, encode_frame
 from tests.conftest import ROOT
 
@@ -118,7 +119,7 @@ async def test_good_tls_files_serve_wss(tmp_path: Path) -> None:
         trust = ssl.create_default_context(cafile=str(cert))
         trust.check_hostname = False
         async with connect(f"wss://127.0.0.1:{port}/", ssl=trust, proxy=None) as ws:
-            await ws.send(encode_frame(Hello(version=1)))
+            await ws.send(encode_frame(Hello(version=limits.PROTOCOL_VERSION)))
             assert isinstance(decode_frame(await ws.recv()), ServerHello)
     finally:
         proc.terminate()

@@ -350,6 +350,6 @@ async def test_timed_session_warns_and_expires(server: ServerProcess) -> None:
     assert closed.reason == "time_up"
     gone = await fac.next_event(ev.CircleClosed, timeout=5)
     assert gone.reason == "time_up"
-    assert member.session.circle is not None and member.session.circle.held_epochs == ()
+    assert member.session.circle is None and member.session.keys is None
     await member.close()
     await fac.close()

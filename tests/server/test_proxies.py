@@ -20,6 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from circle_client import events as ev
+from protocol import limits
 from protocol.errors import ErrorCode
 from protocol.frames import Hello, ServerHello, decode_frame, encode_frame
 from tests.conftest import ServerProcess, start_server
@@ -95,7 +96,7 @@ async def ban_and_cap(url: str, tls: ssl.SSLContext, cap: bool = True) -> None:
 
 async def said_hello(url: str, tls: ssl.SSLContext, source: str):  # type: ignore[no-untyped-def]
     ws = await raw_from(url, source, tls)
-    await ws.send(encode_frame(Hello(version=1)))
+    await ws.send(encode_frame(Hello(version=limits.PROTOCOL_VERSION)))
     assert isinstance(decode_frame(await ws.recv()), ServerHello)
     return ws
 

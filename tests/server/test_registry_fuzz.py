@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from circle_client import events as ev
 from circle_server.actions import Close, Publish, Send
+from protocol import limits
 from protocol.frames import FRAME_TYPES, Frame, Hello
 from protocol.states import MemberState
 from tests.pair import Net
@@ -80,5 +81,5 @@ def test_random_frames_never_break_the_registry(script: list[tuple[int, Frame]])
 def test_hello_twice_and_garbage_before_hello() -> None:
     net, _, _ = build()
     peer = net.connect()
-    actions = net.registry.receive(peer.conn, Hello(version=1))
+    actions = net.registry.receive(peer.conn, Hello(version=limits.PROTOCOL_VERSION))
     assert [type(x.frame).__name__ for x in actions if isinstance(x, Send)] == ["Error"]

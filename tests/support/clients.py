@@ -12,6 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from circle_client import events as ev
 from circle_client.client import CircleClient
+from protocol import limits
 from protocol.frames import Hello, ServerHello, decode_frame, encode_frame
 
 HANDLES = ("calm-heron", "quiet-otter", "gentle-lynx", "brave-finch")
@@ -59,7 +60,7 @@ async def next_message(client: CircleClient, body: str) -> ev.MessageReceived:
 async def raw(url: str, **kwargs: Any) -> ClientConnection:
     """A bare websocket that has said hello (``kwargs`` go to ``connect``, e.g. local_addr)."""
     ws = await connect(url, compression=None, proxy=None, **kwargs)
-    await ws.send(encode_frame(Hello(version=1)))
+    await ws.send(encode_frame(Hello(version=limits.PROTOCOL_VERSION)))
     assert isinstance(decode_frame(await ws.recv()), ServerHello)
     return ws
 

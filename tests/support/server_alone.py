@@ -19,6 +19,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from protocol import limits
 from protocol.frames import Hello, ServerHello, decode_frame, encode_frame
 
 
@@ -59,7 +60,7 @@ def main(command: str) -> None:
 
 async def hello(url: str) -> None:
     async with connect(url, proxy=None) as ws:
-        await ws.send(encode_frame(Hello(version=1)))
+        await ws.send(encode_frame(Hello(version=limits.PROTOCOL_VERSION)))
         assert isinstance(decode_frame(await ws.recv()), ServerHello)
 
 

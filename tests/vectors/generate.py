@@ -5,6 +5,12 @@ counter stream over a fixed seed, so the outputs depend only on Circle's constru
 libsodium. Run ``python -m tests.vectors.generate`` to rewrite them; ``test_vectors.py``
 re-computes each one on every test run and also checks that the stored objects open. A change
 that alters any vector changes the wire format: bump the protocol version.
+
+The key-schedule vectors (``keyschedule.json``, PROTOCOL.md 9) need one input that cannot be
+drawn from the stream: ``cryptography``'s ML-KEM encapsulation takes its randomness from OpenSSL.
+``keyschedule_mlkem.json`` holds a recipient seed and one ciphertext made once by
+``protocol.pq.encapsulate``; the vectors decapsulate it, so they stay reproducible. Delete that
+file and run the generator to draw a new one (every hybrid vector then changes).
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from protocol import crypto
+from protocol import crypto, kem, pq, ratchet
+from protocol import keyschedule as ks
 from protocol.codec import pack
 from protocol.content import PostContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, MemberKeys, SigningKeys
-from protocol.group import FacilitatorSigner
+from protocol.group import FacilitatorSigner, roster_transcript
 from protocol.invite import Invite
 
 HERE = Path(__file__).parent
@@ -134,9 +141,12 @@ def welcome_vectors() -> list[dict[str, Any]]:
         sign=SigningKeys.from_seed(joiner_seed_sign), box=crypto.BoxKeys.from_seed(joiner_seed_box)
     )
     epoch_key = rng(32)
+    prev = rng(32)
     roster = RosterContent(
         circle=circle_id,
         version=2,
+        epoch=1,
+        prev=prev,
         members=(
             RosterEntry(
                 member=1,
@@ -165,10 +175,112 @@ def welcome_vectors() -> list[dict[str, Any]]:
             "member": 2,
             "epoch": 1,
             "epoch_key": epoch_key.hex(),
+            "prev": prev.hex(),
+            "transcript_hash": roster_transcript(1, roster).hex(),
             "sealed": body.sealed.hex(),
             "sig": body.auth.sig.hex(),
         }
     ]
+
+
+MLKEM_INPUT = HERE / "keyschedule_mlkem.json"
+
+
+def make_mlkem_input() -> None:
+    """Draw the one recorded ML-KEM ciphertext (see the module docstring)."""
+    seed = DeterministicRandom(b"keyschedule-mlkem")(pq.SEED_BYTES)
+    _shared, ciphertext = pq.encapsulate(pq.public_from_seed(seed))
+    note = "ML-KEM-768 ciphertext made once by protocol.pq.encapsulate; decapsulated by vectors"
+    data = {"note": note, "seed": seed.hex(), "ciphertext": ciphertext.hex()}
+    MLKEM_INPUT.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=32).hexdigest()
+
+
+def keyschedule_vectors() -> list[dict[str, Any]]:
+    """Suite 2 chain over three epochs, ratchet keys, combiner, and sealed commit entries."""
+    rng = DeterministicRandom(b"keyschedule")
+    suite = kem.Suite.X25519_MLKEM768
+    circle_id = rng(16)
+    signers = [SigningKeys.generate(rng) for _ in range(3)]
+    roles = ("facilitator", "member", "member")
+    handles = ("calm-heron", "quiet-otter", "brave-wren")
+    out: list[dict[str, Any]] = []
+    previous = ks.GENESIS
+    secrets: ks.EpochSecrets | None = None
+    for epoch in range(3):
+        keys = [kem.EpochKeyPair.generate(epoch, hybrid=epoch != 1, rng=rng) for _ in range(3)]
+        members = [
+            ks.TranscriptMember(i + 1, handles[i], roles[i], signers[i].public, k.public.digest())
+            for i, k in enumerate(keys)
+        ]
+        th = ks.transcript_hash(previous, circle_id, suite, epoch, epoch + 1, members)
+        commit = rng(32)
+        if secrets is None:
+            joiner = ks.joiner_secret(ks.GENESIS, commit, suite, circle_id, 0, th)
+            secrets = ks.EpochSecrets.first(commit, suite, circle_id, th)
+        else:
+            joiner = secrets.joiner_for_next(commit, th)
+            secrets = secrets.advance(commit, th)
+        sender_root = bytes(secrets._sender_root)
+        chains = {}
+        for sender in (1, 2):
+            chain = ratchet.Chain(sender, ratchet.chain_start(sender_root, sender))
+            chains[str(sender)] = [chain.step()[1].hex() for _ in range(3)]
+        out.append(
+            {
+                "epoch": epoch,
+                "commit_secret": commit.hex(),
+                "transcript_hash": th.hex(),
+                "joiner_secret": joiner.hex(),
+                "welcome_key": ks.welcome_key(joiner, circle_id, epoch).hex(),
+                "roster_key": secrets.roster_key().hex(),
+                "confirmation_tag": secrets.confirmation_tag().hex(),
+                "authenticator": secrets.authenticator.hex(),
+                "digits": secrets.digits(),
+                "message_keys": chains,
+            }
+        )
+        previous = th
+    out[0]["circle_id"] = circle_id.hex()
+    out[0]["sign_keys"] = [s.public.hex() for s in signers]
+
+    # Sealed commit entries: one classic, one hybrid decapsulating the recorded ciphertext.
+    recorded = json.loads(MLKEM_INPUT.read_text())
+    seed, ct_m = bytes.fromhex(recorded["seed"]), bytes.fromhex(recorded["ciphertext"])
+    x_seed = rng(32)
+    x_secret, x_public = crypto.x25519_keypair(x_seed)
+    recipient = kem.EpochPublicKey(x_public, pq.public_from_seed(seed))
+    ad = kem.commit_ad(circle_id, 2, 5, suite)
+    secret = rng(32)
+    ss_m = pq.decapsulate(seed, ct_m)
+    hybrid = kem.seal_encapsulated(recipient, secret, ad, (ss_m, ct_m), rng)
+    classic = kem.seal_encapsulated(recipient, secret, ad, None, rng)
+    out.append(
+        {
+            "sealed_commit": True,
+            "x25519_seed": x_seed.hex(),
+            "mlkem_seed": seed.hex(),
+            "mlkem_public_blake2b": _digest(recipient.mlkem),
+            "mlkem_shared": ss_m.hex(),
+            "ad": ad.hex(),
+            "secret": secret.hex(),
+            "hybrid": hybrid.hex(),
+            "classic": classic.hex(),
+        }
+    )
+    inputs = [bytes([i]) * n for i, n in ((1, 32), (2, 32), (3, 1088), (4, 32), (5, 1184))]
+    ss_m, ss_x, ct_m, ct_x, pk_m = inputs
+    out.append(
+        {
+            "combine": "kind 2, ss_m 01*32, ss_x 02*32, ct_m 03*1088, ct_x 04*32, pk_m 05*1184",
+            "pk_x": "06*32",
+            "out": kem.combine(2, ss_m, ss_x, ct_m, ct_x, pk_m, b"\x06" * 32).hex(),
+        }
+    )
+    return out
 
 
 GENERATORS = {
@@ -177,10 +289,14 @@ GENERATORS = {
     "admission": admission_vectors,
     "message": message_vectors,
     "welcome": welcome_vectors,
+    "keyschedule": keyschedule_vectors,
 }
 
 
 def main() -> None:
+    if not MLKEM_INPUT.exists():
+        make_mlkem_input()
+        print(f"wrote {MLKEM_INPUT}")
     for name, make in GENERATORS.items():
         path = HERE / f"{name}.json"
         path.write_text(json.dumps(make(), indent=2, ensure_ascii=False) + "\n")
