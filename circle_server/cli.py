@@ -12,7 +12,17 @@ import textwrap
 
 from circle_server.broker import MemoryBroker
 from circle_server.cluster import BrokerUnavailable
-from circle_server.config import ENV_PREFIX, SETTINGS, ConfigError, ServerConfig, load_config
+from circle_server.config import (
+    ENV_PREFIX,
+    SETTINGS,
+    ConfigError,
+    ServerConfig,
+    broker_url,
+    load_config,
+    render_config,
+)
+from circle_server.gate import fd_budget, raise_fd_limit
+from circle_server.metrics import version
 from circle_server.server import CircleServer
 
 DESCRIPTION = """\
@@ -56,12 +66,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="port to listen on (default 8765; 0 = any free)")
     parser.add_argument("--broker", help="'memory' (default) or redis://HOST:PORT/DB")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--version", action="version", version=f"circle-server {version()}")
+    parser.add_argument(
+        "--check-config",
+        metavar="FILE",
+        dest="check_config",
+        help="check FILE (with CIRCLE_* variables and options applied) and exit: 0 if it is "
+        "valid, 2 with every problem listed",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        dest="print_config",
+        help="print the settings in effect as TOML (passwords masked) and exit",
+    )
     return parser.parse_args(argv)
+
+
+def check(path: str, overrides: dict[str, object]) -> int:
+    """``--check-config``: load as a start would, report, exit 0 or 2."""
+    try:
+        load_config(path, overrides=overrides)
+    except ConfigError as exc:
+        print(f"circle-server: {path} has problems:", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    print(f"circle-server: {path} is valid")
+    return 0
+
+
+def show(path: str | None, overrides: dict[str, object]) -> int:
+    """``--print-config``: the settings in effect, as a TOML file would give them."""
+    try:
+        config = load_config(path, overrides=overrides)
+    except ConfigError as exc:
+        print(f"circle-server: {exc}", file=sys.stderr)
+        return 2
+    print(render_config(config), end="")
+    return 0
 
 
 async def run(config_path: str | None, overrides: dict[str, object]) -> int:
     try:
         config = load_config(config_path, overrides=overrides)
+        url = broker_url(config)
     except ConfigError as exc:
         print(f"circle-server: {exc}", file=sys.stderr)
         return 2
@@ -69,11 +118,22 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    log = logging.getLogger("circle_server")
+    before, after = raise_fd_limit()
+    raised = f" (raised from {before})" if after != before else ""
+    log.info("file descriptors: limit %d%s", after, raised)
+    if config.max_connections > fd_budget():
+        log.warning(
+            "max_connections is %d but the file descriptor limit allows about %d; raise "
+            "LimitNOFILE (systemd) or ulimit -n, or lower max_connections",
+            config.max_connections,
+            fd_budget(),
+        )
     broker = MemoryBroker()
     if config.broker != "memory":
         from circle_server.redis_broker import RedisBroker  # only for hosts who scale out
 
-        broker = RedisBroker(config.broker)
+        broker = RedisBroker(url)
     server = CircleServer(config, broker=broker)
     try:
         await server.start()
@@ -92,6 +152,9 @@ async def run(config_path: str | None, overrides: dict[str, object]) -> int:
         return 1
     server.install_signal_handlers()
     scheme = "wss" if config.tls_cert else "ws"
+    if config.metrics_listen:
+        host = config.metrics_listen.rpartition(":")[0]
+        print(f"circle-server metrics on http://{host}:{server.metrics_port}/metrics", flush=True)
     # The listening line is how scripts and tests learn the port when --port 0 is used.
     print(f"circle-server listening on {scheme}://{config.host}:{server.port}/", flush=True)
     await server.serve_forever()
@@ -113,12 +176,16 @@ def _listen_problem(config: ServerConfig, exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    overrides = {
+    overrides: dict[str, object] = {
         "host": args.host,
         "port": args.port,
         "broker": args.broker,
         "log_level": args.log_level,
     }
+    if args.check_config:
+        sys.exit(check(args.check_config, overrides))
+    if args.print_config:
+        sys.exit(show(args.config, overrides))
     try:
         import uvloop  # type: ignore[import-not-found]
 

@@ -8,6 +8,7 @@ from there. An invalid file gets an error naming the key and the problem.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import ssl
 import tomllib
@@ -15,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from circle_server.proxy import parse_network
 from protocol import limits
 from protocol.errors import CircleError
 
@@ -68,6 +71,37 @@ class ServerConfig:
         default=16, metadata={"help": "connections from one address (hashed, memory only)"}
     )
     max_connections: int = field(default=5000, metadata={"help": "connections in total"})
+    max_handshakes: int = field(
+        default=1000, metadata={"help": "connections still in the HTTP handshake, in total"}
+    )
+    max_handshakes_per_ip: int = field(
+        default=8, metadata={"help": "connections still in the handshake from one address"}
+    )
+    send_buffer_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata={"help": "bytes waiting for a member who stopped reading before it is dropped"},
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "proxy addresses/CIDRs whose PROXY header or forwarding header names "
+            "the client (none: the socket address is the client)"
+        },
+    )
+    forwarded_header: str = field(
+        default="X-Forwarded-For",
+        metadata={
+            "help": "header trusted proxies name clients in: 'X-Forwarded-For', "
+            "'Forwarded' or 'none' (PROXY protocol only)"
+        },
+    )
+    metrics_listen: str = field(
+        default="",
+        metadata={"help": "HOST:PORT to serve /metrics on instead of the public port"},
+    )
+    websocket_path: str = field(
+        default="/", metadata={"help": "the one path that upgrades to a websocket"}
+    )
     handshake_timeout: float = field(
         default=10.0, metadata={"help": "seconds to finish the websocket handshake and hello"}
     )
@@ -108,6 +142,13 @@ class ServerConfig:
     broker: str = field(
         default="memory", metadata={"help": "'memory', or redis://HOST:PORT/DB to scale out"}
     )
+    broker_password_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "file holding the Redis password (systemd LoadCredential=), kept "
+            "out of the broker URL"
+        },
+    )
     log_level: str = field(default="INFO", metadata={"help": "DEBUG, INFO, WARNING or ERROR"})
 
     def __post_init__(self) -> None:
@@ -118,35 +159,38 @@ SETTINGS = {f.name: f for f in dataclasses.fields(ServerConfig)}
 ENV_PREFIX = "CIRCLE_"
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
+def _coerce(name: str, value: Any, source: str, strict: bool = False) -> Any:
+    """``value`` as setting ``name`` needs it. ``strict`` (a TOML file, which has types of its
+    own) takes no strings for numbers, booleans or lists: ``port = "8765"`` is an error, not a
+    silent conversion. Environment variables and the command line are text, so they are parsed."""
     f = SETTINGS[name]
     kind = f.type if isinstance(f.type, str) else str(f.type)
     where = f"{name!r} in {source}"
     if kind.startswith("tuple"):
-        if isinstance(value, str):
+        if isinstance(value, str) and not strict:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of strings")
+            raise ConfigError(f'{where} must be a list of strings, e.g. ["a", "b"]')
         return tuple(value)
     if kind == "bool":
-        if isinstance(value, str):
+        if isinstance(value, str) and not strict:
             if value.lower() in ("1", "true", "yes", "on"):
                 return True
             if value.lower() in ("0", "false", "no", "off"):
                 return False
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false")
+            raise ConfigError(f"{where} must be true or false, not {value!r}")
         return value
     if kind == "int":
         try:
-            if isinstance(value, bool) or isinstance(value, float):
+            if isinstance(value, bool | float) or (strict and not isinstance(value, int)):
                 raise ValueError
             return int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
     if kind == "float":
         try:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (strict and not isinstance(value, int | float)):
                 raise ValueError
             return float(value)
         except (TypeError, ValueError):
@@ -155,14 +199,24 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if value in ("", None):
             return None
     if not isinstance(value, str):
-        raise ConfigError(f"{where} must be a string")
+        raise ConfigError(f"{where} must be a string (in quotes), not {value!r}")
     return value
 
 
+def unknown_setting(key: str, source: str) -> str:
+    """The error for a key that is not a setting, with the closest one if there is one."""
+    close = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.7)
+    hint = f"; did you mean {close[0]!r}?" if close else "; see 'circle-server --help'"
+    return f"unknown setting {key!r} in {source!r}{hint}"
+
+
 def _validate(c: ServerConfig) -> None:
+    """Check every setting; one ConfigError lists every problem, one per line."""
+    problems: list[str] = []
+
     def need(ok: bool, key: str, problem: str) -> None:
         if not ok:
-            raise ConfigError(f"{key!r}: {problem}")
+            problems.append(f"{key!r}: {problem}")
 
     need(0 <= c.port < 65536, "port", "must be between 0 and 65535")
     need(c.open_policy in ("anyone", "approved"), "open_policy", "must be 'anyone' or 'approved'")
@@ -196,6 +250,33 @@ def _validate(c: ServerConfig) -> None:
     )
     need(c.max_connections_per_ip >= 1, "max_connections_per_ip", "must be at least 1")
     need(c.max_connections >= 1, "max_connections", "must be at least 1")
+    need(c.max_handshakes >= 1, "max_handshakes", "must be at least 1")
+    need(c.max_handshakes_per_ip >= 1, "max_handshakes_per_ip", "must be at least 1")
+    need(
+        c.send_buffer_bytes > c.resume_buffer_bytes,
+        "send_buffer_bytes",
+        "must be larger than resume_buffer_bytes (a resuming member is sent that much at once)",
+    )
+    for entry in c.trusted_proxies:
+        try:
+            parse_network(entry)
+        except ValueError as exc:
+            need(False, "trusted_proxies", str(exc))
+    need(
+        c.forwarded_header.lower() in ("x-forwarded-for", "forwarded", "none"),
+        "forwarded_header",
+        "must be 'X-Forwarded-For', 'Forwarded' or 'none'",
+    )
+    need(
+        not c.metrics_listen or split_host_port(c.metrics_listen) is not None,
+        "metrics_listen",
+        "must be HOST:PORT, e.g. 127.0.0.1:9765",
+    )
+    need(
+        c.websocket_path.startswith("/") and c.websocket_path not in ("/healthz", "/metrics"),
+        "websocket_path",
+        "must start with '/' and not be /healthz or /metrics",
+    )
     for key in ("handshake_timeout", "idle_timeout", "resume_grace", "facilitator_grace"):
         need(getattr(c, key) > 0, key, "must be above 0 seconds")
     need(c.resume_buffer >= 16, "resume_buffer", "must be at least 16")
@@ -229,6 +310,54 @@ def _validate(c: ServerConfig) -> None:
         "risk_phrases",
         f"at most {limits.MAX_RISK_PHRASES} phrases of 1 to {limits.MAX_RISK_PHRASE} characters",
     )
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def mask(url: str) -> str:
+    """A broker URL with its password replaced by ``****``."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':****' if colon else '****'}@{host}"
+
+
+def render_config(config: ServerConfig) -> str:
+    """The settings as a ``[server]`` TOML table (valid input for ``--config``); secrets
+    (the broker password) masked."""
+    lines = ["[server]"]
+    for name in SETTINGS:
+        value = getattr(config, name)
+        if name == "broker":
+            value = mask(value)
+        if value is None:
+            lines.append(f"# {name} is not set")
+            continue
+        lines.append(f"{name} = {_toml(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    text = str(value)
+    if "\n" in text:
+        return '"""\n' + text.replace("\\", "\\\\").replace('"""', '\\"""') + '"""'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def split_host_port(text: str) -> tuple[str, int] | None:
+    """``"127.0.0.1:9765"`` or ``"[::1]:9765"`` -> (host, port); None if it is neither."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        return None
+    return host.strip("[]"), int(port)
 
 
 def load_config(
@@ -236,8 +365,17 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> ServerConfig:
-    """Defaults, then the TOML file, then ``CIRCLE_<KEY>`` variables, then ``overrides``."""
+    """Defaults, then the TOML file, then ``CIRCLE_<KEY>`` variables, then ``overrides``.
+    Every problem found is reported at once, one per line."""
     values: dict[str, Any] = {}
+    problems: list[str] = []
+
+    def collect(key: str, value: Any, source: str, strict: bool) -> None:
+        try:
+            values[key] = _coerce(key, value, source, strict)
+        except ConfigError as exc:
+            problems.append(str(exc))
+
     if path is not None:
         try:
             with open(path, "rb") as handle:
@@ -248,21 +386,45 @@ def load_config(
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
         for key, value in _settings_table(data, str(path)).items():
             if key not in SETTINGS:
-                raise ConfigError(
-                    f"unknown setting {key!r} in {str(path)!r}; see 'circle-server --help'"
-                )
-            values[key] = _coerce(key, value, str(path))
+                problems.append(unknown_setting(key, str(path)))
+                continue
+            collect(key, value, str(path), True)
     environ = os.environ if env is None else env
     for key in SETTINGS:
         name = ENV_PREFIX + key.upper()
         if name in environ:
-            values[key] = _coerce(key, environ[name], f"${name}")
+            collect(key, environ[name], f"${name}", False)
     for key, value in (overrides or {}).items():
         if value is not None:
-            values[key] = _coerce(key, value, "the command line")
+            collect(key, value, "the command line", False)
+    if problems:
+        raise ConfigError("\n".join(problems))
     config = ServerConfig(**values)
     check_tls_files(config)
+    broker_url(config)  # the password file, if any, is readable
     return config
+
+
+def broker_url(config: ServerConfig) -> str:
+    """The broker URL with the password from ``broker_password_file`` put in (read now, held
+    only in memory, never printed)."""
+    if config.broker_password_file is None or config.broker == "memory":
+        return config.broker
+    try:
+        with open(config.broker_password_file, encoding="utf-8") as handle:
+            password = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(
+            f"'broker_password_file': cannot read {config.broker_password_file!r} ({problem}); "
+            "check the path (with LoadCredential=, %d/NAME) and its permissions"
+        ) from None
+    if not password:
+        raise ConfigError(f"'broker_password_file': {config.broker_password_file!r} is empty")
+    scheme, _, rest = config.broker.partition("://")
+    user = rest.rpartition("@")[0].partition(":")[0]
+    host = rest.rpartition("@")[2]
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{host}"
 
 
 def _settings_table(data: dict[str, Any], source: str) -> dict[str, Any]:

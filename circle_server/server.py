@@ -18,17 +18,17 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
-from http import HTTPStatus
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from circle_server.actions import Action, Close, CloseCode, Publish, Send
 from circle_server.broker import MemoryBroker
-from circle_server.config import ServerConfig
-from circle_server.metrics import Metrics
+from circle_server.config import ServerConfig, split_host_port
+from circle_server.gate import BACKLOG, BAD_REQUEST, Answer, CircleConnection, Gate, fd_budget
+from circle_server.metrics import METRICS_TYPE, Metrics
+from circle_server.proxy import TrustedProxies, client_address, forwarded_chain, normalise
 from circle_server.registry import Registry
 from protocol.errors import RemoteProtocolError
 from protocol.frames import (
@@ -58,10 +58,26 @@ class CircleServer:
         self.registry = Registry(config, clock)
         self.broker = broker or MemoryBroker()
         self.broker.bind(self)
-        self.metrics = Metrics(self.registry)
         self.sockets: dict[int, ServerConnection] = {}
+        self.frame_types: Counter[str] = Counter()
+        """Frames handled here by type; synced into the metrics when they are scraped."""
+        self.metrics = Metrics(self.registry, lambda: len(self.sockets), self.frame_types)
         self.per_address: Counter[bytes] = Counter()
+        self.trusted = TrustedProxies(config.trusted_proxies)
+        self._doomed: dict[int, asyncio.Future[None]] = {}
+        """Connections the server decided to close: nothing more is read from them."""
+        self.gate = Gate(
+            trusted=self.trusted,
+            websocket_path=config.websocket_path,
+            max_handshakes=config.max_handshakes,
+            max_handshakes_per_ip=config.max_handshakes_per_ip,
+            fd_budget=fd_budget(),
+            answer=self.answer,
+            hash_address=self.registry.address_key,
+            refused=self.metrics.refused,
+        )
         self._server: Server | None = None
+        self._metrics_server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._closing = False
@@ -87,7 +103,9 @@ class CircleServer:
             c.port,
             origins=[None, *c.allowed_origins],  # type: ignore[list-item]
             compression=None,
-            process_request=self._process_request,
+            create_connection=self.gate.connection_class(),
+            write_limit=c.send_buffer_bytes,
+            backlog=BACKLOG,
             server_header=None,
             open_timeout=c.handshake_timeout,
             ping_interval=c.idle_timeout / 2,
@@ -97,6 +115,10 @@ class CircleServer:
             ssl=tls,
             logger=quiet,
         )
+        if c.metrics_listen:
+            host, port = split_host_port(c.metrics_listen) or ("127.0.0.1", 0)
+            self._metrics_server = await asyncio.start_server(self._serve_private, host, port)
+        asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         self._ticker = asyncio.create_task(self._tick_forever())
         gc.freeze()  # start-up objects never need scanning again: shorter collection pauses
 
@@ -111,6 +133,8 @@ class CircleServer:
         self._closing = True
         if self._server is not None:
             self._server.close(close_connections=False)  # no new connections from here on
+        if self._metrics_server is not None:
+            self._metrics_server.close()
         if self._ticker:
             self._ticker.cancel()
         if await self.broker.hand_over():
@@ -127,27 +151,98 @@ class CircleServer:
         await self.broker.stop()
         self._stopping.set()
 
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's own errors. ``accept()`` failing for want of descriptors would otherwise
+        log a traceback every second (or in a tight loop): one plain line every ten seconds."""
+        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+            exc = context.get("exception")
+            self.gate.complain(
+                "accept",
+                "cannot accept connections (%s); raise LimitNOFILE or lower max_connections",
+                getattr(exc, "strerror", None) or type(exc).__name__,
+            )
+            return
+        loop.default_exception_handler(context)
+
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.stop()))
 
     # ------------------------------------------------------------------ HTTP
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = request.path.split("?", 1)[0]
-        if path == "/healthz":
-            ok = self.broker.healthy()
-            status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
-            return connection.respond(status, "ok\n" if ok else "unhealthy\n")
-        if path == "/metrics":
-            body = self.metrics.render()
-            headers = Headers([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
-            return Response(200, "OK", headers, body)
-        return None
+    def answer(self, method: str, path: str, private: bool = False) -> Answer:
+        """The response to every plain HTTP request (anything but the websocket upgrade):
+        ``/healthz`` and ``/metrics`` for GET and HEAD, 405 for other methods, 404 elsewhere.
+        With ``metrics_listen`` set, /metrics is served only there (``private``)."""
+        metrics = private or not self.config.metrics_listen
+        if path == "/healthz" or (path == "/metrics" and metrics):
+            if method not in ("GET", "HEAD"):
+                return Answer(
+                    405, "Method Not Allowed", b"use GET\n", extra=(("Allow", "GET, HEAD"),)
+                )
+            if path == "/metrics":
+                return Answer(200, "OK", self.metrics.render(), METRICS_TYPE)
+            if self.broker.healthy() and not self._closing:
+                return Answer(200, "OK", b"ok\n")
+            return Answer(503, "Service Unavailable", b"unhealthy\n")
+        if path == self.config.websocket_path and not private:
+            return Answer(
+                405,
+                "Method Not Allowed",
+                b"websocket only: use GET with Upgrade\n",
+                extra=(("Allow", "GET"),),
+            )
+        return Answer(404, "Not Found", b"not found\n")
+
+    @property
+    def metrics_port(self) -> int:
+        assert self._metrics_server is not None
+        port: int = self._metrics_server.sockets[0].getsockname()[1]
+        return port
+
+    async def _serve_private(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """One request on ``metrics_listen``: /metrics and /healthz, then close."""
+        try:
+            async with asyncio.timeout(self.config.handshake_timeout):
+                head = await reader.readuntil(b"\r\n\r\n")
+            parts = head.split(b"\r\n", 1)[0].split(b" ")
+            if len(parts) != 3:
+                answer = BAD_REQUEST
+                method = "GET"
+            else:
+                method = parts[0].decode("latin-1")
+                path = parts[1].decode("latin-1").split("?", 1)[0]
+                answer = self.answer(method, path, private=True)
+            writer.write(answer.encode(head_only=method == "HEAD"))
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def client_address(self, ws: ServerConnection) -> str:
+        """The client's address: the socket's, or, from a trusted proxy, the one its PROXY
+        header or forwarding header gives (circle_server/proxy.py). Hashed by the registry."""
+        peer = str(ws.remote_address[0]) if ws.remote_address else ""
+        if not self.trusted.trusts(peer):
+            return normalise(peer)
+        header = self.config.forwarded_header.lower()
+        chain: list[str] = []
+        if header != "none" and ws.request is not None:
+            chain = forwarded_chain(header, ws.request.headers.get_all(header))
+        proxied = getattr(ws, "proxied", None)
+        if proxied:
+            chain.append(proxied)
+        return client_address(peer, chain, self.trusted)
 
     # ------------------------------------------------------------------ websockets
     async def _handle(self, ws: ServerConnection) -> None:
-        address = self.registry.address_key(str(ws.remote_address[0]) if ws.remote_address else "")
+        if isinstance(ws, CircleConnection):
+            ws.handshake_done()
+        client = self.client_address(ws)
+        address = self.registry.address_key(client)
         if (
             self.per_address[address] >= self.config.max_connections_per_ip
             or len(self.sockets) >= self.config.max_connections
@@ -156,9 +251,7 @@ class CircleServer:
             await ws.close(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
             return
         self.per_address[address] += 1
-        conn_id, actions = self.registry.connect(
-            str(ws.remote_address[0]) if ws.remote_address else ""
-        )
+        conn_id, actions = self.registry.connect(client)
         self.sockets[conn_id] = ws
         try:
             self.apply(actions)
@@ -172,9 +265,14 @@ class CircleServer:
             await ws.close(CloseCode.INTERNAL, "internal error")
         finally:
             sent = ws.protocol.close_sent  # hello timeout, oversized frame (websockets' 1009)
-            if sent is not None and ws.protocol.close_rcvd_then_sent is not True:  # we closed first
+            ours = sent is not None and ws.protocol.close_rcvd_then_sent is not True
+            if ours and sent is not None:  # we closed first
                 self.metrics.closed_by_server(sent.code)
+            self.metrics.ended(
+                sent.code if ours and sent else None, ws.protocol.close_rcvd is not None
+            )
             self.sockets.pop(conn_id, None)
+            self._doomed.pop(conn_id, None)
             self.per_address[address] -= 1
             if self.per_address[address] <= 0:
                 del self.per_address[address]
@@ -189,12 +287,18 @@ class CircleServer:
             return
         await self.receive(conn_id, first)
         async for message in ws:
+            closing = self._doomed.get(conn_id)
+            if closing is not None:  # pipelined frames behind the decision are not read
+                await closing
+                return
+            if getattr(ws, "dropped", False):
+                return  # it stopped reading and was dropped (gate.py): its frames go unread
             await self.receive(conn_id, message)
 
     async def receive(self, conn_id: int, message: str | bytes) -> None:
         """One websocket message from a local connection (or handed back by another node)."""
-        if self._closing:
-            return  # stopping: every connection is being closed (and, in a cluster, moved)
+        if self._closing or conn_id in self._doomed:
+            return  # stopping, or this connection is being closed: nothing more from it
         if isinstance(message, str):
             error = RemoteProtocolError("frames are binary msgpack, not text")
             self.apply(self.registry.receive_garbage(conn_id, error))
@@ -222,9 +326,15 @@ class CircleServer:
         broker keeps as frames are published."""
         conn = self.registry.conns.get(conn_id)
         before = conn.circle if conn is not None else None
-        self.apply(step())
-        if kind in MESSAGE_FRAMES:
-            return
+        if kind is None:
+            self.apply(step())
+        else:
+            started = time.perf_counter()
+            self.apply(step())
+            self.metrics.frame_seconds.observe(time.perf_counter() - started)
+            self.frame_types[kind] += 1
+            if kind in MESSAGE_FRAMES:
+                return
         after = conn.circle if conn is not None else None
         for circle in {before, after}:
             if circle is not None:
@@ -269,13 +379,18 @@ class CircleServer:
             self.broker.deliver(remote, data)
 
     def close(self, conn_id: int, code: int, reason: str) -> None:
+        """Close a local connection once: later frames from it are ignored, and a second
+        decision to close it schedules nothing more."""
         ws = self.sockets.get(conn_id)
-        if ws is not None:
-            asyncio.ensure_future(ws.close(code, reason))
+        if ws is not None and conn_id not in self._doomed:
+            self._doomed[conn_id] = asyncio.ensure_future(ws.close(code, reason))
 
     async def _tick_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            due = loop.time() + TICK_SECONDS
             await asyncio.sleep(TICK_SECONDS)
+            self.metrics.loop_lag.observe(max(0.0, loop.time() - due))
             try:
                 before = set(self.registry.circles)
                 actions = self.registry.tick()

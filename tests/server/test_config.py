@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from circle_server.config import SETTINGS, ConfigError, load_config
+from circle_server.config import SETTINGS, ConfigError, broker_url, load_config
 from protocol import limits
 from protocol.frames import Hello, ServerHello, decode_frame, encode_frame
 from tests.conftest import ROOT
@@ -158,3 +158,89 @@ def test_cli_says_a_busy_port_is_busy() -> None:
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Is another server running?" in result.stderr
+
+
+def test_every_setting_is_in_the_hosting_reference() -> None:
+    reference = (ROOT / "docs" / "hosting.md").read_text()
+    missing = [name for name in SETTINGS if f"| `{name}` |" not in reference]
+    assert not missing, f"docs/hosting.md's configuration table lacks {missing}"
+
+
+def test_proxy_settings_are_checked(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, 'trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]\n'), env={})
+    assert config.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
+    with pytest.raises(ConfigError, match="'trusted_proxies': 'proxy.lan' is not an IP address"):
+        load_config(env={"CIRCLE_TRUSTED_PROXIES": "127.0.0.1,proxy.lan"})
+    with pytest.raises(ConfigError, match="'forwarded_header': must be"):
+        load_config(env={"CIRCLE_FORWARDED_HEADER": "X-Real-IP"})
+    with pytest.raises(ConfigError, match="'metrics_listen': must be HOST:PORT"):
+        load_config(env={"CIRCLE_METRICS_LISTEN": "9765"})
+    with pytest.raises(ConfigError, match="'send_buffer_bytes': must be larger"):
+        load_config(env={"CIRCLE_SEND_BUFFER_BYTES": "1024"})
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "circle_server.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_toml_values_keep_their_types(tmp_path: Path) -> None:
+    for text, message in (
+        ('port = "8765"', "'port' in .* must be a whole number, not '8765'"),
+        ('lobby = "yes"', "'lobby' in .* must be true or false"),
+        ('trusted_proxies = "127.0.0.1"', "'trusted_proxies' in .* must be a list of strings"),
+        ("guidelines = 5", "'guidelines' in .* must be a string"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load_config(write(tmp_path, text + "\n"), env={})
+    assert load_config(write(tmp_path, "rate_per_second = 2\n"), env={}).rate_per_second == 2.0
+    assert load_config(env={"CIRCLE_PORT": "9001"}).port == 9001  # variables are text
+
+
+def test_check_config_lists_every_problem_and_suggests_names(tmp_path: Path) -> None:
+    bad = write(tmp_path, '[server]\nmax_memebers = 20\nport = "1"\nmax_circles = 0\n')
+    result = cli("--check-config", str(bad))
+    assert result.returncode == 2
+    assert "did you mean 'max_members'?" in result.stderr
+    assert "'port'" in result.stderr and "whole number" in result.stderr
+    good = write(tmp_path, "[server]\nmax_circles = 3\n")
+    result = cli("--check-config", str(good))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "is valid" in result.stdout
+    semantic = write(tmp_path, "[server]\nmax_circles = 0\nrate_burst = 0\n")
+    result = cli("--check-config", str(semantic))
+    assert result.returncode == 2
+    assert "'max_circles'" in result.stderr and "'rate_burst'" in result.stderr  # both listed
+
+
+def test_print_config_masks_the_broker_password_and_reads_back(tmp_path: Path) -> None:
+    env = {"CIRCLE_BROKER": "redis://:hunter2-long-secret@10.0.0.5:6379/0"}
+    result = cli("--print-config", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "hunter2" not in result.stdout
+    assert 'broker = "redis://:****@10.0.0.5:6379/0"' in result.stdout
+    printed = write(tmp_path, result.stdout)
+    assert load_config(printed, env={}).crisis_resources == load_config(env={}).crisis_resources
+
+
+def test_version() -> None:
+    result = cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("circle-server 0.")
+
+
+def test_the_redis_password_comes_from_a_file_and_is_never_printed(tmp_path: Path) -> None:
+    secret = tmp_path / "redis-password"
+    secret.write_text("p@ss word/with:odd\n")
+    env = {"CIRCLE_BROKER": "redis://10.0.0.5:6379/0", "CIRCLE_BROKER_PASSWORD_FILE": str(secret)}
+    assert broker_url(load_config(env=env)) == "redis://:p%40ss%20word%2Fwith%3Aodd@10.0.0.5:6379/0"
+    assert "p@ss" not in cli("--print-config", env=env).stdout
+    env["CIRCLE_BROKER_PASSWORD_FILE"] = str(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="'broker_password_file': cannot read"):
+        load_config(env=env)

@@ -186,7 +186,7 @@ async def test_connection_cap_per_address_is_counted_and_spares_other_addresses(
     try:
         before = await scrape(proc.url)
         refused = 'circle_refusals_total{reason="too_many_connections"}'
-        malformed = f'circle_rejects_total{{code="{int(ErrorCode.MALFORMED)}"}}'
+        malformed = f'circle_rejects_total{{code="{int(ErrorCode.MALFORMED)}",name="MALFORMED"}}'
         assert before[refused] == 0
         elsewhere = {"local_addr": ("127.0.0.2", 0)}  # another address on the loopback
         first, second = await raw(proc.url, **elsewhere), await raw(proc.url, **elsewhere)
