@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from protocol import limits
 from protocol.content import KnockContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, Random
 from protocol.errors import TamperedError
@@ -51,6 +52,8 @@ class Facilitation:
         self.secrets = secrets
         self.signer = FacilitatorSigner(circle.circle_id, circle.keys.sign, cert=cert, rng=rng)
         self.knocks: dict[int, PendingKnock] = {}
+        self.admitting: list[int] = []
+        """Seated on this lead's roster, not yet confirmed by the server's ``joined``."""
         self.messages_in_epoch = 0
         self.pinned: str | None = None
         self.delegations: dict[int, Delegation] = {}
@@ -97,8 +100,22 @@ class Facilitation:
         return tally
 
     def handle_taken(self, handle: str) -> bool:
-        """True if ``handle`` is, or looks like, the handle of someone in the circle."""
-        return looks_like(handle, [e.handle for e in self.circle.roster.values()])
+        """True if ``handle`` is, or looks like, the handle of someone in the circle now or
+        earlier: a newcomer cannot pass for someone who left (F3)."""
+        known = [e.handle for e in self.circle.roster.values()]
+        known += [h for h in self.circle.ever_seated.values() if h]
+        return looks_like(handle, known)
+
+    def unique_handle(self, handle: str, member: int) -> str:
+        """``handle``, or ``handle-<id>`` (then ``handle-<id>-2``, ...) if it is taken."""
+        if not self.handle_taken(handle):
+            return handle
+        for n in range(1, 100):
+            tail = f"-{member}" if n == 1 else f"-{member}-{n}"
+            candidate = f"{handle[: limits.MAX_HANDLE - len(tail)]}{tail}"
+            if not self.handle_taken(candidate):
+                return candidate
+        raise TamperedError("no free handle for this knock")
 
     def admit(self, member: int) -> list[Frame]:
         """Welcome (new epoch) for the joiner, the same epoch for everyone else, a new roster."""
@@ -115,9 +132,8 @@ class Facilitation:
                 self.pinned,
             )
             return [Admit(member=member, welcome=welcome)]
-        handle = knock.handle
-        if self.handle_taken(handle):  # handles are unique within a circle (F3)
-            handle = f"{handle[: 31 - len(str(member))]}-{member}"
+        handle = self.unique_handle(knock.handle, member)  # unique within a circle (F3)
+        self.admitting.append(member)
         entry = RosterEntry(
             member=member,
             handle=handle,
@@ -146,12 +162,14 @@ class Facilitation:
     def _next(self, entries: dict[int, RosterEntry]) -> tuple[int, bytes, RosterContent]:
         epoch = self.circle.epoch + 1
         key = self.signer.new_epoch_key()
+        former = sorted(m for m in self.circle.ever_seated if m not in entries)
         roster = RosterContent(
             circle=self.circle.circle_id,
             version=self.circle.roster_version + 1,
             epoch=epoch,
             prev=self.circle.transcript_hash,
             members=tuple(entries[m] for m in sorted(entries)),
+            former=tuple(former[-limits.MAX_LIST :]),
         )
         self.messages_in_epoch = 0
         self.epoch_started = self.clock()
