@@ -12,8 +12,10 @@ why drafts are normalised and entries are stems, not exact strings. Perceived bu
 ("everyone would be better off without me") comes from Joiner's interpersonal theory of suicide,
 and hopelessness from Beck's hopelessness scale.
 
-A phrase is ignored when it is negated just before ("I'm not suicidal"), quoted, part of an idiom
-("dying to see", "Suicide Squad"), about someone else ("she's suicidal"), or "kms" after a number.
+Fillers ("just", "einfach", "juste") are left out before matching. A phrase is ignored when it
+is negated just before ("I'm not suicidal"), quoted, part of an idiom ("dying to see", "Suicide
+Squad"), about someone else ("she's suicidal"), or "kms" after a number. How well this works,
+on sentences it was and was not tuned on, is in README.md and ``python -m bench.safety``.
 """
 
 from __future__ import annotations

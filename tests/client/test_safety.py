@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from circle_client.safety import matches_filter, oversharing, risk_categories, risk_language
 from circle_client.safety.personal import default_region
@@ -135,3 +137,17 @@ def test_trigger_filter() -> None:
     assert matches_filter("Das Begräbnis", {"begrabnis"})
     assert not matches_filter("The fun eral", {"funeral"})
     assert not matches_filter("anything", set())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300), st.lists(st.text(max_size=40), max_size=3))
+def test_any_text_gives_an_answer_and_no_error(text: str, phrases: list[str]) -> None:
+    assert isinstance(risk_language(text, tuple(phrases)), bool)
+    assert all(isinstance(kind, str) for kind in oversharing(text, region="GB"))
+    assert isinstance(matches_filter(text, set(phrases)), bool)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from("0123456789 +-().@/:,"), max_size=60))
+def test_digit_soup_gives_an_answer_and_no_error(chars: list[str]) -> None:
+    assert isinstance(oversharing("call me on " + "".join(chars), region="US"), list)
