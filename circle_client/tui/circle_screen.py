@@ -167,7 +167,7 @@ class CircleScreen(Screen[None]):
         self.last_draft = ""
         if self.is_mounted:
             self.query_one(TranscriptView).clear()
-            self.composer.text = ""
+            self.composer.clear_draft()
             for box in ("#members", "#inbox", "#pinned"):
                 self.query_one(box, Static).update("")
             self.query_one("#waiting-room", OptionList).clear_options()
@@ -242,8 +242,9 @@ class CircleScreen(Screen[None]):
             self.note(f"Private note from a facilitator: {event.text}", "system")
             self.notify(event.text, title="A facilitator's private note", timeout=15)
         elif isinstance(event, ev.ErrorReceived):
-            if event.code in REFUSALS and event.ref == "post" and not self.composer.text:
-                self.composer.text = self.last_draft  # the draft is kept (F9)
+            if event.code in REFUSALS and event.ref == "post" and self.last_draft:
+                self.restore_draft(self.last_draft, refused=True)  # the draft is kept (F9)
+                self.last_draft = ""
             self.notify(event.message, severity="warning", timeout=6)
         elif isinstance(event, ev.SecurityAlert):
             self.note(event.message, "gap")
@@ -308,8 +309,13 @@ class CircleScreen(Screen[None]):
     # ------------------------------------------------------------------ sending
     @on(Composer.Submitted)
     def submitted(self, message: Composer.Submitted) -> None:
-        self.composer.text = ""
+        self.composer.clear_draft()
         self.process(message.text.strip())
+
+    def restore_draft(self, draft: str, *, refused: bool) -> None:
+        """Every path that gives a draft back goes through here (see :meth:`Composer.restore`)."""
+        if not self.composer.restore(draft, refused=refused):
+            self.note(f"Not sent (you had started a new message): {draft}", "system")
 
     @work(group="send")
     async def process(self, text: str) -> None:
@@ -318,22 +324,26 @@ class CircleScreen(Screen[None]):
             if text.startswith("/"):
                 await self.run_command(text)
             else:
-                await self.guarded_send(text)
+                await self.guarded_send(text, draft=text)
         except CommandError as exc:
-            self.composer.text = text
+            self.restore_draft(text, refused=True)
             self.notify(str(exc), severity="warning", timeout=8)
         except CircleError as exc:
-            self.composer.text = text
+            self.restore_draft(text, refused=True)
             self.notify(str(exc), severity="error")
 
-    async def guarded_send(self, body: str, **kwargs: object) -> None:
-        """Check the draft locally (F13, F14) before it leaves the machine."""
+    async def guarded_send(self, body: str, *, draft: str, **kwargs: object) -> None:
+        """Check the draft locally (F13, F14) before it leaves the machine.
+
+        ``draft`` is the whole line as typed (``/cw grief: ...`` included): it is what comes
+        back to the composer if the person keeps editing or the server refuses the post.
+        """
         if not body.strip():
             raise CommandError("There is nothing to send; write something after the command.")
         app = self.circle_app
         if risk_language(body):
             if not await app.push_screen_wait(CrisisScreen(app.crisis_text, draft=True)):
-                self.composer.text = body
+                self.restore_draft(draft, refused=False)
                 return
         found = oversharing(body)
         if found:
@@ -343,9 +353,9 @@ class CircleScreen(Screen[None]):
                 "will see it and could keep it. Send anyway?",
             )
             if not await app.push_screen_wait(question):
-                self.composer.text = body
+                self.restore_draft(draft, refused=False)
                 return
-        self.last_draft = body
+        self.last_draft = draft
         await app.send("post", body, **kwargs)
 
     async def run_command(self, text: str) -> None:  # noqa: C901 - one switch over commands
@@ -357,10 +367,11 @@ class CircleScreen(Screen[None]):
         if name in LEAD_ONLY and not self.lead:
             raise CommandError(f"/{name} is for the lead facilitator.")
         if name == "me":
-            await self.guarded_send(rest, me=True)
+            await self.guarded_send(rest, draft=text, me=True)
         elif name == "reply":
             entry = self.entry(words, command)
-            await self.guarded_send(rest.split(" ", 1)[1] if " " in rest else "", reply_to=entry.id)
+            body = rest.split(" ", 1)[1] if " " in rest else ""
+            await self.guarded_send(body, draft=text, reply_to=entry.id)
         elif name == "react":
             entry = self.entry(words, command)
             reaction = REACTION_WORDS.get(words[1] if len(words) > 1 else "")
@@ -376,7 +387,7 @@ class CircleScreen(Screen[None]):
             label, sep, body = rest.partition(":")
             if not sep or not body.strip() or not label.strip():
                 raise CommandError(f"Usage: {command.usage}")
-            await self.guarded_send(body.strip(), warning=label.strip()[:80])
+            await self.guarded_send(body.strip(), draft=text, warning=label.strip()[:80])
         elif name == "open":
             if not self.transcript.open_warning(number_arg(words, command)):
                 raise CommandError("There is no such message.")

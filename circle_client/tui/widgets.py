@@ -28,11 +28,37 @@ class Composer(TextArea):
 
     facilitator = False
 
+    NOT_SENT = "Not sent · Enter tries again · typing replaces it · arrows edit it"
+
+    def restore(self, draft: str, *, refused: bool) -> bool:
+        """Put a draft that did not go out back, so that nothing new can be glued onto it.
+
+        A refused draft comes back selected with the cursor at its end: the next key typed
+        replaces it (Ctrl+Z brings it back), an arrow key keeps it for editing. A draft the
+        person chose to keep editing comes back as it was, cursor at the end. If the person
+        has already started something new, nothing is put back (returns False) so the two can
+        never be sent as one.
+        """
+        if self.text.strip():
+            return False
+        self.text = draft
+        if refused:
+            self.select_all()
+            self.border_title = self.NOT_SENT
+        else:
+            self.move_cursor(self.document.end)
+        return True
+
+    def clear_draft(self) -> None:
+        self.text = ""
+        self.border_title = None
+
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             event.stop()
             event.prevent_default()
             if self.text.strip():
+                self.border_title = None
                 self.post_message(self.Submitted(self.text))
             return
         if event.key in ("ctrl+j", "shift+enter"):

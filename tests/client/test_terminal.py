@@ -17,6 +17,7 @@ from tests.conftest import ServerProcess
 
 CIRCLE = Path(sys.executable).with_name("circle")
 INVITE = re.compile(r"circle://\S+#[A-Za-z0-9_-]+")
+SENT_ALONE = re.compile(r"guest-two: it helps to be heard\s*│")
 
 
 class Tmux:
@@ -101,5 +102,15 @@ def test_two_terminals_talk(server: ServerProcess, tmux: Tmux) -> None:
     tmux.keys("host", "glad you are here")
     tmux.keys("host", "Enter")
     tmux.wait("guest", lambda s: "host-one: glad you are here" in s, "the reply")
+    # A refused command, then a new message: exactly the new message reaches the other side.
+    tmux.keys("guest", "/reply 99 thank you")
+    tmux.keys("guest", "Enter")
+    tmux.wait("guest", lambda s: "Not sent" in s, "the refused draft given back")
+    tmux.keys("guest", "it helps to be heard")
+    tmux.keys("guest", "Enter")
+    host = tmux.wait("host", lambda s: "it helps to be heard" in s, "the new message")
+    received = [line for line in host.splitlines() if "it helps to be heard" in line]
+    assert len(received) == 1 and SENT_ALONE.search(received[0]), received
+    assert "/reply" not in host
     tmux.keys("guest", "C-x")
     tmux.wait("host", lambda s: "guest-two left the circle" in s, "the quick exit")

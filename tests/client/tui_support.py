@@ -6,9 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from circle_client import events as ev
 from circle_client.client import CircleClient
+from circle_client.tui.app import CircleApp
+from circle_client.tui.circle_screen import CircleScreen
+from circle_client.tui.screens import JoinScreen, RulesScreen
 
 
 async def wait_for(
@@ -61,3 +65,25 @@ def transcript_texts(app: Any) -> list[str]:
     if screen is None:
         return []
     return [e.text for e in screen.transcript.recent(200)]
+
+
+def make_app(**kwargs: object) -> CircleApp:
+    kwargs.setdefault("idle_lock_seconds", 0)
+    kwargs.setdefault("local_port", 0)
+    return CircleApp(suggest=lambda: "quiet-otter", **kwargs)  # type: ignore[arg-type]
+
+
+async def join_through_tui(pilot, app: CircleApp, invite: str, handle: str = "quiet-otter") -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("j")
+    await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+    app.screen.query_one("#invite", Input).value = invite
+    app.screen.query_one("#handle", Input).value = handle
+    await pilot.click("#continue")
+    await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the ground rules")
+
+
+async def enter_circle(pilot, app: CircleApp, invite: str) -> None:  # type: ignore[no-untyped-def]
+    """Join, accept the rules and (auto-admitted) arrive in the circle."""
+    await join_through_tui(pilot, app, invite)
+    await click(pilot, "#accept")
+    await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
