@@ -76,7 +76,7 @@ class CircleScreen(Screen[None]):
         composer.facilitator = self.lead
         yield composer
         yield Static(
-            "Enter send · Ctrl+J new line · /help commands · F2 crisis help · Ctrl+X quick exit",
+            "Enter sends · Ctrl+J new line · /help lists the commands · PageUp reads back",
             id="composer-hint",
         )
         yield Footer()
@@ -189,6 +189,7 @@ class CircleScreen(Screen[None]):
                 warning=c.warning,
                 reply_to=reply,
                 mine=event.mine,
+                number=event.rseq,
             )
             view.append(entry)
         elif isinstance(event, ev.ReactionReceived):
@@ -300,7 +301,7 @@ class CircleScreen(Screen[None]):
 
     def number_of(self, target: tuple[int, ...] | None) -> str:
         entry = self.transcript.entry_for(target) if target else None
-        return str(entry.number) if entry else "?"
+        return str(entry.number) if entry and entry.number else "?"
 
     @property
     def composer(self) -> Composer:

@@ -216,15 +216,15 @@ async def test_content_warning_hide_filter_retract_react(server: ServerProcess) 
             pilot, lambda: "the details of that night" in transcript_texts(app), "cw message"
         )
         entry = screen.transcript.recent(1)[0]
-        from circle_client.tui.widgets import render_entry
+        from circle_client.tui.widgets import entry_words
 
-        assert "content warning: self-harm" in render_entry(entry, screen.transcript).plain
-        assert "the details" not in render_entry(entry, screen.transcript).plain
+        assert "content warning: self-harm" in entry_words(entry, screen.transcript).plain
+        assert "the details" not in entry_words(entry, screen.transcript).plain
         screen.query_one(Composer).text = f"/open {entry.number}"
         await pilot.press("enter")
         await wait_for(
             pilot,
-            lambda: "the details of that night" in render_entry(entry, screen.transcript).plain,
+            lambda: "the details of that night" in entry_words(entry, screen.transcript).plain,
             "the opened warning",
         )
         screen.query_one(Composer).text = f"/react {entry.number} hear"
@@ -239,12 +239,12 @@ async def test_content_warning_hide_filter_retract_react(server: ServerProcess) 
             pilot, lambda: "the funeral is on friday" in transcript_texts(app), "filtered"
         )
         filtered = screen.transcript.recent(1)[0]
-        assert "hidden: matches your filter" in render_entry(filtered, screen.transcript).plain
+        assert "hidden: matches your filter" in entry_words(filtered, screen.transcript).plain
         screen.query_one(Composer).text = "/hide brave-finch"
         await pilot.press("enter")
         await wait_for(
             pilot,
-            lambda: "hidden: muted by you" in render_entry(entry, screen.transcript).plain,
+            lambda: "hidden: muted by you" in entry_words(entry, screen.transcript).plain,
             "the personal mute",
         )
         msg_id = await other.post("I regret saying this")

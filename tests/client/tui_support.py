@@ -70,7 +70,8 @@ def transcript_texts(app: Any) -> list[str]:
 def make_app(**kwargs: object) -> CircleApp:
     kwargs.setdefault("idle_lock_seconds", 0)
     kwargs.setdefault("local_port", 0)
-    return CircleApp(suggest=lambda: "quiet-otter", **kwargs)  # type: ignore[arg-type]
+    kwargs.setdefault("suggest", lambda: "quiet-otter")
+    return CircleApp(**kwargs)  # type: ignore[arg-type]
 
 
 async def join_through_tui(pilot, app: CircleApp, invite: str, handle: str = "quiet-otter") -> None:  # type: ignore[no-untyped-def]
@@ -82,8 +83,24 @@ async def join_through_tui(pilot, app: CircleApp, invite: str, handle: str = "qu
     await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the ground rules")
 
 
-async def enter_circle(pilot, app: CircleApp, invite: str) -> None:  # type: ignore[no-untyped-def]
+async def enter_circle(pilot, app: CircleApp, invite: str, handle: str = "quiet-otter") -> None:  # type: ignore[no-untyped-def]
     """Join, accept the rules and (auto-admitted) arrive in the circle."""
-    await join_through_tui(pilot, app, invite)
+    await join_through_tui(pilot, app, invite, handle)
     await click(pilot, "#accept")
+    await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+
+
+async def enter_by_keyboard(pilot, app: CircleApp, invite: str, handle: str) -> None:  # type: ignore[no-untyped-def]
+    """The same with keys only, as a person without a mouse would (and as two apps running
+    side by side in one test need: a simulated click goes to the app started last)."""
+    await pilot.press("j")
+    await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+    app.screen.query_one("#invite", Input).value = invite
+    name = app.screen.query_one("#handle", Input)
+    name.value = handle
+    name.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the ground rules")
+    await pilot.pause()
+    await pilot.press("enter")  # "I accept" has the focus
     await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
