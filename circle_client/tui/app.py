@@ -50,6 +50,7 @@ class CircleApp(App[str]):
         Binding("ctrl+x", "quick_exit", "Quick exit", priority=True),
         Binding("f2", "crisis", "Crisis help", priority=True),
         Binding("f1", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
     def __init__(
@@ -373,10 +374,14 @@ class CircleApp(App[str]):
         if idle >= self.idle_lock_seconds and not self.locked:
             self.locked = True
             self.clear_notifications()  # a toast could show a handle or a private note
+            if self.circle_screen is not None:
+                self.circle_screen.away = True
             self.push_screen(LockScreen(), callback=lambda _: self._unlocked())
 
     def _unlocked(self) -> None:
         self.locked = False
+        if self.circle_screen is not None:
+            self.circle_screen.away = False
         self.last_activity = time.monotonic()
         held, self._held_notifications = self._held_notifications, []
         for message, options in held:

@@ -10,7 +10,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
-from textual.widgets.option_list import Option
 
 from circle_client import events as ev
 from circle_client.commands import REACTION_WORDS, CommandError, choice_arg, number_arg, parse
@@ -31,8 +30,9 @@ REFUSALS = {ErrorCode.MUTED, ErrorCode.NOT_YOUR_TURN, ErrorCode.SLOW_MODE, Error
 
 class CircleScreen(Screen[None]):
     BINDINGS = [
-        Binding("ctrl+f", "fingerprint", "Fingerprint"),
+        Binding("ctrl+f", "fingerprint", "Fingerprint", show=False),
         Binding("ctrl+l", "leave", "Leave"),
+        Binding("f3", "waiting_room", "Knocks"),
     ]
 
     def __init__(self, title: str, lead: bool) -> None:
@@ -49,6 +49,8 @@ class CircleScreen(Screen[None]):
         self.flags: dict[str, str] = {}
         self.concerns: list[str] = []
         self.told_renamed = False
+        self.away = False
+        """The idle lock is up: the first message that arrives gets an unread marker."""
 
     def circle_app_clock(self) -> float:
         return self.circle_app.clock()
@@ -79,7 +81,7 @@ class CircleScreen(Screen[None]):
             "Enter sends · Ctrl+J new line · /help lists the commands · PageUp reads back",
             id="composer-hint",
         )
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(Composer).focus()
@@ -99,6 +101,7 @@ class CircleScreen(Screen[None]):
         client = self.circle_app.client
         lead = client is not None and client.session.lead is not None
         self.lead = lead
+        self.refresh_bindings()
         self.query_one("#waiting-room").display = lead
         self.query_one("#inbox").display = self.facilitating
         self.query_one(Composer).facilitator = self.facilitating
@@ -180,6 +183,9 @@ class CircleScreen(Screen[None]):
             c = event.content
             r = c.reply_to
             reply = (r[0], r[1], r[2]) if r is not None and len(r) == 3 else None
+            if self.away:  # the first message while the idle lock is up (F12)
+                self.away = False
+                view.append(t.add_notice("new since you were away", "marker"))
             entry = t.add_message(
                 event.id,
                 event.sender,
@@ -228,10 +234,8 @@ class CircleScreen(Screen[None]):
                 self.notify(f"{event.warning} min left in this circle", timeout=6)
             self.refresh_status()
         elif isinstance(event, ev.KnockReceived):
-            self.query_one("#waiting-room", OptionList).add_option(
-                Option(f"{event.handle}", id=str(event.member))
-            )
-            self.notify(f"{event.handle} is in the waiting room", timeout=5)
+            self.query_one(WaitingRoom).add_knock(event.member, event.handle)
+            self.notify(f"{event.handle} is in the waiting room (F3, then Enter admits)", timeout=5)
         elif isinstance(event, ev.KnockWithdrawn):
             self.remove_knock(event.member)
         elif isinstance(event, ev.ConcernReceived):
@@ -509,6 +513,33 @@ class CircleScreen(Screen[None]):
             if knock.handle.lower() == wanted or not wanted:
                 return member
         raise CommandError(f"No one called {wanted or '...'} is waiting.")
+
+    # ------------------------------------------------------------------ keys
+    @on(Composer.PageRequested)
+    def page_transcript(self, message: Composer.PageRequested) -> None:
+        view = self.query_one(TranscriptView)
+        if message.down:
+            view.scroll_page_down(animate=False)
+        else:
+            view.scroll_page_up(animate=False)
+
+    @on(TranscriptView.Typed)
+    def typed_in_transcript(self, message: TranscriptView.Typed) -> None:
+        """Keys typed while reading the transcript are not lost: they go to the composer."""
+        composer = self.composer
+        composer.focus()
+        composer.insert(message.character)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "waiting_room":
+            return self.lead
+        return True
+
+    def action_waiting_room(self) -> None:
+        room = self.query_one(WaitingRoom)
+        room.focus()
+        if room.highlighted is None and room.option_count:
+            room.highlighted = 0
 
     # ------------------------------------------------------------------ actions
     @on(OptionList.OptionSelected, "#waiting-room")

@@ -57,7 +57,7 @@ class HomeScreen(CircleScreenBase):
             yield Button("Browse a server's listed circles  (l)", id="lobby")
             yield Button("Help and crisis resources  (F1 / F2)", id="help")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
@@ -92,7 +92,7 @@ class JoinScreen(CircleScreenBase):
             yield Input(self.handle_text or self.circle_app.suggest(), id="handle", max_length=32)
             yield Button("Continue", id="continue", variant="primary")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#invite" if not self.invite_text else "#handle", Input).focus()
@@ -149,7 +149,7 @@ class RulesScreen(CircleScreenBase):
                 yield Button(f"I accept - knock as {self.handle}", id="accept", variant="primary")
                 yield Button("Leave", id="leave")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#accept", Button).focus()
@@ -196,7 +196,7 @@ class WaitingScreen(CircleScreenBase):
             again = Button("Knock again", id="knock-again", variant="primary")
             again.display = False
             yield again
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.show_state()
@@ -270,7 +270,7 @@ class OpenScreen(CircleScreenBase):
             )
             yield Button("Open the circle", id="open-button", variant="primary")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     @on(Button.Pressed, "#open-button")
     async def submit(self) -> None:
@@ -323,7 +323,7 @@ class LobbyScreen(CircleScreenBase):
             yield Button("Show listed circles", id="list", variant="primary")
             yield OptionList(id="listing")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     @on(Button.Pressed, "#list")
     async def fetch(self) -> None:
@@ -362,7 +362,7 @@ class EndedScreen(CircleScreenBase):
             )
             yield Button("Back to the start  (h)", id="home", variant="primary")
             yield Button("Quit  (q)", id="quit")
-        yield Footer()
+        yield Footer(compact=True)
 
     @on(Button.Pressed, "#home")
     async def action_home(self) -> None:

@@ -10,6 +10,7 @@ from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import OptionList, RichLog, TextArea
+from textual.widgets.option_list import Option
 
 from circle_client.commands import completions
 from circle_client.transcript import Entry, Transcript, reaction_summary
@@ -26,6 +27,13 @@ class Composer(TextArea):
         def __init__(self, text: str) -> None:
             super().__init__()
             self.text = text
+
+    class PageRequested(Message):
+        """PageUp/PageDown in the composer: the person wants to read the transcript."""
+
+        def __init__(self, down: bool) -> None:
+            super().__init__()
+            self.down = down
 
     facilitator = False
 
@@ -62,6 +70,11 @@ class Composer(TextArea):
                 self.border_title = None
                 self.post_message(self.Submitted(self.text))
             return
+        if event.key in ("pageup", "pagedown"):
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.PageRequested(event.key == "pagedown"))
+            return
         if event.key in ("ctrl+j", "shift+enter"):
             event.stop()
             event.prevent_default()
@@ -82,9 +95,15 @@ class Composer(TextArea):
 
 
 class WaitingRoom(OptionList):
-    """The facilitator's queue of knocks: Enter admits the highlighted one, d declines it."""
+    """The facilitator's queue of knocks: Enter admits the highlighted one, d declines it.
+    The first knock is highlighted as soon as it arrives, so F3 then Enter admits it."""
 
     BINDINGS = [Binding("d", "decline", "Decline knock")]
+
+    def add_knock(self, member: int, handle: str) -> None:
+        self.add_option(Option(handle, id=str(member)))
+        if self.highlighted is None:
+            self.highlighted = 0
 
     class DeclineRequested(Message):
         def __init__(self, member: int) -> None:
@@ -183,6 +202,13 @@ class TranscriptView(RichLog):
     it, and the border says how many new messages wait below. A resize re-wraps every line.
     """
 
+    class Typed(Message):
+        """A key typed while the transcript has the focus: it belongs in the composer."""
+
+        def __init__(self, character: str) -> None:
+            super().__init__()
+            self.character = character
+
     def __init__(self, transcript: Transcript, *, id: str | None = None) -> None:
         super().__init__(max_lines=RENDER_WINDOW * 2, wrap=True, markup=False, min_width=20, id=id)
         self.transcript = transcript
@@ -204,10 +230,18 @@ class TranscriptView(RichLog):
             self.unread += 1
             self.show_unread()
 
+    def on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Typed(event.character))
+
     def show_unread(self) -> None:
         plural = "s" if self.unread != 1 else ""
         self.border_subtitle = (
-            f"▼ {self.unread} new message{plural} below · End jumps there" if self.unread else None
+            f"▼ {self.unread} new message{plural} below · PageDown reads on"
+            if self.unread
+            else None
         )
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
