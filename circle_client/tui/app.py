@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import TextArea
 
 from circle_client import events as ev
-from circle_client.client import CircleClient, ConnectError
+from circle_client.client import FINAL_CLOSE, CircleClient, ConnectError
 from circle_client.commands import COMMANDS
 from circle_client.handles import suggest_handle
 from circle_client.session import Session
@@ -31,6 +31,7 @@ from circle_client.tui.screens import (
     RulesScreen,
     WaitingScreen,
 )
+from circle_client.tui.wording import ending, plain_error
 from protocol.errors import CircleError
 from protocol.invite import Invite
 
@@ -41,6 +42,14 @@ DEFAULT_CRISIS = (
     "lines in many countries."
 )
 CLEAR_SCREEN = "\x1b[2J\x1b[3J\x1b[H"
+DISCONNECT_KINDS = {
+    FINAL_CLOSE[1000]: "left",
+    FINAL_CLOSE[4001]: "ended",
+    FINAL_CLOSE[4002]: "removed",
+    FINAL_CLOSE[4003]: "banned",
+    FINAL_CLOSE[4004]: "declined",
+}
+"""A connection the server closed with a reason of its own: which ending that is."""
 
 
 class CircleApp(App[str]):
@@ -214,25 +223,16 @@ class CircleApp(App[str]):
             self.enter_circle(lead=True)
             self.call_after_refresh(self.show_invite)
         elif isinstance(event, ev.Declined):
-            self.end("The facilitator did not let you in this time. You can ask them about it.")
+            self.end("declined")
         elif isinstance(event, ev.Removed):
-            self.end(
-                "A facilitator removed you from the circle."
-                + (" You cannot come back to this one." if event.banned else "")
-            )
+            self.end("banned" if event.banned else "removed")
         elif isinstance(event, ev.CircleClosed):
-            reasons = {
-                "facilitator": "The facilitator closed the circle.",
-                "time_up": "The session's time is up.",
-                "no_facilitator": "No facilitator came back, so the circle closed.",
-                "shutdown": "The server is shutting down.",
-            }
-            self.end(reasons.get(event.reason, "The circle closed."))
+            self.end("ended", event.reason)
         elif isinstance(event, ev.Disconnected):
             if self.circle_screen is not None or isinstance(
                 self.screen, WaitingScreen | RulesScreen
             ):
-                self.end(event.reason)
+                self.end(DISCONNECT_KINDS.get(event.reason, "gone"), event.reason)
         elif isinstance(event, ev.LobbyListed):
             if isinstance(self.screen, LobbyScreen):
                 self.screen.show_listing(event.circles, self.clock())
@@ -246,7 +246,7 @@ class CircleApp(App[str]):
             if isinstance(screen, WaitingScreen) and getattr(event, "ref", None) == "knock":
                 screen.refuse(event.message)
             elif isinstance(screen, CircleScreenBase):
-                screen.show_error(event.message)
+                screen.show_error(plain_error(event.message))
 
     def enter_circle(self, lead: bool) -> None:
         title = self.circle_title or self.open_defaults.get("title", "Circle")
@@ -263,14 +263,15 @@ class CircleApp(App[str]):
         for event in pending:
             screen.handle_event(event)
 
-    def end(self, message: str) -> None:
-        """The circle is over for us: drop its transcript, invite and drafts now (F5)."""
+    def end(self, kind: str, detail: str = "") -> None:
+        """The circle is over for us: drop its transcript, invite and drafts now (F5), and
+        say how it ended (:func:`~circle_client.tui.wording.ending`)."""
         screen, self.circle_screen = self.circle_screen, None
         if screen is not None:
             screen.wipe()
         self.pending.clear()
         self.invite = None
-        self.switch_screen(EndedScreen(message))
+        self.switch_screen(EndedScreen(ending(kind, detail), self.crisis_text))
 
     def show_invite(self, dialog: bool = False) -> None:
         if self.invite is None or self.circle_screen is None:
@@ -295,7 +296,7 @@ class CircleApp(App[str]):
             await client.do("join", invite)
         except (ConnectError, CircleError) as exc:
             if isinstance(self.screen, CircleScreenBase):
-                self.screen.show_error(str(exc))
+                self.screen.show_error(plain_error(exc))
 
     async def knock(self, handle: str, mood: str | None) -> None:
         """Knock, on the waiting screen already, so a refusal always has a screen to show on."""
@@ -318,7 +319,7 @@ class CircleApp(App[str]):
             await client.do("open_circle", url, **options)
         except (ConnectError, CircleError) as exc:
             if isinstance(self.screen, CircleScreenBase):
-                self.screen.show_error(str(exc))
+                self.screen.show_error(plain_error(exc))
 
     async def fetch_lobby(self, url: str) -> None:
         try:
@@ -326,7 +327,7 @@ class CircleApp(App[str]):
             await client.do("request_lobby")
         except (ConnectError, CircleError) as exc:
             if isinstance(self.screen, CircleScreenBase):
-                self.screen.show_error(str(exc))
+                self.screen.show_error(plain_error(exc))
 
     async def send(self, command: str, *args: Any, **kwargs: Any) -> Any:
         if self.client is None:
@@ -337,7 +338,7 @@ class CircleApp(App[str]):
         if self.client is not None:
             await self.client.close(mood)
         await self.drop_client()
-        self.end("You left the circle.")
+        self.end("left")
 
     async def back_home(self) -> None:
         await self.drop_client()

@@ -8,6 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 
@@ -17,8 +18,10 @@ from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
 from circle_client.tui.modals import ConfirmScreen, CrisisScreen, LeaveScreen
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
+from circle_client.tui.wording import plain_error
 from protocol.content import MOODS
 from protocol.errors import CircleError, ErrorCode
+from protocol.limits import MAX_BODY
 
 if TYPE_CHECKING:
     from circle_client.session import Session
@@ -140,7 +143,12 @@ class CircleScreen(Screen[None]):
             left = max(0, int(self.turn_started + self.share_seconds - now))
             text += f" ({left // 60}:{left % 60:02d} left)"
         if len(self.round) > 1:
-            text += f", then {self.handle(self.round[1])}"
+            following = self.round[1]
+            text += (
+                ", then you"
+                if following == self.session.member
+                else f", then {self.handle(following)}"
+            )
         return text
 
     def handle(self, member: int) -> str:
@@ -250,7 +258,7 @@ class CircleScreen(Screen[None]):
             if event.code in REFUSALS and event.ref == "post" and self.last_draft:
                 self.restore_draft(self.last_draft, refused=True)  # the draft is kept (F9)
                 self.last_draft = ""
-            self.notify(event.message, severity="warning", timeout=6)
+            self.problem(plain_error(event.message), severity="warning")
         elif isinstance(event, ev.SecurityAlert):
             self.note(event.message, "gap")
             self.notify(event.message, severity="error", timeout=10)
@@ -332,10 +340,16 @@ class CircleScreen(Screen[None]):
                 await self.guarded_send(text, draft=text)
         except CommandError as exc:
             self.restore_draft(text, refused=True)
-            self.notify(str(exc), severity="warning", timeout=8)
+            self.problem(str(exc), severity="warning")
         except CircleError as exc:
             self.restore_draft(text, refused=True)
-            self.notify(str(exc), severity="error")
+            self.problem(plain_error(exc))
+
+    def problem(self, text: str, severity: SeverityLevel = "error") -> None:
+        """An error, in plain words: a line in the transcript (it stays, it wraps) and a
+        notice (it catches the eye)."""
+        self.note(text, "error")
+        self.notify(text, severity=severity, timeout=10)
 
     async def guarded_send(self, body: str, *, draft: str, **kwargs: object) -> None:
         """Check the draft locally (F13, F14) before it leaves the machine.
@@ -345,6 +359,11 @@ class CircleScreen(Screen[None]):
         """
         if not body.strip():
             raise CommandError("There is nothing to send; write something after the command.")
+        if len(body.encode()) > MAX_BODY:
+            raise CommandError(
+                f"Your message is too long to send in one piece (about {MAX_BODY:,} letters "
+                "at most). Split it into a few messages."
+            )
         app = self.circle_app
         if risk_language(body):
             if not await app.push_screen_wait(CrisisScreen(app.crisis_text, draft=True)):

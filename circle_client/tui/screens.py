@@ -13,6 +13,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, 
 from textual.widgets.option_list import Option
 
 from circle_client.handles import check_handle
+from circle_client.tui.wording import FORGOTTEN, GENTLE, Ending
 from protocol.errors import InviteError
 from protocol.invite import Invite
 
@@ -346,22 +347,31 @@ class LobbyScreen(CircleScreenBase):
 
 
 class EndedScreen(CircleScreenBase):
+    """After the circle, whichever way it ended for this person: what happened, what they
+    can do next, the host's crisis resources and a gentle word (never a bare "ended")."""
+
     BINDINGS = [Binding("q", "quit", "Quit"), Binding("h", "home", "Home")]
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, end: Ending, crisis: str) -> None:
         super().__init__()
-        self.message = message
+        self.end = end
+        self.crisis = crisis
+
+    @property
+    def message(self) -> str:
+        return self.end.what
 
     def compose(self) -> ComposeResult:
-        with Center(), Vertical(id="ended"):
-            yield Static("The circle has ended", classes="title")
-            yield Static(self.message)
-            yield Static(
-                "Its messages and keys are gone from this computer's memory; nothing was saved.",
-                classes="hint",
-            )
-            yield Button("Back to the start  (h)", id="home", variant="primary")
-            yield Button("Quit  (q)", id="quit")
+        with Center(), VerticalScroll(id="ended"):
+            yield Static(self.end.title, classes="title", id="ended-title", markup=False)
+            yield Static(self.end.what, id="ended-what", markup=False)
+            yield Static(self.end.next, id="ended-next", markup=False)
+            yield Static(f"\n{GENTLE}", id="ended-gentle", classes="gentle", markup=False)
+            yield Static(self.crisis, id="ended-crisis", classes="panel", markup=False)
+            yield Static(FORGOTTEN, classes="hint", markup=False)
+            with Horizontal(id="ended-buttons"):
+                yield Button("Back to the start  (h)", id="home", variant="primary")
+                yield Button("Quit  (q)", id="quit")
         yield Footer(compact=True)
 
     @on(Button.Pressed, "#home")

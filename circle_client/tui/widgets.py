@@ -134,7 +134,12 @@ never the only cue)."""
 NUMBER_WIDTH = 5
 """Room for ``#9999``: the relay sequence of a long evening."""
 
-KIND_STYLES = {"notice": "italic cyan", "gap": "bold yellow", "system": "italic magenta"}
+KIND_STYLES = {
+    "notice": "italic cyan",
+    "gap": "bold yellow",
+    "system": "italic magenta",
+    "error": "bold #D55E00",
+}
 
 
 def member_style(sender: int | None, mine: bool) -> str:

@@ -169,3 +169,29 @@ def test_crisis_before_sending(snap_compare: Any, size: tuple[int, int]) -> None
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_open_form(snap_compare: Any, size: tuple[int, int]) -> None:
+    """The Seats field is on screen and the form says where the circle will live."""
+    assert snap_compare(make_app(), terminal_size=size, press=["o"])
+
+
+ENDINGS = {
+    "declined": "",
+    "removed": "",
+    "banned": "",
+    "left": "",
+    "ended": "time_up",
+    "gone": "Could not reconnect to the server.",
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("kind", list(ENDINGS))
+def test_exit_screen(snap_compare: Any, size: tuple[int, int], kind: str) -> None:
+    async def run_before(pilot: Any) -> None:
+        pilot.app.end(kind, ENDINGS[kind])
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

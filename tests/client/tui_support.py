@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import io
+import re
 from collections.abc import Callable
 from typing import Any
 
+from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from circle_client import events as ev
 from circle_client.client import CircleClient
@@ -104,3 +108,33 @@ async def enter_by_keyboard(pilot, app: CircleApp, invite: str, handle: str) -> 
     await pilot.pause()
     await pilot.press("enter")  # "I accept" has the focus
     await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+
+
+SVG_TEXT = re.compile(
+    r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" '
+    r'clip-path="url\(#[^)]*-line-(\d+)\)">(.*?)</text>'
+)
+
+
+def screen_text(app: Any) -> str:
+    """What the screen shows now, as plain lines of text (from Textual's SVG export), to
+    check that words are on screen whole rather than cut off."""
+    rows: dict[int, list[tuple[float, str]]] = {}
+    for match in SVG_TEXT.finditer(app.export_screenshot()):
+        x, line, text = float(match[1]), int(match[2]), match[3]
+        rows.setdefault(line, []).append((x, html.unescape(text).replace("\xa0", " ")))
+    return "\n".join(
+        "".join(t for _, t in sorted(parts)).rstrip() for _, parts in sorted(rows.items())
+    )
+
+
+def flat(text: str) -> str:
+    """Words only: wrapping, borders and padding removed, for "is the sentence whole?"."""
+    return " ".join(re.sub(r"[│╭╮╰╯─▊▎▔▁]", " ", text).split())
+
+
+def static_text(widget: Static, width: int = 100) -> str:
+    """All the text a Static holds (a table too), whether or not it is scrolled into view."""
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()

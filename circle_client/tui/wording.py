@@ -1,0 +1,114 @@
+"""Plain words for what goes wrong and for how a circle ends (issue 12: words).
+
+Errors reach a person as full sentences without internal names (no ``PostContent.body``, no
+``ConnectionRefusedError``); every way a circle can end for someone has its own title, what
+happened, and what they can do next. Pure functions and data: tested without Textual.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+FIELD_ERROR = re.compile(r"^(?P<struct>[A-Z]\w*)\.(?P<field>\w+): (?P<why>.+)$")
+EXCEPTION_NAME = re.compile(r"\s*\((?:[A-Z]\w*(?:Error|Exception)|Invalid[A-Z]\w*)\)")
+
+FIELD_WORDS = {
+    "body": "Your message",
+    "warning": "The content warning label",
+    "note": "The note",
+    "handle": "The handle",
+    "title": "The title",
+    "rules": "The ground rules",
+    "text": "The text",
+    "mood": "The mood",
+}
+
+
+def plain_error(error: BaseException | str) -> str:
+    """What went wrong, as a full sentence a person can act on."""
+    text = str(error).strip()
+    field = FIELD_ERROR.match(text)
+    if field:
+        what = FIELD_WORDS.get(field["field"], "Something you entered")
+        if field["why"].startswith("longer than"):
+            return f"{what} is too long to send. Make it shorter, or split it into a few messages."
+        return f"{what} could not be sent as it is. Change it a little and try again."
+    text = EXCEPTION_NAME.sub("", text)
+    if not text:
+        return "Something went wrong. Try again in a moment."
+    if text[-1] not in ".!?":
+        text += "."
+    return text[0].upper() + text[1:]
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How the circle ended for this person, in words: shown on the exit screen."""
+
+    kind: str
+    title: str
+    what: str
+    next: str
+
+
+CLOSED_REASONS = {
+    "facilitator": "The facilitator closed the circle.",
+    "time_up": "The circle's time is up.",
+    "no_facilitator": "No facilitator came back, so the circle closed.",
+    "shutdown": "The server that carried the circle is shutting down.",
+}
+
+GENTLE = (
+    "Thank you for being here. Take a moment for yourself before you go on with your day. "
+    "If something in the circle stirred up something heavy, you do not have to carry it "
+    "alone:"
+)
+
+FORGOTTEN = "Its messages and keys are gone from this computer's memory; nothing was saved."
+
+
+def ending(kind: str, detail: str = "") -> Ending:
+    """The words for one way of ending: declined, removed, banned, left, ended, gone."""
+    if kind == "declined":
+        return Ending(
+            kind,
+            "You were not let in this time",
+            "The facilitator did not admit you to this circle. That can happen for many "
+            "reasons: it may be full, or meant for a particular group.",
+            "You can ask the person who gave you the invite, or look for another circle.",
+        )
+    if kind == "removed":
+        return Ending(
+            kind,
+            "You were removed from the circle",
+            "A facilitator removed you from the circle.",
+            "You may knock again with the same invite; the facilitator decides who comes in.",
+        )
+    if kind == "banned":
+        return Ending(
+            kind,
+            "You cannot come back to this circle",
+            "A facilitator removed you from this circle for the rest of its time.",
+            "If you think this was a mistake, tell the person who invited you.",
+        )
+    if kind == "left":
+        return Ending(
+            kind,
+            "You left the circle",
+            "You left; the others were told that you did, and nothing else.",
+            "While the circle is open you can come back with the same invite.",
+        )
+    if kind == "ended":
+        return Ending(
+            kind,
+            "The circle has ended",
+            CLOSED_REASONS.get(detail, "The circle closed."),
+            "If you want to talk again, ask the facilitator about the next circle.",
+        )
+    return Ending(
+        "gone",
+        "The connection to the circle was lost",
+        plain_error(detail) if detail else "The connection to the server ended.",
+        "Check your connection. If the circle is still open, join again with the same invite.",
+    )
