@@ -7,6 +7,7 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from protocol import crypto
 from protocol.errors import CircleError, InviteError
@@ -16,7 +17,8 @@ DESCRIPTION = """\
 Circle: small, anonymous, end-to-end encrypted support circles in the terminal.
 
   circle                         the home screen: join, open, browse, help
-  circle join INVITE             join a circle with the invite you were given
+  circle join                    join a circle: paste the invite you were given
+                                 (or pipe it in: circle join < invite.txt)
   circle open                    open a circle as its facilitator (a local server is
                                  started for you unless you give --server)
   circle facilitator init        create a facilitator key for servers that only let
@@ -46,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
     join = sub.add_parser("join", help="join a circle with an invite")
-    join.add_argument("invite", help="the invite: circle://... or circles://...")
+    join.add_argument(
+        "invite",
+        nargs="?",
+        help="the invite (circle://... or circles://...); better left out and pasted when "
+        "asked, since an argument stays in your shell history",
+    )
     join.add_argument("--handle", help="your throwaway handle (default: a random suggestion)")
     opened = sub.add_parser("open", help="open a circle as its facilitator")
     opened.add_argument("--server", dest="open_server", metavar="URL", help="server to open it on")
@@ -95,15 +102,47 @@ def facilitator_init(path: Path) -> int:
     return 0
 
 
+HISTORY_WARNING = (
+    "circle: note that an invite typed on the command line stays in your shell history. "
+    "Next time, run 'circle join' and paste it when asked."
+)
+
+
+def invite_from_stdin(stdin: TextIO) -> str | None:
+    """``circle join`` without an argument: the invite piped in, or None at a terminal (the
+    join screen then asks for it). Line breaks from a wrapped copy are dropped."""
+    if stdin.isatty():
+        return None
+    from circle_client.tui.wording import clean_invite
+
+    return clean_invite(stdin.read())
+
+
+def use_terminal_for_input() -> None:
+    """After reading a piped invite, the app reads keys from the terminal itself."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        print("circle: Circle needs a terminal to run in.", file=sys.stderr)
+        sys.exit(2)
+    os.dup2(tty, 0)
+    os.close(tty)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    from_argument = args.command == "join" and args.invite is not None
+    if args.command == "join" and args.invite is None:
+        args.invite = invite_from_stdin(sys.stdin)
+        if args.invite is not None:
+            use_terminal_for_input()
     if args.command == "facilitator":
         sys.exit(facilitator_init(args.output))
     server = getattr(args, "open_server", None) or args.server
     try:
         if server:
             parse_server_url(server)
-        if args.command == "join":
+        if args.command == "join" and args.invite:
             Invite.parse(args.invite)
     except InviteError as exc:
         print(f"circle: {exc}", file=sys.stderr)
@@ -137,9 +176,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         approval = crypto.SigningKeys.from_seed(seed)
         open_defaults["approval_key"] = approval
+    if from_argument:
+        print(HISTORY_WARNING, file=sys.stderr)
     app = CircleApp(
         server_url=server.rstrip("/") if server else None,
-        invite=args.invite if args.command == "join" else None,
+        invite=(args.invite or "") if args.command == "join" else None,
+        invite_from_argument=from_argument,
         handle=getattr(args, "handle", None) if args.command == "join" else None,
         open_defaults=open_defaults,
         auto_open=args.command == "open" and (args.now or bool(args.title)),

@@ -42,6 +42,8 @@ DEFAULT_CRISIS = (
     "lines in many countries."
 )
 CLEAR_SCREEN = "\x1b[2J\x1b[3J\x1b[H"
+WRITES_FILES = {"Screenshot"}
+"""Titles of Textual's built-in palette commands that would write a file."""
 DISCONNECT_KINDS = {
     FINAL_CLOSE[1000]: "left",
     FINAL_CLOSE[4001]: "ended",
@@ -67,6 +69,7 @@ class CircleApp(App[str]):
         *,
         server_url: str | None = None,
         invite: str | None = None,
+        invite_from_argument: bool = False,
         handle: str | None = None,
         open_defaults: dict[str, Any] | None = None,
         auto_open: bool = False,
@@ -79,6 +82,7 @@ class CircleApp(App[str]):
         super().__init__()
         self.server_url = server_url
         self.start_invite = invite
+        self.invite_from_argument = invite_from_argument
         self.start_handle = handle
         self.open_defaults = open_defaults or {}
         self.auto_open = auto_open
@@ -105,9 +109,11 @@ class CircleApp(App[str]):
     def on_mount(self) -> None:
         self.push_screen(HomeScreen())
         if self.start_invite is not None:
-            screen = JoinScreen(self.start_invite, self.start_handle or "")
+            screen = JoinScreen(
+                self.start_invite, self.start_handle or "", self.invite_from_argument
+            )
             self.push_screen(screen)
-            if self.start_handle:
+            if self.start_handle and self.start_invite:
                 self.call_after_refresh(self._auto_join)
         elif self.auto_open:
             self.push_screen(OpenScreen())
@@ -132,7 +138,11 @@ class CircleApp(App[str]):
         return DEFAULT_CRISIS
 
     def get_system_commands(self, screen: Screen[Any]) -> Any:
-        yield from super().get_system_commands(screen)
+        """Textual's own commands, less those that write files (the screenshot would save the
+        conversation and the invite to disk), plus Circle's."""
+        for builtin in super().get_system_commands(screen):
+            if builtin.title not in WRITES_FILES:
+                yield builtin
         yield SystemCommand(
             "Crisis resources", "Show crisis resources privately", self.action_crisis
         )
@@ -148,6 +158,33 @@ class CircleApp(App[str]):
                     f"{command.help}  ({command.usage})",
                     lambda name=command.name: self._prefill(name),
                 )
+
+    # Nothing of a circle is ever written to disk (F5, S7): Textual's ways of saving the screen
+    # or delivering a file are refused, whatever asks for them (a key, the palette, or the
+    # TEXTUAL_SCREENSHOT setting).
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        self.refuse_to_write()
+
+    def save_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str:
+        self.refuse_to_write()
+        return ""
+
+    def deliver_screenshot(self, *args: Any, **kwargs: Any) -> str | None:
+        self.refuse_to_write()
+        return None
+
+    def deliver_text(self, *args: Any, **kwargs: Any) -> str | None:
+        self.refuse_to_write()
+        return None
+
+    def deliver_binary(self, *args: Any, **kwargs: Any) -> str | None:
+        self.refuse_to_write()
+        return None
+
+    def refuse_to_write(self) -> None:
+        self.notify("Circle never saves anything to disk, not even a screenshot.", timeout=6)
 
     def _prefill(self, name: str) -> None:
         if self.circle_screen is not None:
@@ -281,12 +318,14 @@ class CircleApp(App[str]):
             self.push_screen(InviteScreen(text))
             return
         screen = self.circle_screen
-        screen.note("Share this invite privately with the people you want here:", "system")
-        screen.note(text, "system")
-        self.copy_to_clipboard(text)
-        self.notify(
-            "Invite copied, if your terminal allows. /invite shows it to copy by hand.", timeout=8
+        screen.note(
+            "Share this invite privately with the people you want here. F4 (or /invite) shows "
+            "it on one line, ready to copy:",
+            "system",
         )
+        screen.note(text, "system")
+        self.copy_to_clipboard(text)  # OSC 52: the terminal puts it on the clipboard, if it may
+        self.notify("Invite copied, if your terminal allows. F4 shows it to copy.", timeout=8)
 
     # ------------------------------------------------------------------ actions from screens
     async def join_circle(self, invite: Invite, handle: str) -> None:

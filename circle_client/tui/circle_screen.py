@@ -36,6 +36,7 @@ class CircleScreen(Screen[None]):
         Binding("ctrl+f", "fingerprint", "Fingerprint", show=False),
         Binding("ctrl+l", "leave", "Leave"),
         Binding("f3", "waiting_room", "Knocks"),
+        Binding("f4", "invite", "Invite", show=False),
     ]
 
     def __init__(self, title: str, lead: bool) -> None:
@@ -550,9 +551,12 @@ class CircleScreen(Screen[None]):
         composer.insert(message.character)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "waiting_room":
+        if action in ("waiting_room", "invite"):
             return self.lead
         return True
+
+    def action_invite(self) -> None:
+        self.circle_app.show_invite(dialog=True)
 
     def action_waiting_room(self) -> None:
         room = self.query_one(WaitingRoom)

@@ -30,7 +30,10 @@ KEYS = (
     ("Ctrl+Q", "Quit (leaves the circle first)"),
     ("Escape", "Close a dialog"),
 )
-FACILITATOR_KEYS = (("F3", "The waiting room: Enter admits the highlighted knock, d declines"),)
+FACILITATOR_KEYS = (
+    ("F3", "The waiting room: Enter admits the highlighted knock, d declines"),
+    ("F4", "The invite on one line, ready to copy"),
+)
 
 
 def two_columns(rows: Iterable[tuple[str, str]]) -> Table:

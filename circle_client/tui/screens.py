@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical, VerticalScroll
@@ -13,7 +13,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, 
 from textual.widgets.option_list import Option
 
 from circle_client.handles import check_handle
-from circle_client.tui.wording import FORGOTTEN, GENTLE, Ending
+from circle_client.tui.wording import FORGOTTEN, GENTLE, Ending, clean_invite
 from protocol.errors import InviteError
 from protocol.invite import Invite
 
@@ -76,19 +76,37 @@ class HomeScreen(CircleScreenBase):
         self.app.push_screen(LobbyScreen())
 
 
+class InviteInput(Input):
+    """The invite field: a paste that a terminal wrapped over several lines still works."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()
+        self.insert_text_at_cursor(clean_invite(event.text))
+
+
+HISTORY_WARNING = (
+    "The invite you typed on the command line stays in your shell's history. Next time, run "
+    "'circle join' and paste the invite here instead."
+)
+
+
 class JoinScreen(CircleScreenBase):
     BINDINGS = [Binding("escape", "back", "Back")]
 
-    def __init__(self, invite: str = "", handle: str = "") -> None:
+    def __init__(self, invite: str = "", handle: str = "", from_argument: bool = False) -> None:
         super().__init__()
         self.invite_text = invite
         self.handle_text = handle
+        self.from_argument = from_argument
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="join"):
             yield Static("Join a circle", classes="title")
+            if self.from_argument:
+                yield Static(HISTORY_WARNING, classes="hint", id="history-warning")
             yield Label("Paste the invite you were given:")
-            yield Input(self.invite_text, placeholder="circle://...", id="invite")
+            yield InviteInput(self.invite_text, placeholder="circle://...", id="invite")
             yield Label("Choose a throwaway handle (not your real name):")
             yield Input(self.handle_text or self.circle_app.suggest(), id="handle", max_length=32)
             yield Button("Continue", id="continue", variant="primary")
@@ -101,7 +119,7 @@ class JoinScreen(CircleScreenBase):
     @on(Input.Submitted)
     @on(Button.Pressed, "#continue")
     async def submit(self) -> None:
-        invite_text = self.query_one("#invite", Input).value
+        invite_text = clean_invite(self.query_one("#invite", Input).value)
         handle = self.query_one("#handle", Input).value.strip().lower()
         try:
             invite = Invite.parse(invite_text)

@@ -42,6 +42,15 @@ def plain_error(error: BaseException | str) -> str:
     return text[0].upper() + text[1:]
 
 
+NOT_IN_AN_INVITE = re.compile(r"[\s│┃|╭╮╰╯─▊▎]+")
+
+
+def clean_invite(text: str) -> str:
+    """An invite as pasted: line breaks, spaces and box borders a terminal copied along with
+    a wrapped invite are dropped (none of them can be part of an invite)."""
+    return NOT_IN_AN_INVITE.sub("", text)
+
+
 @dataclass(frozen=True, slots=True)
 class Ending:
     """How the circle ended for this person, in words: shown on the exit screen."""

@@ -26,7 +26,7 @@ def test_help_explains_commands_and_safety_keys() -> None:
     result = run("--help")
     assert result.returncode == 0
     for words in (
-        "circle join INVITE",
+        "circle join",
         "circle open",
         "facilitator init",
         "Ctrl+X quick exit",
