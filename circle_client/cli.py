@@ -19,8 +19,10 @@ Circle: small, anonymous, end-to-end encrypted support circles in the terminal.
   circle                         the home screen: join, open, browse, help
   circle join                    join a circle: paste the invite you were given
                                  (or pipe it in: circle join < invite.txt)
-  circle open                    open a circle as its facilitator (a local server is
-                                 started for you unless you give --server)
+  circle open                    open a circle as its facilitator; without --server it
+                                 lives in this window, reachable from this computer only
+                                 (--share ADDRESS lets others reach it), and it ends for
+                                 everyone when the window closes
   circle facilitator init        create a facilitator key for servers that only let
                                  approved facilitators open circles
 
@@ -46,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="hide the screen after this many idle minutes (0: never; default 5)",
     )
+    parser.add_argument(
+        "--bell",
+        action="store_true",
+        help="ring the terminal bell when someone knocks or a concern arrives (facilitators)",
+    )
     sub = parser.add_subparsers(dest="command")
     join = sub.add_parser("join", help="join a circle with an invite")
     join.add_argument(
@@ -65,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     opened.add_argument("--auto-admit", action="store_true", help="admit everyone who knocks")
     opened.add_argument("--handle", help="your handle in the circle")
     opened.add_argument("--now", action="store_true", help="open at once, without the form")
+    opened.add_argument(
+        "--share",
+        metavar="ADDRESS",
+        help="without --server, the circle lives in this window and only this computer can "
+        "reach it; --share 192.168.1.20[:PORT] lets others reach it at that address",
+    )
     opened.add_argument(
         "--key",
         type=Path,
@@ -106,6 +119,21 @@ HISTORY_WARNING = (
     "circle: note that an invite typed on the command line stays in your shell history. "
     "Next time, run 'circle join' and paste it when asked."
 )
+
+
+def check_share(address: str) -> str | None:
+    """None if ``--share`` names an address others can use; otherwise what to change."""
+    host, _, port = address.rpartition(":")
+    if not host:
+        host, port = port, ""
+    if host in ("0.0.0.0", "::", "*", ""):
+        return (
+            "--share needs the address other people use to reach this computer (like "
+            "192.168.1.20), not a wildcard: it goes into the invite."
+        )
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        return "--share: the port must be a number from 1 to 65535, like 192.168.1.20:8765."
+    return None
 
 
 def invite_from_stdin(stdin: TextIO) -> str | None:
@@ -176,6 +204,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         approval = crypto.SigningKeys.from_seed(seed)
         open_defaults["approval_key"] = approval
+    share = getattr(args, "share", None)
+    if share:
+        problem = check_share(share)
+        if problem:
+            print(f"circle: {problem}", file=sys.stderr)
+            sys.exit(2)
     if from_argument:
         print(HISTORY_WARNING, file=sys.stderr)
     app = CircleApp(
@@ -186,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         open_defaults=open_defaults,
         auto_open=args.command == "open" and (args.now or bool(args.title)),
         idle_lock_seconds=args.idle_lock * 60,
+        share=share,
+        bell=args.bell,
     )
     result = app.run()
     if result == "quick-exit":

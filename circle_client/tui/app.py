@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from textual import events
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -20,7 +20,13 @@ from circle_client.commands import COMMANDS
 from circle_client.handles import suggest_handle
 from circle_client.session import Session
 from circle_client.tui.circle_screen import CircleScreen
-from circle_client.tui.modals import CrisisScreen, HelpScreen, InviteScreen, LockScreen
+from circle_client.tui.modals import (
+    ConfirmScreen,
+    CrisisScreen,
+    HelpScreen,
+    InviteScreen,
+    LockScreen,
+)
 from circle_client.tui.screens import (
     CircleScreenBase,
     EndedScreen,
@@ -31,7 +37,7 @@ from circle_client.tui.screens import (
     RulesScreen,
     WaitingScreen,
 )
-from circle_client.tui.wording import ending, plain_error
+from circle_client.tui.wording import ending, ends_here, lives_here_short, plain_error
 from protocol.errors import CircleError
 from protocol.invite import Invite
 
@@ -78,6 +84,8 @@ class CircleApp(App[str]):
         session_factory: Callable[[], Session] = Session,
         idle_lock_seconds: float = 300.0,
         local_port: int = 8765,
+        share: str | None = None,
+        bell: bool = False,
     ) -> None:
         super().__init__()
         self.server_url = server_url
@@ -91,6 +99,10 @@ class CircleApp(App[str]):
         self.session_factory = session_factory
         self.idle_lock_seconds = idle_lock_seconds
         self.local_port = local_port
+        self.share = share
+        """``--share HOST[:PORT]``: the embedded server listens where others can reach it."""
+        self.bell_on = bell
+        """``--bell``: ring the terminal bell for knocks and concerns (F31, opt-in)."""
         self.client: CircleClient | None = None
         self.embedded: Any = None
         self.connected: ev.Connected | None = None
@@ -220,21 +232,35 @@ class CircleApp(App[str]):
                 await client.abort(leave=False)
 
     async def ensure_local_server(self) -> str:
-        """No server given: start one in this process, on localhost only (F19 defaults)."""
+        """No server given: start one in this process (F19 defaults): on localhost only, or
+        on the address given with ``--share``. The circle then lives in this window."""
+        host, _, port_text = (self.share or "127.0.0.1").rpartition(":")
+        if not host:
+            host, port_text = port_text, ""
         if self.embedded is not None:
-            return f"ws://127.0.0.1:{self.embedded.port}"
+            return f"ws://{host}:{self.embedded.port}"
         from circle_server.config import ServerConfig
         from circle_server.server import CircleServer
 
-        for port in (self.local_port, 0):
-            server = CircleServer(ServerConfig(host="127.0.0.1", port=port))
+        wanted = int(port_text) if port_text.isdigit() else self.local_port
+        for port in (wanted, 0):
+            server = CircleServer(ServerConfig(host=host, port=port))
             try:
                 await server.start()
             except OSError:
                 continue
             self.embedded = server
-            return f"ws://127.0.0.1:{server.port}"
-        raise ConnectError("Could not start a local server.")
+            return f"ws://{host}:{server.port}"
+        raise ConnectError(
+            f"Could not start a server on {host}. Check that this computer has that address."
+        )
+
+    @property
+    def lives_here(self) -> str | None:
+        """Words for the status line when the circle's server runs in this window."""
+        if self.embedded is None or self.circle_screen is None or not self.circle_screen.lead:
+            return None
+        return lives_here_short(self.share)
 
     async def _pump_events(self, client: CircleClient) -> None:
         while True:
@@ -287,7 +313,7 @@ class CircleApp(App[str]):
 
     def enter_circle(self, lead: bool) -> None:
         title = self.circle_title or self.open_defaults.get("title", "Circle")
-        self.circle_screen = CircleScreen(title, lead)
+        self.circle_screen = CircleScreen(title, lead, bell=self.bell_on)
         self.switch_screen(self.circle_screen)
         self.call_after_refresh(self._flush_pending)
 
@@ -387,6 +413,21 @@ class CircleApp(App[str]):
             self.pop_screen()
         if not isinstance(self.screen, HomeScreen):
             self.push_screen(HomeScreen())
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q: leave cleanly and close; first a word if the circle lives in this window."""
+        if self.lives_here is None:
+            self.exit()
+        else:
+            self.confirm_quit()
+
+    @work(group="quit", exclusive=True)
+    async def confirm_quit(self) -> None:
+        question = ConfirmScreen(
+            "Quit Circle?", ends_here("quit"), yes="Quit and end it", no="Stay"
+        )
+        if await self.push_screen_wait(question):
+            self.exit()
 
     # ------------------------------------------------------------------ safety
     async def action_quick_exit(self) -> None:

@@ -18,7 +18,7 @@ from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
 from circle_client.tui.modals import ConfirmScreen, CrisisScreen, LeaveScreen
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
-from circle_client.tui.wording import plain_error
+from circle_client.tui.wording import ends_here, plain_error
 from protocol.content import MOODS
 from protocol.errors import CircleError, ErrorCode
 from protocol.limits import MAX_BODY
@@ -39,10 +39,11 @@ class CircleScreen(Screen[None]):
         Binding("f4", "invite", "Invite", show=False),
     ]
 
-    def __init__(self, title: str, lead: bool) -> None:
+    def __init__(self, title: str, lead: bool, bell: bool = False) -> None:
         super().__init__()
         self.circle_title = title
         self.lead = lead
+        self.bell_on = bell
         self.transcript = Transcript(clock=self.circle_app_clock)
         self.roster: tuple[tuple[int, str, str], ...] = ()
         self.last_draft = ""
@@ -127,6 +128,8 @@ class CircleScreen(Screen[None]):
         if self.phase:  # the agenda phase goes with the clock (F4): "Sharing, 41:59 left"
             clock = f"{self.phase.capitalize()}, {clock}"
         parts = [f"{self.circle_title}", clock]
+        if app.lives_here:
+            parts.append(app.lives_here)
         if self.round:
             parts.append(self.round_status(app.clock()))
         muted = int(self.session.muted_until - app.clock())
@@ -244,6 +247,7 @@ class CircleScreen(Screen[None]):
             self.refresh_status()
         elif isinstance(event, ev.KnockReceived):
             self.query_one(WaitingRoom).add_knock(event.member, event.handle)
+            self.ring()
             self.notify(f"{event.handle} is in the waiting room (F3, then Enter admits)", timeout=5)
         elif isinstance(event, ev.KnockWithdrawn):
             self.remove_knock(event.member)
@@ -252,6 +256,7 @@ class CircleScreen(Screen[None]):
             self.concerns.append(f"{event.handle}{about}: {event.note}")
             self.query_one("#inbox", Static).update("\n".join(self.concerns[-8:]))
             self.notify("A member raised a concern (see the Concerns box)", timeout=8)
+            self.ring()
         elif isinstance(event, ev.PrivateWarning):
             self.note(f"Private note from a facilitator: {event.text}", "system")
             self.notify(event.text, title="A facilitator's private note", timeout=15)
@@ -271,6 +276,22 @@ class CircleScreen(Screen[None]):
             if event.lost:
                 self.note("Some messages from while you were away could not be recovered", "gap")
             self.refresh_status()
+
+    def ring(self) -> None:
+        """The terminal bell for knocks and concerns, only if asked for (``--bell``, F31)."""
+        if self.bell_on:
+            self.app.bell()
+
+    async def confirm(self, title: str, text: str, yes: str, no: str = "Cancel") -> bool:
+        question = ConfirmScreen(title, text, yes, no)
+        answer: bool = await self.circle_app.push_screen_wait(question)
+        return answer
+
+    async def confirm_ends_here(self, doing: str) -> bool:
+        """Before leaving or handing over a circle that lives in this window: say so."""
+        if not self.circle_app.lives_here:
+            return True
+        return await self.confirm("Before you go on", ends_here(doing), "Go ahead")
 
     def tell_renamed(self) -> None:
         """Handles are unique in a circle (F3): say so if the facilitator's client changed ours."""
@@ -450,7 +471,8 @@ class CircleScreen(Screen[None]):
             mood = words[0].lower() if words else None
             if mood is not None and mood not in MOODS:
                 raise CommandError(f"Usage: {command.usage}")
-            await self.circle_app.leave_circle(mood)
+            if await self.confirm_ends_here("leave"):
+                await self.circle_app.leave_circle(mood)
         else:
             await self.facilitator_command(name, words, rest, command)
 
@@ -462,7 +484,15 @@ class CircleScreen(Screen[None]):
             member = self.knock_by_handle(words, command)
             await app.send(name, member)
             self.remove_knock(member)
-        elif name in ("lock", "unlock", "next", "endround", "close"):
+        elif name == "close":
+            if await self.confirm(
+                "Close the circle?",
+                "This ends the circle for everyone in it, now. Its messages are gone for good.",
+                "Close it for everyone",
+                "Keep it open",
+            ):
+                await app.send("moderate", "close")
+        elif name in ("lock", "unlock", "next", "endround"):
             action = {"next": "round_next", "endround": "round_end"}.get(name, name)
             await app.send("moderate", action)
         elif name in ("mute", "extend", "slow"):
@@ -477,6 +507,8 @@ class CircleScreen(Screen[None]):
                 await app.send("moderate", name, target=target, minutes=amount)
         elif name in ("unmute", "remove", "ban", "co", "revoke", "handover"):
             target = self.member_by_handle(words, command)
+            if name == "handover" and not await self.confirm_ends_here("hand it over"):
+                return
             action = {"co": "delegate"}.get(name, name)
             await app.send("moderate", action, target=target)
         elif name == "warn":
@@ -485,6 +517,9 @@ class CircleScreen(Screen[None]):
             if not note:
                 raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
             await app.send("moderate", "warn", target=target, note=note)
+            self.note(
+                f"Your private note went to {self.handle(target)}; only they see it.", "system"
+            )
         elif name == "round":
             seconds = int(words[0]) if words and words[0].isdigit() else None
             handles = [w for w in words if not w.isdigit()]
@@ -586,5 +621,5 @@ class CircleScreen(Screen[None]):
     async def action_leave(self) -> None:
         """Ask first (with an optional check-out mood); quick exit is the no-questions way."""
         leave, mood = await self.circle_app.push_screen_wait(LeaveScreen())
-        if leave:
+        if leave and await self.confirm_ends_here("leave"):
             await self.circle_app.leave_circle(mood)

@@ -13,7 +13,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, 
 from textual.widgets.option_list import Option
 
 from circle_client.handles import check_handle
-from circle_client.tui.wording import FORGOTTEN, GENTLE, Ending, clean_invite
+from circle_client.tui.wording import FORGOTTEN, GENTLE, Ending, clean_invite, lives_here
 from protocol.errors import InviteError
 from protocol.invite import Invite
 
@@ -275,7 +275,7 @@ class OpenScreen(CircleScreenBase):
                 id="auto",
             )
             yield Checkbox(
-                "List in the server's lobby (anyone, the server operator too, can knock)",
+                "List in the server's lobby (anyone can knock, its operator too)",
                 bool(app.open_defaults.get("listed")),
                 id="listed",
             )
@@ -283,10 +283,8 @@ class OpenScreen(CircleScreenBase):
             yield Input(
                 app.open_defaults.get("handle") or app.suggest(), id="handle", max_length=32
             )
-            yield Label(
-                f"Server: {app.server_url or 'a local server on this machine (started for you)'}",
-                classes="hint",
-            )
+            where = f"Server: {app.server_url}" if app.server_url else lives_here(app.share)
+            yield Static(where, classes="hint where", id="where", markup=False)
             yield Button("Open the circle", id="open-button", variant="primary")
             yield Label("", id="error", classes="error")
         yield Footer(compact=True)

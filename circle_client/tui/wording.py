@@ -121,3 +121,38 @@ def ending(kind: str, detail: str = "") -> Ending:
         plain_error(detail) if detail else "The connection to the server ended.",
         "Check your connection. If the circle is still open, join again with the same invite.",
     )
+
+
+def lives_here(share: str | None) -> str:
+    """The Open form's plain words for a circle whose server runs in this window."""
+    if share:
+        reach = f"reachable at {share} by anyone who can reach this computer there"
+    else:
+        reach = "and only this computer can reach it (127.0.0.1)"
+    text = (
+        f"This circle will live in this window: Circle runs its server here, {reach}. "
+        "Closing this window ends the circle for everyone, even after a hand-over."
+    )
+    if not share:
+        text += (
+            " To invite people on other computers, open it with --share ADDRESS, or on a "
+            "server with --server URL."
+        )
+    return text
+
+
+def lives_here_short(share: str | None) -> str:
+    """The same for the circle's status line."""
+    return (
+        f"lives in this window (at {share})"
+        if share
+        else "lives in this window (this computer only)"
+    )
+
+
+def ends_here(doing: str) -> str:
+    """The question before quitting, leaving or handing over a circle that lives here."""
+    return (
+        f"This circle lives in this window. If you {doing}, it still ends for everyone when "
+        "this window closes. Go ahead?"
+    )

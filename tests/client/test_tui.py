@@ -172,6 +172,8 @@ async def test_facilitator_flow_admit_moderate_close(server: ServerProcess) -> N
         assert rnd.share_seconds == 60
         composer.text = "/close"
         await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "are you sure?")
+        await click(pilot, "#yes")
         closed = await member.next_event(ev.CircleClosed)
         assert closed.reason == "facilitator"
         await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "ended")
