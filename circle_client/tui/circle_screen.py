@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,14 +12,14 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 
+from circle_client import commands
 from circle_client import events as ev
-from circle_client.commands import REACTION_WORDS, CommandError, choice_arg, number_arg, parse
+from circle_client.commands import CommandError
 from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
 from circle_client.tui.modals import ConfirmScreen, CrisisScreen, LeaveScreen
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
 from circle_client.tui.wording import ends_here, plain_error
-from protocol.content import MOODS
 from protocol.errors import CircleError, ErrorCode
 from protocol.limits import MAX_BODY
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from circle_client.session import Session
     from circle_client.tui.app import CircleApp
 
-LEAD_ONLY = {"admit", "decline", "pin", "co", "revoke", "handover", "invite", "tally"}
 REFUSALS = {ErrorCode.MUTED, ErrorCode.NOT_YOUR_TURN, ErrorCode.SLOW_MODE, ErrorCode.RATE_LIMITED}
 
 
@@ -404,139 +403,69 @@ class CircleScreen(Screen[None]):
         self.last_draft = draft
         await app.send("post", body, **kwargs)
 
-    async def run_command(self, text: str) -> None:  # noqa: C901 - one switch over commands
-        command, words, rest = parse(text)
-        name = command.name
-        app = self.circle_app
-        if command.facilitator and not self.facilitating:
-            raise CommandError(f"/{name} is for the facilitator.")
-        if name in LEAD_ONLY and not self.lead:
-            raise CommandError(f"/{name} is for the lead facilitator.")
-        if name == "me":
-            await self.guarded_send(rest, draft=text, me=True)
-        elif name == "reply":
-            entry = self.entry(words, command)
-            body = rest.split(" ", 1)[1] if " " in rest else ""
-            await self.guarded_send(body, draft=text, reply_to=entry.id)
-        elif name == "react":
-            entry = self.entry(words, command)
-            reaction = REACTION_WORDS.get(words[1] if len(words) > 1 else "")
-            if reaction is None:
-                raise CommandError(f"Usage: {command.usage}")
-            await app.send("react", entry.id, reaction)
-        elif name == "takeback":
-            entry = self.entry(words, command)
-            if not entry.mine:
-                raise CommandError("You can only take back your own messages.")
-            await app.send("retract", entry.id)
-        elif name == "cw":
-            label, sep, body = rest.partition(":")
-            if not sep or not body.strip() or not label.strip():
-                raise CommandError(f"Usage: {command.usage}")
-            await self.guarded_send(body.strip(), draft=text, warning=label.strip()[:80])
-        elif name == "open":
-            if not self.transcript.open_warning(number_arg(words, command)):
-                raise CommandError("There is no such message.")
-            self.query_one(TranscriptView).redraw()
-        elif name == "concern":
-            entry = self.entry(words, command)
-            note = rest.split(" ", 1)[1] if " " in rest else "(no note)"
-            await app.send("concern", entry.id, note)
-            self.note("Your concern was sent privately to the facilitators.", "system")
-        elif name in ("hide", "unhide"):
-            member = self.member_by_handle(words, command)
-            (self.transcript.muted.add if name == "hide" else self.transcript.muted.discard)(member)
-            self.query_one(TranscriptView).redraw()
-            self.update_members()
-        elif name == "filter":
-            if not words:
-                raise CommandError(f"Usage: {command.usage}")
-            self.transcript.filters.add(rest.casefold())
-            self.query_one(TranscriptView).redraw()
-        elif name == "unfilter":
-            if words:
-                self.transcript.filters.discard(rest.casefold())
-            else:
-                self.transcript.filters.clear()
-            self.query_one(TranscriptView).redraw()
-        elif name == "fingerprint":
-            self.action_fingerprint()
-        elif name == "pass":
-            await app.send("pass_turn")
-        elif name == "crisis":
-            app.action_crisis()
-        elif name == "help":
-            app.action_help()
-        elif name == "leave":
-            mood = words[0].lower() if words else None
-            if mood is not None and mood not in MOODS:
-                raise CommandError(f"Usage: {command.usage}")
-            if await self.confirm_ends_here("leave"):
-                await self.circle_app.leave_circle(mood)
-        else:
-            await self.facilitator_command(name, words, rest, command)
+    async def run_command(self, text: str) -> None:
+        await commands.run(self, text)
 
-    async def facilitator_command(
-        self, name: str, words: list[str], rest: str, command: object
-    ) -> None:
+    # ------------------------------------------------------------------ what commands do
+    # (the commands.Circle protocol: the handlers in commands.COMMANDS act through these)
+    def message_id(self, number: int, *, mine: bool = False) -> tuple[int, int, int]:
+        entry = self.transcript.find(number)
+        if entry is None or entry.id is None or entry.retracted:
+            raise CommandError("There is no such message (numbers are shown as #N).")
+        if mine and not entry.mine:
+            raise CommandError("You can only take back your own messages.")
+        return entry.id
+
+    def member(self, handle: str) -> int:
+        wanted = handle.lstrip("@").lower()
+        for member, name, _role in self.roster:
+            if name.lower() == wanted:
+                return member
+        raise CommandError(f"No one called {wanted} is in the circle.")
+
+    def knocker(self, handle: str) -> int:
+        lead = self.session.lead
+        wanted = handle.lower()
+        for member, knock in lead.knocks.items() if lead else []:
+            if knock.handle.lower() == wanted or not wanted:
+                return member
+        raise CommandError(f"No one called {wanted or '...'} is waiting.")
+
+    def everyone(self) -> tuple[int, ...]:
+        return tuple(m for m, _, _ in self.roster)
+
+    def open_message(self, number: int) -> bool:
+        opened = self.transcript.open_warning(number)
+        if opened:
+            self.query_one(TranscriptView).redraw()
+        return opened
+
+    def hide(self, member: int, hidden: bool) -> None:
+        (self.transcript.muted.add if hidden else self.transcript.muted.discard)(member)
+        self.query_one(TranscriptView).redraw()
+        self.update_members()
+
+    def filter(self, word: str | None, add: bool) -> None:
+        filters = self.transcript.filters
+        if add and word:
+            filters.add(word)
+        elif word:
+            filters.discard(word)
+        else:
+            filters.clear()
+        self.query_one(TranscriptView).redraw()
+
+    def show(self, what: str) -> None:
         app = self.circle_app
-        if name in ("admit", "decline"):
-            member = self.knock_by_handle(words, command)
-            await app.send(name, member)
-            self.remove_knock(member)
-        elif name == "close":
-            if await self.confirm(
-                "Close the circle?",
-                "This ends the circle for everyone in it, now. Its messages are gone for good.",
-                "Close it for everyone",
-                "Keep it open",
-            ):
-                await app.send("moderate", "close")
-        elif name in ("lock", "unlock", "next", "endround"):
-            action = {"next": "round_next", "endround": "round_end"}.get(name, name)
-            await app.send("moderate", action)
-        elif name in ("mute", "extend", "slow"):
-            target = self.member_by_handle(words, command) if name == "mute" else None
-            amount_words = words[1:] if name == "mute" else words
-            if not amount_words or not amount_words[0].isdigit():
-                raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
-            amount = int(amount_words[0])
-            if name == "slow":
-                await app.send("moderate", "slow", seconds=amount)
-            else:
-                await app.send("moderate", name, target=target, minutes=amount)
-        elif name in ("unmute", "remove", "ban", "co", "revoke", "handover"):
-            target = self.member_by_handle(words, command)
-            if name == "handover" and not await self.confirm_ends_here("hand it over"):
-                return
-            action = {"co": "delegate"}.get(name, name)
-            await app.send("moderate", action, target=target)
-        elif name == "warn":
-            target = self.member_by_handle(words, command)
-            note = rest.split(" ", 1)[1] if " " in rest else ""
-            if not note:
-                raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
-            await app.send("moderate", "warn", target=target, note=note)
-            self.note(
-                f"Your private note went to {self.handle(target)}; only they see it.", "system"
-            )
-        elif name == "round":
-            seconds = int(words[0]) if words and words[0].isdigit() else None
-            handles = [w for w in words if not w.isdigit()]
-            order = tuple(self.member_by_handle([h], command) for h in handles) or tuple(
-                m for m, _, _ in self.roster
-            )
-            await app.send("moderate", "round_start", order=order, seconds=seconds)
-        elif name == "phase":
-            phase = choice_arg(words, command)  # type: ignore[arg-type]
-            await app.send("set_phase", None if phase == "none" else phase)
-        elif name == "pin":
-            if not rest:
-                raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
-            await app.send("pin", rest)
-        elif name == "invite":
+        if what == "fingerprint":
+            self.action_fingerprint()
+        elif what == "crisis":
+            app.action_crisis()
+        elif what == "help":
+            app.action_help()
+        elif what == "invite":
             app.show_invite(dialog=True)
-        elif name == "tally":
+        elif what == "tally":
             lead = self.session.lead
             for label, tally in (
                 ("Check-in", lead.mood_tally() if lead else {}),
@@ -545,29 +474,16 @@ class CircleScreen(Screen[None]):
                 text = ", ".join(f"{m}: {n}" for m, n in sorted(tally.items())) or "none yet"
                 self.note(f"{label} moods (anonymous): {text}", "system")
 
-    # ------------------------------------------------------------------ lookups
-    def entry(self, words: list[str], command: object):  # type: ignore[no-untyped-def]
-        entry = self.transcript.find(number_arg(words, command))  # type: ignore[arg-type]
-        if entry is None or entry.id is None or entry.retracted:
-            raise CommandError("There is no such message (numbers are shown as #N).")
-        return entry
+    async def post(self, body: str, *, draft: str, **options: Any) -> None:
+        await self.guarded_send(body, draft=draft, **options)
 
-    def member_by_handle(self, words: list[str], command: object) -> int:
-        if not words:
-            raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
-        wanted = words[0].lstrip("@").lower()
-        for member, handle, _role in self.roster:
-            if handle.lower() == wanted:
-                return member
-        raise CommandError(f"No one called {wanted} is in the circle.")
+    async def act(self, command: str, *args: Any, **kwargs: Any) -> None:
+        await self.circle_app.send(command, *args, **kwargs)
+        if command in ("admit", "decline"):
+            self.remove_knock(int(args[0]))
 
-    def knock_by_handle(self, words: list[str], command: object) -> int:
-        lead = self.session.lead
-        wanted = words[0].lower() if words else ""
-        for member, knock in lead.knocks.items() if lead else []:
-            if knock.handle.lower() == wanted or not wanted:
-                return member
-        raise CommandError(f"No one called {wanted or '...'} is waiting.")
+    async def leave(self, mood: str | None) -> None:
+        await self.circle_app.leave_circle(mood)
 
     # ------------------------------------------------------------------ keys
     @on(Composer.PageRequested)
