@@ -157,3 +157,41 @@ async def test_help_shows_optional_arguments_as_written() -> None:
         assert isinstance(app.screen, HelpScreen)
         shown = static_text(app.screen.query_one("#help-commands", Static))
         assert "/unfilter [WORD]" in shown and "/leave [MOOD]" in shown
+
+
+async def test_resizing_rewraps_and_continuation_lines_stay_indented(
+    server: ServerProcess,
+) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    long = "I keep thinking about the move and how everything changed so quickly. " * 3
+    async with app.run_test(size=(80, 30)) as pilot:
+        await enter_circle(pilot, app, invite)
+        await fac.post(long.strip() + "\nand a second line")
+        await wait_for(pilot, lambda: any("second line" in t for t in transcript_texts(app)), "")
+        view = app.screen.query_one(TranscriptView)
+        await pilot.pause()
+        narrow = [strip.text for strip in view.lines]
+        start = next(i for i, line in enumerate(narrow) if "calm-heron:" in line)
+        following = narrow[start + 1 : start + 4]
+        assert all(line[:TEXT_COLUMN].strip() == "" and line.strip() for line in following)
+        await pilot.resize_terminal(160, 30)
+        await pilot.pause()
+        await pilot.pause()
+        wide = [strip.text for strip in view.lines]
+        assert len(wide) < len(narrow)  # re-wrapped to the new width, not kept as drawn
+        assert max(len(line.rstrip()) for line in wide) > 80
+    await fac.close()
+
+
+def test_members_have_distinct_colours_and_the_handle_is_always_written() -> None:
+    from circle_client.transcript import Transcript
+    from circle_client.tui.widgets import entry_words, member_style
+
+    styles = {member_style(member, False) for member in range(1, 8)}
+    assert len(styles) == 7
+    transcript = Transcript(clock=lambda: 0.0)
+    entry = transcript.add_message((3, 1, 1), 3, "gentle-lynx", "hello", number=4)
+    words = entry_words(entry, transcript)
+    assert words.plain.startswith("gentle-lynx: ")
+    assert member_style(3, False) in {str(span.style) for span in words.spans}
