@@ -18,6 +18,7 @@ from circle_client.commands import CommandError
 from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
 from circle_client.tui.modals import ConfirmScreen, CrisisScreen, LeaveScreen
+from circle_client.tui.picker import SHOWN, Choice, MessagePicker
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
 from circle_client.tui.wording import ends_here, plain_error
 from protocol.errors import CircleError, ErrorCode
@@ -36,6 +37,7 @@ class CircleScreen(Screen[None]):
         Binding("ctrl+l", "leave", "Leave"),
         Binding("f3", "waiting_room", "Knocks"),
         Binding("f4", "invite", "Invite", show=False),
+        Binding("f5", "pick_message", "Act on a message", show=False),
     ]
 
     def __init__(self, title: str, lead: bool, bell: bool = False) -> None:
@@ -82,7 +84,7 @@ class CircleScreen(Screen[None]):
         composer.facilitator = self.lead
         yield composer
         yield Static(
-            "Enter sends · Ctrl+J new line · /help lists the commands · PageUp reads back",
+            "Enter sends · Ctrl+J new line · PageUp reads back · F5 acts on a message",
             id="composer-hint",
         )
         yield Footer(compact=True)
@@ -493,6 +495,28 @@ class CircleScreen(Screen[None]):
             view.scroll_page_down(animate=False)
         else:
             view.scroll_page_up(animate=False)
+
+    @work(group="pick", exclusive=True)
+    async def action_pick_message(self) -> None:
+        """F5 (or Enter in the transcript): pick a message and what to do with it."""
+        messages = [
+            e
+            for e in self.transcript.recent(SHOWN * 2)
+            if e.kind == "message" and e.number and not e.retracted
+        ]
+        picker = MessagePicker(messages, self.facilitating, set(self.transcript.muted))
+        choice: Choice | None = await self.circle_app.push_screen_wait(picker)
+        composer = self.composer
+        composer.focus()
+        if choice is None:
+            return
+        if choice.complete:
+            self.process(choice.line)
+        elif not composer.text.strip():
+            composer.text = choice.line
+            composer.move_cursor(composer.document.end)
+        else:
+            self.note("Finish or clear the message you are writing first.", "system")
 
     @on(TranscriptView.Typed)
     def typed_in_transcript(self, message: TranscriptView.Typed) -> None:

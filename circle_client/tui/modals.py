@@ -24,6 +24,7 @@ KEYS = (
     ("Ctrl+J", "New line"),
     ("Tab", "Complete a /command"),
     ("PageUp/Down", "Read back in the transcript (new messages wait below)"),
+    ("F5", "Act on a message: reply, react, take back, open, raise a concern"),
     ("Ctrl+P", "Command palette (every /command is there)"),
     ("Ctrl+F", "Circle fingerprint (compare it aloud)"),
     ("Ctrl+L", "Leave, with an optional check-out mood"),

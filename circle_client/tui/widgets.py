@@ -62,6 +62,10 @@ class Composer(TextArea):
         self.text = ""
         self.border_title = None
 
+    def _on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if not self.text:
+            self.border_title = None  # an emptied draft is no longer "not sent"
+
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             event.stop()
@@ -206,6 +210,8 @@ class TranscriptView(RichLog):
     Reading back stays put: a line that arrives while the view is scrolled up does not move
     it, and the border says how many new messages wait below. A resize re-wraps every line.
     """
+
+    BINDINGS = [Binding("enter", "screen.pick_message", "Act on a message")]
 
     class Typed(Message):
         """A key typed while the transcript has the focus: it belongs in the composer."""

@@ -195,3 +195,13 @@ def test_exit_screen(snap_compare: Any, size: tuple[int, int], kind: str) -> Non
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_message_picker(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(lead=False)(pilot)
+        await pilot.press("f5")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

@@ -8,6 +8,7 @@ from circle_client import events as ev
 from circle_client.client import CircleClient
 from circle_client.tui.circle_screen import CircleScreen
 from circle_client.tui.modals import LockScreen
+from circle_client.tui.picker import MessagePicker
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
 from tests.conftest import ServerProcess
 
@@ -118,3 +119,33 @@ async def test_f3_then_enter_admits_the_first_knock(server: ServerProcess) -> No
         await wait_for(pilot, lambda: room.option_count == 0, "the room to empty")
         assert app.screen.query_one(Composer).has_focus
         await member.close()
+
+
+async def test_acting_on_a_message_without_typing_its_number(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        sent = await fac.post("it has been a long week")
+        await wait_for(pilot, lambda: "it has been a long week" in transcript_texts(app), "it")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, MessagePicker), "the picker")
+        await pilot.press("enter")  # the newest message is highlighted
+        await pilot.press("down", "enter")  # Reply, then React: I hear you
+        reaction: ev.ReactionReceived = await fac.next_event(ev.ReactionReceived)
+        assert (reaction.target, reaction.reaction) == (sent, "i_hear_you")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        app.screen.query_one(TranscriptView).focus()
+        await pilot.press("enter")  # Enter in the transcript opens the picker too
+        await wait_for(pilot, lambda: isinstance(app.screen, MessagePicker), "the picker")
+        await pilot.press("enter", "enter")  # that message, Reply
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        composer = app.screen.query_one(Composer)
+        assert composer.has_focus and composer.text.startswith("/reply ")
+        await pilot.press(*"me too")
+        await pilot.press("enter")
+        reply: ev.MessageReceived = await fac.next_event(ev.MessageReceived)
+        while reply.content.body != "me too":
+            reply = await fac.next_event(ev.MessageReceived)
+        assert reply.content.reply_to == sent
+    await fac.close()
