@@ -92,7 +92,18 @@ def test_two_terminals_talk(server: ServerProcess, tmux: Tmux) -> None:
     screen = tmux.wait("host", lambda s: bool(INVITE.search(s)), "the invite")
     invite = INVITE.search(screen).group(0)  # type: ignore[union-attr]
     assert "Quick exit" in screen and "Crisis help" in screen
-    tmux.start("guest", [str(CIRCLE), "--idle-lock", "0", "join", invite, "--handle", "guest-two"])
+    # No invite on the command line (it would stay in shell history): paste it when asked,
+    # as a terminal that wrapped it would, with a line break in the middle.
+    tmux.start("guest", [str(CIRCLE), "--idle-lock", "0", "join", "--handle", "guest-two"])
+    tmux.wait("guest", lambda s: "Paste the invite" in s, "the join screen")
+    half = len(invite) // 2
+    tmux.run("set-buffer", "-b", "invite", f"{invite[:half]}\n{invite[half:]}")
+    tmux.run("paste-buffer", "-p", "-d", "-b", "invite", "-t", f"{tmux.name}:guest")
+    # Both halves arrive in the field as one paste: the start of the second half shows, and
+    # the line break did not submit half an invite (that would show "cut off").
+    pasted = tmux.wait("guest", lambda s: invite[: half + 8] in s, "the pasted invite")
+    assert "cut off" not in pasted
+    tmux.keys("guest", "Enter")
     tmux.wait("guest", lambda s: "I accept" in s, "the ground rules")
     tmux.keys("guest", "Enter")
     tmux.wait("guest", lambda s: "guest-two (you)" in s, "the circle")
