@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -34,6 +34,7 @@ from circle_client.tui.screens import (
     JoinScreen,
     LobbyScreen,
     OpenScreen,
+    Request,
     RulesScreen,
     WaitingScreen,
 )
@@ -121,17 +122,51 @@ class CircleApp(App[str]):
     def on_mount(self) -> None:
         self.push_screen(HomeScreen())
         if self.start_invite is not None:
-            screen = JoinScreen(
-                self.start_invite, self.start_handle or "", self.invite_from_argument
+            self.push_screen(
+                self.join_screen(self.start_invite, self.start_handle, self.invite_from_argument)
             )
-            self.push_screen(screen)
             if self.start_handle and self.start_invite:
                 self.call_after_refresh(self._auto_join)
         elif self.auto_open:
-            self.push_screen(OpenScreen())
+            self.push_screen(self.open_screen())
             self.call_after_refresh(self._auto_open)
         if self.idle_lock_seconds > 0:
             self.set_interval(min(5.0, self.idle_lock_seconds / 2), self._check_idle)
+
+    # ------------------------------------------------------------------ screens ask, the App acts
+    def join_screen(
+        self, invite: str = "", handle: str | None = None, from_argument: bool = False
+    ) -> JoinScreen:
+        return JoinScreen(invite, handle or "", from_argument, suggestion=self.suggest())
+
+    def open_screen(self) -> OpenScreen:
+        return OpenScreen(self.open_defaults, self.server_url, self.share, self.suggest())
+
+    @on(Request)
+    def requested(self, request: Request) -> None:
+        """A screen asked for something: show a screen, or start work that talks to the
+        server in a worker, so that keys (quick exit above all) are never held up."""
+        what, details = request.what, request.details
+        if what == "show":
+            screen = details["screen"]
+            if screen == "join":
+                self.push_screen(self.join_screen(details.get("invite", "")))
+            elif screen == "open":
+                self.push_screen(self.open_screen())
+            elif screen == "lobby":
+                self.push_screen(LobbyScreen(self.server_url))
+            else:
+                self.action_help()
+            return
+        work: Any = {
+            "join": lambda: self.join_circle(details["invite"], details["handle"]),
+            "knock": lambda: self.knock(details["handle"], details["mood"]),
+            "knock_again": self.knock_again,
+            "open": lambda: self.open_circle(**details["options"]),
+            "lobby": lambda: self.fetch_lobby(details["url"]),
+            "home": self.back_home,
+        }[what]
+        self.run_worker(work(), group=what, exclusive=what in ("join", "open", "lobby"))
 
     async def _auto_join(self) -> None:
         screen = self.screen
@@ -376,6 +411,7 @@ class CircleApp(App[str]):
             await self.client.knock(self.handle, self.knock_mood)
 
     async def open_circle(self, **options: Any) -> None:
+        options.setdefault("approval_key", self.open_defaults.get("approval_key"))
         self.circle_title = options["title"]
         self.open_defaults["title"] = options["title"]
         try:

@@ -1,13 +1,19 @@
-"""Before and after the circle: home, join, ground rules, waiting room, open, ended."""
+"""Before and after the circle: home, join, ground rules, waiting room, open, ended.
+
+These screens get what they show in their constructors and post a :class:`Request` (a
+Textual Message) for the App to act on ("attributes down, messages up"): they never import
+the App or call into it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
@@ -17,9 +23,6 @@ from circle_client.tui.wording import FORGOTTEN, GENTLE, Ending, clean_invite, l
 from protocol.errors import InviteError
 from protocol.invite import Invite
 
-if TYPE_CHECKING:
-    from circle_client.tui.app import CircleApp
-
 DEFAULT_RULES = (
     "1. What is shared here stays here.\n"
     "2. Speak from your own experience; no advice unless someone asks.\n"
@@ -28,10 +31,23 @@ DEFAULT_RULES = (
 )
 
 
+class Request(Message):
+    """What a person asked a screen for, for the App to do.
+
+    ``what`` is one of: ``show`` (``screen``: join, open, lobby or help; ``invite`` to fill
+    in), ``join`` (``invite``, ``handle``), ``knock`` (``handle``, ``mood``), ``knock_again``,
+    ``open`` (``options``), ``lobby`` (``url``), ``home``.
+    """
+
+    def __init__(self, what: str, **details: Any) -> None:
+        super().__init__()
+        self.what = what
+        self.details = details
+
+
 class CircleScreenBase(Screen[None]):
-    @property
-    def circle_app(self) -> CircleApp:
-        return self.app  # type: ignore[return-value]
+    def request(self, what: str, **details: Any) -> None:
+        self.post_message(Request(what, **details))
 
     def show_error(self, text: str) -> None:
         for label in self.query("#error"):
@@ -62,18 +78,16 @@ class HomeScreen(CircleScreenBase):
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
-        {"join": self.action_join, "open": self.action_open, "lobby": self.action_lobby}.get(
-            event.button.id or "", self.circle_app.action_help
-        )()
+        self.request("show", screen=event.button.id or "help")
 
     def action_join(self) -> None:
-        self.app.push_screen(JoinScreen())
+        self.request("show", screen="join")
 
     def action_open(self) -> None:
-        self.app.push_screen(OpenScreen())
+        self.request("show", screen="open")
 
     def action_lobby(self) -> None:
-        self.app.push_screen(LobbyScreen())
+        self.request("show", screen="lobby")
 
 
 class InviteInput(Input):
@@ -94,10 +108,12 @@ HISTORY_WARNING = (
 class JoinScreen(CircleScreenBase):
     BINDINGS = [Binding("escape", "back", "Back")]
 
-    def __init__(self, invite: str = "", handle: str = "", from_argument: bool = False) -> None:
+    def __init__(
+        self, invite: str = "", handle: str = "", from_argument: bool = False, suggestion: str = ""
+    ) -> None:
         super().__init__()
         self.invite_text = invite
-        self.handle_text = handle
+        self.handle_text = handle or suggestion
         self.from_argument = from_argument
 
     def compose(self) -> ComposeResult:
@@ -108,7 +124,7 @@ class JoinScreen(CircleScreenBase):
             yield Label("Paste the invite you were given:")
             yield InviteInput(self.invite_text, placeholder="circle://...", id="invite")
             yield Label("Choose a throwaway handle (not your real name):")
-            yield Input(self.handle_text or self.circle_app.suggest(), id="handle", max_length=32)
+            yield Input(self.handle_text, id="handle", max_length=32)
             yield Button("Continue", id="continue", variant="primary")
             yield Label("", id="error", classes="error")
         yield Footer(compact=True)
@@ -131,7 +147,7 @@ class JoinScreen(CircleScreenBase):
             self.show_error(problem)
             return
         self.show_error("Connecting...")
-        await self.circle_app.join_circle(invite, handle)
+        self.request("join", invite=invite, handle=handle)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -180,11 +196,11 @@ class RulesScreen(CircleScreenBase):
             mood_list.get_option_at_index(mood_list.highlighted) if mood_list.highlighted else None
         )
         mood = option.id if option is not None and option.id != "none" else None
-        await self.circle_app.knock(self.handle, mood)
+        self.request("knock", handle=self.handle, mood=mood)
 
     @on(Button.Pressed, "#leave")
-    async def action_decline(self) -> None:
-        await self.circle_app.back_home()
+    def action_decline(self) -> None:
+        self.request("home")
 
 
 WAITING = (
@@ -241,10 +257,10 @@ class WaitingScreen(CircleScreenBase):
     async def knock_again(self) -> None:
         self.refusal = None
         self.show_state()
-        await self.circle_app.knock_again()
+        self.request("knock_again")
 
-    async def action_leave(self) -> None:
-        await self.circle_app.back_home()
+    def action_leave(self) -> None:
+        self.request("home")
 
 
 class OpenScreen(CircleScreenBase):
@@ -252,38 +268,43 @@ class OpenScreen(CircleScreenBase):
 
     BINDINGS = [Binding("escape", "back", "Back")]
 
+    def __init__(
+        self,
+        defaults: dict[str, Any] | None = None,
+        server_url: str | None = None,
+        share: str | None = None,
+        suggestion: str = "",
+    ) -> None:
+        super().__init__()
+        self.defaults = defaults or {}
+        self.server_url, self.share, self.suggestion = server_url, share, suggestion
+
     def compose(self) -> ComposeResult:
-        app = self.circle_app
+        defaults = self.defaults
         with Center(), VerticalScroll(id="open"):
             yield Static("Open a circle", classes="title")
             yield Label("Title (seen by people you invite; by everyone if listed):")
-            yield Input(
-                app.open_defaults.get("title", "An evening circle"), id="title", max_length=120
-            )
+            yield Input(defaults.get("title", "An evening circle"), id="title", max_length=120)
             yield Label("Ground rules (everyone accepts these before knocking):")
-            yield TextArea(app.open_defaults.get("rules", DEFAULT_RULES), id="rules-input")
+            yield TextArea(defaults.get("rules", DEFAULT_RULES), id="rules-input")
             with Horizontal():
                 yield Label("Minutes ")
-                yield Input(str(app.open_defaults.get("minutes", 60)), id="minutes", type="integer")
+                yield Input(str(defaults.get("minutes", 60)), id="minutes", type="integer")
                 yield Label(" Seats ")
-                yield Input(
-                    str(app.open_defaults.get("capacity", 12)), id="capacity", type="integer"
-                )
+                yield Input(str(defaults.get("capacity", 12)), id="capacity", type="integer")
             yield Checkbox(
                 "Admit everyone who knocks (auto-admit)",
-                bool(app.open_defaults.get("auto_admit")),
+                bool(defaults.get("auto_admit")),
                 id="auto",
             )
             yield Checkbox(
                 "List in the server's lobby (anyone can knock, its operator too)",
-                bool(app.open_defaults.get("listed")),
+                bool(defaults.get("listed")),
                 id="listed",
             )
             yield Label("Your handle in the circle:")
-            yield Input(
-                app.open_defaults.get("handle") or app.suggest(), id="handle", max_length=32
-            )
-            where = f"Server: {app.server_url}" if app.server_url else lives_here(app.share)
+            yield Input(defaults.get("handle") or self.suggestion, id="handle", max_length=32)
+            where = f"Server: {self.server_url}" if self.server_url else lives_here(self.share)
             yield Static(where, classes="hint where", id="where", markup=False)
             yield Button("Open the circle", id="open-button", variant="primary")
             yield Label("", id="error", classes="error")
@@ -312,7 +333,7 @@ class OpenScreen(CircleScreenBase):
             self.show_error(problem)
             return
         self.show_error("Opening...")
-        await self.circle_app.open_circle(
+        options = dict(
             handle=handle,
             title=title,
             rules=self.query_one("#rules-input", TextArea).text,
@@ -320,10 +341,8 @@ class OpenScreen(CircleScreenBase):
             capacity=capacity,
             auto_admit=self.query_one("#auto", Checkbox).value,
             listed=self.query_one("#listed", Checkbox).value,
-            approval_key=app_key
-            if (app_key := self.circle_app.open_defaults.get("approval_key"))
-            else None,
         )
+        self.request("open", options=options)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -332,11 +351,15 @@ class OpenScreen(CircleScreenBase):
 class LobbyScreen(CircleScreenBase):
     BINDINGS = [Binding("escape", "back", "Back")]
 
+    def __init__(self, server_url: str | None = None) -> None:
+        super().__init__()
+        self.server_url = server_url
+
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="join"):
             yield Static("Listed circles", classes="title")
             yield Label("Server address:")
-            yield Input(self.circle_app.server_url or "ws://127.0.0.1:8765", id="server")
+            yield Input(self.server_url or "ws://127.0.0.1:8765", id="server")
             yield Button("Show listed circles", id="list", variant="primary")
             yield OptionList(id="listing")
             yield Label("", id="error", classes="error")
@@ -344,7 +367,7 @@ class LobbyScreen(CircleScreenBase):
 
     @on(Button.Pressed, "#list")
     async def fetch(self) -> None:
-        await self.circle_app.fetch_lobby(self.query_one("#server", Input).value.strip())
+        self.request("lobby", url=self.query_one("#server", Input).value.strip())
 
     def show_listing(self, circles: tuple[tuple[str, float, int, str], ...], now: float) -> None:
         listing = self.query_one("#listing", OptionList)
@@ -356,7 +379,7 @@ class LobbyScreen(CircleScreenBase):
 
     @on(OptionList.OptionSelected, "#listing")
     def chosen(self, event: OptionList.OptionSelected) -> None:
-        self.app.push_screen(JoinScreen(invite=event.option.id or ""))
+        self.request("show", screen="join", invite=event.option.id or "")
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -391,8 +414,8 @@ class EndedScreen(CircleScreenBase):
         yield Footer(compact=True)
 
     @on(Button.Pressed, "#home")
-    async def action_home(self) -> None:
-        await self.circle_app.back_home()
+    def action_home(self) -> None:
+        self.request("home")
 
     @on(Button.Pressed, "#quit")
     def action_quit(self) -> None:

@@ -3,6 +3,8 @@ Textual: a plain stand-in for the circle records what each command asked for."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,3 +168,24 @@ async def test_every_command_runs_or_explains(command: commands.Command) -> None
         assert str(exc)
     else:
         assert done, f"{text} did nothing"
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_commands_need_no_textual_and_screens_never_import_the_app() -> None:
+    """Attributes down, messages up: the command table is plain Python, and the screens
+    before and after a circle, the dialogs and widgets get what they need from the App
+    instead of importing it."""
+    package = Path(commands.__file__).parent
+    assert not any(m.startswith("textual") for m in imported_modules(package / "commands.py"))
+    for name in ("screens.py", "modals.py", "widgets.py", "picker.py", "wording.py"):
+        assert "circle_client.tui.app" not in imported_modules(package / "tui" / name), name
