@@ -37,11 +37,12 @@ async def test_typing_while_the_transcript_has_focus_reaches_the_composer(
 async def test_reading_back_stays_put_and_counts_the_new_messages(server: ServerProcess) -> None:
     fac, invite = await facilitator(server.url, auto_admit=True)
     app = make_app()
-    async with app.run_test(size=(100, 18)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await enter_circle(pilot, app, invite)
-        for n in range(12):  # under the server's burst limit
+        await pilot.resize_terminal(100, 15)  # a short window: a few lines fill it
+        for n in range(8):  # well under the server's burst limit
             await fac.post(f"line {n}")
-        await wait_for(pilot, lambda: "line 11" in transcript_texts(app), "twelve lines")
+        await wait_for(pilot, lambda: "line 7" in transcript_texts(app), "eight lines")
         view = app.screen.query_one(TranscriptView)
         await wait_for(pilot, lambda: view.max_scroll_y > 0 and view.at_end, "the end")
         await pilot.press("pageup")  # in the composer: the transcript scrolls
