@@ -48,10 +48,8 @@ class CircleScreen(Screen[None]):
         self.transcript = Transcript(clock=self.circle_app_clock)
         self.roster: tuple[tuple[int, str, str], ...] = ()
         self.last_draft = ""
-        self.round: tuple[int, ...] = ()
-        self.share_seconds: int | None = None
         self.turn_started = 0.0
-        self.phase: str | None = None
+        """When this screen saw the current turn begin (for the share timer's countdown)."""
         self.flags: dict[str, str] = {}
         self.concerns: list[str] = []
         self.told_renamed = False
@@ -64,6 +62,22 @@ class CircleScreen(Screen[None]):
     @property
     def circle_app(self) -> CircleApp:
         return self.app  # type: ignore[return-value]
+
+    # The go-around and the agenda phase are the session's state; the screen only shows them.
+    @property
+    def round(self) -> tuple[int, ...]:
+        client = self.circle_app.client
+        return client.session.round if client is not None else ()
+
+    @property
+    def share_seconds(self) -> int | None:
+        client = self.circle_app.client
+        return client.session.share_seconds if client is not None else None
+
+    @property
+    def phase(self) -> str | None:
+        client = self.circle_app.client
+        return client.session.phase if client is not None else None
 
     @property
     def session(self) -> Session:
@@ -178,8 +192,7 @@ class CircleScreen(Screen[None]):
         self.transcript.wipe()
         self.transcript.muted.clear()
         self.transcript.filters.clear()
-        self.roster, self.round, self.concerns = (), (), []
-        self.phase = None
+        self.roster, self.concerns = (), []
         self.last_draft = ""
         if self.is_mounted:
             self.query_one(TranscriptView).clear()
@@ -231,15 +244,12 @@ class CircleScreen(Screen[None]):
             self.note(event.text)
             self.notice_flags(event)
         elif isinstance(event, ev.RoundChanged):
-            self.round = event.order
-            self.share_seconds = event.share_seconds
             self.turn_started = self.circle_app.clock()
             if event.speaker is not None and event.speaker == self.session.member:
                 self.notify("Your turn to share. /pass if you would rather not.", timeout=8)
             self.update_members()
             self.refresh_status()
         elif isinstance(event, ev.PhaseChanged):
-            self.phase = event.phase
             self.refresh_status()
         elif isinstance(event, ev.TimerChanged):
             if event.warning:

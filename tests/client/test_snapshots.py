@@ -43,6 +43,9 @@ class FakeSession:
     member = 2
     lead = None
     closed = False
+    round = (3, 2)  # the session's state after the RoundChanged and PhaseChanged below
+    share_seconds = 120
+    phase = "sharing"
 
     def handle_of(self, member: int) -> str:
         return HANDLES.get(member, "someone")
