@@ -207,6 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     share = getattr(args, "share", None)
     if share:
         problem = check_share(share)
+        if server:
+            problem = (
+                "--share is for a circle that lives in this window; with --server the circle "
+                "lives on that server. Give one or the other."
+            )
         if problem:
             print(f"circle: {problem}", file=sys.stderr)
             sys.exit(2)

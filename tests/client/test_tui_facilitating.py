@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from textual.widgets import Static
 
 from circle_client import cli
@@ -24,8 +25,14 @@ SIZE = (120, 36)
 
 
 async def open_here(pilot, app) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the circle is open and its status line drawn."""
     await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
     await wait_for(pilot, lambda: app.invite is not None, "the invite")
+    await wait_for(
+        pilot,
+        lambda: "left" in str(app.screen.query_one("#status", Static).render()),
+        "the status line",
+    )
 
 
 def test_share_needs_an_address_others_can_use() -> None:
@@ -33,6 +40,13 @@ def test_share_needs_an_address_others_can_use() -> None:
     assert cli.check_share("192.168.1.20:9000") is None
     assert "wildcard" in (cli.check_share("0.0.0.0") or "")
     assert "port" in (cli.check_share("192.168.1.20:99999") or "")
+
+
+def test_share_and_server_together_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["open", "--server", "ws://127.0.0.1:9", "--share", "192.168.1.20"])
+    assert stopped.value.code == 2
+    assert "one or the other" in capsys.readouterr().err
 
 
 async def test_the_open_form_says_where_the_circle_will_live() -> None:
