@@ -7,8 +7,10 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
-from protocol import crypto
+from circle_client.session import Session
+from protocol import crypto, limits
 from protocol.errors import CircleError, InviteError
 from protocol.invite import Invite, parse_server_url
 
@@ -16,9 +18,12 @@ DESCRIPTION = """\
 Circle: small, anonymous, end-to-end encrypted support circles in the terminal.
 
   circle                         the home screen: join, open, browse, help
-  circle join INVITE             join a circle with the invite you were given
-  circle open                    open a circle as its facilitator (a local server is
-                                 started for you unless you give --server)
+  circle join                    join a circle: paste the invite you were given
+                                 (or pipe it in: circle join < invite.txt)
+  circle open                    open a circle as its facilitator; without --server it
+                                 lives in this window, reachable from this computer only
+                                 (--share ADDRESS lets others reach it), and it ends for
+                                 everyone when the window closes
   circle facilitator init        create a facilitator key for servers that only let
                                  approved facilitators open circles
 
@@ -44,9 +49,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="hide the screen after this many idle minutes (0: never; default 5)",
     )
+    parser.add_argument(
+        "--bell",
+        action="store_true",
+        help="ring the terminal bell when someone knocks or a concern arrives (facilitators)",
+    )
+    parser.add_argument(
+        "--trust-key",
+        metavar="HEX",
+        action="append",
+        default=[],
+        help="a host-approved facilitator key (64 hex digits, from the host); with it, the "
+        "lobby lists only circles that key approved, not everything the server says",
+    )
     sub = parser.add_subparsers(dest="command")
     join = sub.add_parser("join", help="join a circle with an invite")
-    join.add_argument("invite", help="the invite: circle://... or circles://...")
+    join.add_argument(
+        "invite",
+        nargs="?",
+        help="the invite (circle://... or circles://...); better left out and pasted when "
+        "asked, since an argument stays in your shell history",
+    )
     join.add_argument("--handle", help="your throwaway handle (default: a random suggestion)")
     opened = sub.add_parser("open", help="open a circle as its facilitator")
     opened.add_argument("--server", dest="open_server", metavar="URL", help="server to open it on")
@@ -58,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     opened.add_argument("--auto-admit", action="store_true", help="admit everyone who knocks")
     opened.add_argument("--handle", help="your handle in the circle")
     opened.add_argument("--now", action="store_true", help="open at once, without the form")
+    opened.add_argument(
+        "--share",
+        metavar="ADDRESS",
+        help="without --server, the circle lives in this window and only this computer can "
+        "reach it; --share 192.168.1.20[:PORT] lets others reach it at that address",
+    )
     opened.add_argument(
         "--key",
         type=Path,
@@ -95,15 +124,82 @@ def facilitator_init(path: Path) -> int:
     return 0
 
 
+HISTORY_WARNING = (
+    "circle: note that an invite typed on the command line stays in your shell history. "
+    "Next time, run 'circle join' and paste it when asked."
+)
+
+
+def check_share(address: str) -> str | None:
+    """None if ``--share`` names an address others can use; otherwise what to change."""
+    host, _, port = address.rpartition(":")
+    if not host:
+        host, port = port, ""
+    if host in ("0.0.0.0", "::", "*", ""):
+        return (
+            "--share needs the address other people use to reach this computer (like "
+            "192.168.1.20), not a wildcard: it goes into the invite."
+        )
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        return "--share: the port must be a number from 1 to 65535, like 192.168.1.20:8765."
+    return None
+
+
+def invite_from_stdin(stdin: TextIO) -> str | None:
+    """``circle join`` without an argument: the invite piped in, or None at a terminal (the
+    join screen then asks for it). Line breaks from a wrapped copy are dropped."""
+    if stdin.isatty():
+        return None
+    from circle_client.tui.wording import clean_invite
+
+    return clean_invite(stdin.read())
+
+
+def use_terminal_for_input() -> None:
+    """After reading a piped invite, the app reads keys from the terminal itself."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        print("circle: Circle needs a terminal to run in.", file=sys.stderr)
+        sys.exit(2)
+    os.dup2(tty, 0)
+    os.close(tty)
+
+
+def trusted_keys(values: list[str]) -> frozenset[bytes]:
+    """The keys given with --trust-key; a key that is not 64 hex digits stops here."""
+    keys = set()
+    for value in values:
+        try:
+            key = bytes.fromhex(value.strip())
+        except ValueError:
+            key = b""
+        if len(key) != limits.KEY_BYTES:
+            print(
+                f"circle: --trust-key {value[:20]!r} is not a key: give the 64 hex digits "
+                "the host publishes for an approved facilitator.",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+        keys.add(key)
+    return frozenset(keys)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    trusted = trusted_keys(args.trust_key)
+    from_argument = args.command == "join" and args.invite is not None
+    if args.command == "join" and args.invite is None:
+        args.invite = invite_from_stdin(sys.stdin)
+        if args.invite is not None:
+            use_terminal_for_input()
     if args.command == "facilitator":
         sys.exit(facilitator_init(args.output))
     server = getattr(args, "open_server", None) or args.server
     try:
         if server:
             parse_server_url(server)
-        if args.command == "join":
+        if args.command == "join" and args.invite:
             Invite.parse(args.invite)
     except InviteError as exc:
         print(f"circle: {exc}", file=sys.stderr)
@@ -137,13 +233,36 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         approval = crypto.SigningKeys.from_seed(seed)
         open_defaults["approval_key"] = approval
+    share = getattr(args, "share", None)
+    if share:
+        problem = check_share(share)
+        if server:
+            problem = (
+                "--share is for a circle that lives in this window; with --server the circle "
+                "lives on that server. Give one or the other."
+            )
+        if problem:
+            print(f"circle: {problem}", file=sys.stderr)
+            sys.exit(2)
+    if from_argument:
+        print(HISTORY_WARNING, file=sys.stderr)
+
+    def pinned_session() -> Session:
+        session = Session()
+        session.trusted_keys = trusted
+        return session
+
     app = CircleApp(
         server_url=server.rstrip("/") if server else None,
-        invite=args.invite if args.command == "join" else None,
+        invite=(args.invite or "") if args.command == "join" else None,
+        invite_from_argument=from_argument,
         handle=getattr(args, "handle", None) if args.command == "join" else None,
         open_defaults=open_defaults,
         auto_open=args.command == "open" and (args.now or bool(args.title)),
         idle_lock_seconds=args.idle_lock * 60,
+        share=share,
+        bell=args.bell,
+        session_factory=pinned_session,
     )
     result = app.run()
     if result == "quick-exit":

@@ -118,6 +118,8 @@ class CircleClient:
         attempt = 0
         while True:
             code = await self._pump(ws)
+            if code in FINAL_CLOSE and not self.session.closed:
+                self.session.wipe()  # removed, banned, declined, ended: the keys go now (F5)
             if (
                 self._leaving
                 or self.session.closed

@@ -454,17 +454,19 @@ class Session(Inbound):
                 raise LocalProtocolError("that note is too long")
             box_key = circle.roster[target].box_key
             sealed_note = crypto.seal_padded_to(box_key, text, NOTE_BUCKETS, self.rng)
+        after: list[Frame] = []
         if action in ("remove", "ban") and target is not None and target in circle.roster:
             if self.lead is not None:
-                # The lead's own decision: the new epoch goes out before the removal, so the
-                # rekey never waits on the server's word (S5, S10).
-                self._send(*self.lead.rekey(without=target))
+                # The lead's own decision: the new epoch follows the removal at once, so the
+                # rekey never waits on the server's word (S5, S10). It goes out after the
+                # removal, so the person removed hears that first.
+                after = self.lead.rekey(without=target)
             else:
                 self._expect_gone[target] = self.clock() + OVERDUE_SECONDS
         if action == "revoke" and target is not None and self.lead is not None:
             entry = circle.roster.get(target)
             if entry is not None and entry.role == "co":
-                self._send(*self.lead.rekey(roles={target: "member"}))  # its own decision too
+                after = self.lead.rekey(roles={target: "member"})  # its own decision too
         if action in ("delegate", "handover") and target is not None:
             lead = self._require_lead()
             cert = lead.delegation(target, "co" if action == "delegate" else "facilitator")
@@ -484,6 +486,7 @@ class Session(Inbound):
                 cert=cert,
             )
         )
+        self._send(*after)
 
     def set_phase(self, phase: str | None) -> None:
         """Show everyone the agenda phase with the clock (F4); ``None`` clears it."""

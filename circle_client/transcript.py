@@ -1,8 +1,10 @@
 """The transcript model: bounded, in memory only, with the reader's personal filters (F8-F15).
 
-Each message gets a short number (``#12``) that commands refer to (``/reply 12``). The model
-keeps at most :data:`MAX_ENTRIES` entries; the view renders only the most recent ones, so
-10,000 messages cost neither unbounded memory nor one widget each (P5).
+Each message shows a number (``#12``) that commands refer to (``/reply 12``): the relay
+sequence the server gave it, so the same message has the same number on every member's screen.
+Notices, invite and fingerprint lines are local and get no number. The model keeps at most
+:data:`MAX_ENTRIES` entries; the view renders only the most recent ones, so 10,000 messages
+cost neither unbounded memory nor one widget each (P5).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ MessageId = tuple[int, int, int]
 
 @dataclass(slots=True)
 class Entry:
-    number: int
-    kind: str  # "message", "notice", "gap", "system"
+    key: int
+    """Local order of the line on this screen; never shown, never referred to."""
+    kind: str  # "message", "notice", "gap", "system", "marker"
     text: str
+    number: int | None = None
+    """Messages only: the relay sequence, the same for everyone in the circle."""
     sender: int | None = None
     handle: str = ""
     id: MessageId | None = None
@@ -41,25 +46,30 @@ class Transcript:
         self.clock = clock
         self.entries: OrderedDict[int, Entry] = OrderedDict()
         self.by_id: dict[MessageId, int] = {}
-        self.next_number = 1
+        self.by_number: dict[int, int] = {}
+        self.next_key = 1
         self.muted: set[int] = set()
         self.filters: set[str] = set()
         self.revision = 0
 
     def _add(self, entry: Entry) -> Entry:
-        self.entries[entry.number] = entry
+        self.entries[entry.key] = entry
         if entry.id is not None:
-            self.by_id[entry.id] = entry.number
+            self.by_id[entry.id] = entry.key
+        if entry.number is not None:
+            self.by_number[entry.number] = entry.key
         while len(self.entries) > MAX_ENTRIES:
             _, old = self.entries.popitem(last=False)
             if old.id is not None:
                 self.by_id.pop(old.id, None)
+            if old.number is not None:
+                self.by_number.pop(old.number, None)
         return entry
 
-    def _number(self) -> int:
-        number = self.next_number
-        self.next_number += 1
-        return number
+    def _key(self) -> int:
+        key = self.next_key
+        self.next_key += 1
+        return key
 
     def add_message(
         self,
@@ -72,10 +82,13 @@ class Transcript:
         warning: str | None = None,
         reply_to: MessageId | None = None,
         mine: bool = False,
+        number: int | None = None,
     ) -> Entry:
+        """A message; ``number`` is its relay sequence (0 or None: shown without one)."""
         return self._add(
             Entry(
-                number=self._number(),
+                key=self._key(),
+                number=number or None,
                 kind="message",
                 text=body,
                 sender=sender,
@@ -91,14 +104,17 @@ class Transcript:
         )
 
     def add_notice(self, text: str, kind: str = "notice") -> Entry:
-        return self._add(Entry(number=self._number(), kind=kind, text=text, at=self.clock()))  # type: ignore[operator]
+        """A local line (notice, gap, system note): it gets no number."""
+        return self._add(Entry(key=self._key(), kind=kind, text=text, at=self.clock()))  # type: ignore[operator]
 
     def find(self, number: int) -> Entry | None:
-        return self.entries.get(number)
+        """The message shown as ``#number`` (the same number on every screen)."""
+        key = self.by_number.get(number)
+        return self.entries.get(key) if key is not None else None
 
     def entry_for(self, id: tuple[int, ...]) -> Entry | None:
-        number = self.by_id.get(id)  # type: ignore[arg-type]
-        return self.entries.get(number) if number is not None else None
+        key = self.by_id.get(id)  # type: ignore[arg-type]
+        return self.entries.get(key) if key is not None else None
 
     def react(self, target: tuple[int, ...], sender: int, reaction: str) -> Entry | None:
         entry = self.entry_for(target)
@@ -117,7 +133,7 @@ class Transcript:
         return entry
 
     def open_warning(self, number: int) -> bool:
-        entry = self.entries.get(number)
+        entry = self.find(number)
         if entry is None or entry.kind != "message":
             return False
         entry.opened = True
@@ -143,6 +159,7 @@ class Transcript:
         """F5: the transcript leaves memory with the circle."""
         self.entries.clear()
         self.by_id.clear()
+        self.by_number.clear()
         self.revision += 1
 
 

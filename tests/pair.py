@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from circle_client import events as ev
+from circle_client.client import FINAL_CLOSE
 from circle_client.session import Session
 from circle_server.actions import Close, Publish, Send
 from circle_server.config import ServerConfig
@@ -121,6 +122,8 @@ class Net:
                 peer = self.peers.pop(action.conn, None)
                 if peer is not None:
                     peer.closed = (action.code, action.reason)
+                    if action.code in FINAL_CLOSE:  # as the client shell does (client.py)
+                        peer.session.wipe()
                     self._apply(self.registry.disconnect(action.conn))
 
     def _to_client(self, conn: int, frame: Frame) -> None:

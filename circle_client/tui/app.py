@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from textual import events
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -15,12 +15,18 @@ from textual.screen import Screen
 from textual.widgets import TextArea
 
 from circle_client import events as ev
-from circle_client.client import CircleClient, ConnectError
+from circle_client.client import FINAL_CLOSE, CircleClient, ConnectError
 from circle_client.commands import COMMANDS
 from circle_client.handles import suggest_handle
 from circle_client.session import Session
 from circle_client.tui.circle_screen import CircleScreen
-from circle_client.tui.modals import CrisisScreen, HelpScreen, InviteScreen, LockScreen
+from circle_client.tui.modals import (
+    ConfirmScreen,
+    CrisisScreen,
+    HelpScreen,
+    InviteScreen,
+    LockScreen,
+)
 from circle_client.tui.screens import (
     CircleScreenBase,
     EndedScreen,
@@ -28,9 +34,11 @@ from circle_client.tui.screens import (
     JoinScreen,
     LobbyScreen,
     OpenScreen,
+    Request,
     RulesScreen,
     WaitingScreen,
 )
+from circle_client.tui.wording import ending, ends_here, lives_here_short, plain_error
 from protocol.errors import CircleError
 from protocol.invite import Invite
 
@@ -41,6 +49,16 @@ DEFAULT_CRISIS = (
     "lines in many countries."
 )
 CLEAR_SCREEN = "\x1b[2J\x1b[3J\x1b[H"
+WRITES_FILES = {"Screenshot"}
+"""Titles of Textual's built-in palette commands that would write a file."""
+DISCONNECT_KINDS = {
+    FINAL_CLOSE[1000]: "left",
+    FINAL_CLOSE[4001]: "ended",
+    FINAL_CLOSE[4002]: "removed",
+    FINAL_CLOSE[4003]: "banned",
+    FINAL_CLOSE[4004]: "declined",
+}
+"""A connection the server closed with a reason of its own: which ending that is."""
 
 
 class CircleApp(App[str]):
@@ -50,6 +68,7 @@ class CircleApp(App[str]):
         Binding("ctrl+x", "quick_exit", "Quick exit", priority=True),
         Binding("f2", "crisis", "Crisis help", priority=True),
         Binding("f1", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
     def __init__(
@@ -57,6 +76,7 @@ class CircleApp(App[str]):
         *,
         server_url: str | None = None,
         invite: str | None = None,
+        invite_from_argument: bool = False,
         handle: str | None = None,
         open_defaults: dict[str, Any] | None = None,
         auto_open: bool = False,
@@ -65,10 +85,13 @@ class CircleApp(App[str]):
         session_factory: Callable[[], Session] = Session,
         idle_lock_seconds: float = 300.0,
         local_port: int = 8765,
+        share: str | None = None,
+        bell: bool = False,
     ) -> None:
         super().__init__()
         self.server_url = server_url
         self.start_invite = invite
+        self.invite_from_argument = invite_from_argument
         self.start_handle = handle
         self.open_defaults = open_defaults or {}
         self.auto_open = auto_open
@@ -77,6 +100,10 @@ class CircleApp(App[str]):
         self.session_factory = session_factory
         self.idle_lock_seconds = idle_lock_seconds
         self.local_port = local_port
+        self.share = share
+        """``--share HOST[:PORT]``: the embedded server listens where others can reach it."""
+        self.bell_on = bell
+        """``--bell``: ring the terminal bell for knocks and concerns (F31, opt-in)."""
         self.client: CircleClient | None = None
         self.embedded: Any = None
         self.connected: ev.Connected | None = None
@@ -95,15 +122,51 @@ class CircleApp(App[str]):
     def on_mount(self) -> None:
         self.push_screen(HomeScreen())
         if self.start_invite is not None:
-            screen = JoinScreen(self.start_invite, self.start_handle or "")
-            self.push_screen(screen)
-            if self.start_handle:
+            self.push_screen(
+                self.join_screen(self.start_invite, self.start_handle, self.invite_from_argument)
+            )
+            if self.start_handle and self.start_invite:
                 self.call_after_refresh(self._auto_join)
         elif self.auto_open:
-            self.push_screen(OpenScreen())
+            self.push_screen(self.open_screen())
             self.call_after_refresh(self._auto_open)
         if self.idle_lock_seconds > 0:
             self.set_interval(min(5.0, self.idle_lock_seconds / 2), self._check_idle)
+
+    # ------------------------------------------------------------------ screens ask, the App acts
+    def join_screen(
+        self, invite: str = "", handle: str | None = None, from_argument: bool = False
+    ) -> JoinScreen:
+        return JoinScreen(invite, handle or "", from_argument, suggestion=self.suggest())
+
+    def open_screen(self) -> OpenScreen:
+        return OpenScreen(self.open_defaults, self.server_url, self.share, self.suggest())
+
+    @on(Request)
+    def requested(self, request: Request) -> None:
+        """A screen asked for something: show a screen, or start work that talks to the
+        server in a worker, so that keys (quick exit above all) are never held up."""
+        what, details = request.what, request.details
+        if what == "show":
+            screen = details["screen"]
+            if screen == "join":
+                self.push_screen(self.join_screen(details.get("invite", "")))
+            elif screen == "open":
+                self.push_screen(self.open_screen())
+            elif screen == "lobby":
+                self.push_screen(LobbyScreen(self.server_url))
+            else:
+                self.action_help()
+            return
+        work: Any = {
+            "join": lambda: self.join_circle(details["invite"], details["handle"]),
+            "knock": lambda: self.knock(details["handle"], details["mood"]),
+            "knock_again": self.knock_again,
+            "open": lambda: self.open_circle(**details["options"]),
+            "lobby": lambda: self.fetch_lobby(details["url"]),
+            "home": self.back_home,
+        }[what]
+        self.run_worker(work(), group=what, exclusive=what in ("join", "open", "lobby"))
 
     async def _auto_join(self) -> None:
         screen = self.screen
@@ -122,7 +185,11 @@ class CircleApp(App[str]):
         return DEFAULT_CRISIS
 
     def get_system_commands(self, screen: Screen[Any]) -> Any:
-        yield from super().get_system_commands(screen)
+        """Textual's own commands, less those that write files (the screenshot would save the
+        conversation and the invite to disk), plus Circle's."""
+        for builtin in super().get_system_commands(screen):
+            if builtin.title not in WRITES_FILES:
+                yield builtin
         yield SystemCommand(
             "Crisis resources", "Show crisis resources privately", self.action_crisis
         )
@@ -138,6 +205,33 @@ class CircleApp(App[str]):
                     f"{command.help}  ({command.usage})",
                     lambda name=command.name: self._prefill(name),
                 )
+
+    # Nothing of a circle is ever written to disk (F5, S7): Textual's ways of saving the screen
+    # or delivering a file are refused, whatever asks for them (a key, the palette, or the
+    # TEXTUAL_SCREENSHOT setting).
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        self.refuse_to_write()
+
+    def save_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str:
+        self.refuse_to_write()
+        return ""
+
+    def deliver_screenshot(self, *args: Any, **kwargs: Any) -> str | None:
+        self.refuse_to_write()
+        return None
+
+    def deliver_text(self, *args: Any, **kwargs: Any) -> str | None:
+        self.refuse_to_write()
+        return None
+
+    def deliver_binary(self, *args: Any, **kwargs: Any) -> str | None:
+        self.refuse_to_write()
+        return None
+
+    def refuse_to_write(self) -> None:
+        self.notify("Circle never saves anything to disk, not even a screenshot.", timeout=6)
 
     def _prefill(self, name: str) -> None:
         if self.circle_screen is not None:
@@ -173,21 +267,35 @@ class CircleApp(App[str]):
                 await client.abort(leave=False)
 
     async def ensure_local_server(self) -> str:
-        """No server given: start one in this process, on localhost only (F19 defaults)."""
+        """No server given: start one in this process (F19 defaults): on localhost only, or
+        on the address given with ``--share``. The circle then lives in this window."""
+        host, _, port_text = (self.share or "127.0.0.1").rpartition(":")
+        if not host:
+            host, port_text = port_text, ""
         if self.embedded is not None:
-            return f"ws://127.0.0.1:{self.embedded.port}"
+            return f"ws://{host}:{self.embedded.port}"
         from circle_server.config import ServerConfig
         from circle_server.server import CircleServer
 
-        for port in (self.local_port, 0):
-            server = CircleServer(ServerConfig(host="127.0.0.1", port=port))
+        wanted = int(port_text) if port_text.isdigit() else self.local_port
+        for port in (wanted, 0):
+            server = CircleServer(ServerConfig(host=host, port=port))
             try:
                 await server.start()
             except OSError:
                 continue
             self.embedded = server
-            return f"ws://127.0.0.1:{server.port}"
-        raise ConnectError("Could not start a local server.")
+            return f"ws://{host}:{server.port}"
+        raise ConnectError(
+            f"Could not start a server on {host}. Check that this computer has that address."
+        )
+
+    @property
+    def lives_here(self) -> str | None:
+        """Words for the status line when the circle's server runs in this window."""
+        if self.embedded is None or self.circle_screen is None or not self.circle_screen.lead:
+            return None
+        return lives_here_short(self.share)
 
     async def _pump_events(self, client: CircleClient) -> None:
         while True:
@@ -213,25 +321,16 @@ class CircleApp(App[str]):
             self.enter_circle(lead=True)
             self.call_after_refresh(self.show_invite)
         elif isinstance(event, ev.Declined):
-            self.end("The facilitator did not let you in this time. You can ask them about it.")
+            self.end("declined")
         elif isinstance(event, ev.Removed):
-            self.end(
-                "A facilitator removed you from the circle."
-                + (" You cannot come back to this one." if event.banned else "")
-            )
+            self.end("banned" if event.banned else "removed" if event.signed else "left_out")
         elif isinstance(event, ev.CircleClosed):
-            reasons = {
-                "facilitator": "The facilitator closed the circle.",
-                "time_up": "The session's time is up.",
-                "no_facilitator": "No facilitator came back, so the circle closed.",
-                "shutdown": "The server is shutting down.",
-            }
-            self.end(reasons.get(event.reason, "The circle closed."))
+            self.end("ended", event.reason)
         elif isinstance(event, ev.Disconnected):
             if self.circle_screen is not None or isinstance(
                 self.screen, WaitingScreen | RulesScreen
             ):
-                self.end(event.reason)
+                self.end(DISCONNECT_KINDS.get(event.reason, "gone"), event.reason)
         elif isinstance(event, ev.LobbyListed):
             if isinstance(self.screen, LobbyScreen):
                 self.screen.show_listing(event.circles, self.clock())
@@ -245,11 +344,11 @@ class CircleApp(App[str]):
             if isinstance(screen, WaitingScreen) and getattr(event, "ref", None) == "knock":
                 screen.refuse(event.message)
             elif isinstance(screen, CircleScreenBase):
-                screen.show_error(event.message)
+                screen.show_error(plain_error(event.message))
 
     def enter_circle(self, lead: bool) -> None:
         title = self.circle_title or self.open_defaults.get("title", "Circle")
-        self.circle_screen = CircleScreen(title, lead)
+        self.circle_screen = CircleScreen(title, lead, bell=self.bell_on)
         self.switch_screen(self.circle_screen)
         self.call_after_refresh(self._flush_pending)
 
@@ -262,14 +361,15 @@ class CircleApp(App[str]):
         for event in pending:
             screen.handle_event(event)
 
-    def end(self, message: str) -> None:
-        """The circle is over for us: drop its transcript, invite and drafts now (F5)."""
+    def end(self, kind: str, detail: str = "") -> None:
+        """The circle is over for us: drop its transcript, invite and drafts now (F5), and
+        say how it ended (:func:`~circle_client.tui.wording.ending`)."""
         screen, self.circle_screen = self.circle_screen, None
         if screen is not None:
             screen.wipe()
         self.pending.clear()
         self.invite = None
-        self.switch_screen(EndedScreen(message))
+        self.switch_screen(EndedScreen(ending(kind, detail), self.crisis_text))
 
     def show_invite(self, dialog: bool = False) -> None:
         if self.invite is None or self.circle_screen is None:
@@ -279,12 +379,14 @@ class CircleApp(App[str]):
             self.push_screen(InviteScreen(text))
             return
         screen = self.circle_screen
-        screen.note("Share this invite privately with the people you want here:", "system")
-        screen.note(text, "system")
-        self.copy_to_clipboard(text)
-        self.notify(
-            "Invite copied, if your terminal allows. /invite shows it to copy by hand.", timeout=8
+        screen.note(
+            "Share this invite privately with the people you want here. F4 (or /invite) shows "
+            "it on one line, ready to copy:",
+            "system",
         )
+        screen.note(text, "system")
+        self.copy_to_clipboard(text)  # OSC 52: the terminal puts it on the clipboard, if it may
+        self.notify("Invite copied, if your terminal allows. F4 shows it to copy.", timeout=8)
 
     # ------------------------------------------------------------------ actions from screens
     async def join_circle(self, invite: Invite, handle: str) -> None:
@@ -294,7 +396,7 @@ class CircleApp(App[str]):
             await client.do("join", invite)
         except (ConnectError, CircleError) as exc:
             if isinstance(self.screen, CircleScreenBase):
-                self.screen.show_error(str(exc))
+                self.screen.show_error(plain_error(exc))
 
     async def knock(self, handle: str, mood: str | None) -> None:
         """Knock, on the waiting screen already, so a refusal always has a screen to show on."""
@@ -309,6 +411,7 @@ class CircleApp(App[str]):
             await self.client.knock(self.handle, self.knock_mood)
 
     async def open_circle(self, **options: Any) -> None:
+        options.setdefault("approval_key", self.open_defaults.get("approval_key"))
         self.circle_title = options["title"]
         self.open_defaults["title"] = options["title"]
         try:
@@ -317,7 +420,7 @@ class CircleApp(App[str]):
             await client.do("open_circle", url, **options)
         except (ConnectError, CircleError) as exc:
             if isinstance(self.screen, CircleScreenBase):
-                self.screen.show_error(str(exc))
+                self.screen.show_error(plain_error(exc))
 
     async def fetch_lobby(self, url: str) -> None:
         try:
@@ -325,7 +428,7 @@ class CircleApp(App[str]):
             await client.do("request_lobby")
         except (ConnectError, CircleError) as exc:
             if isinstance(self.screen, CircleScreenBase):
-                self.screen.show_error(str(exc))
+                self.screen.show_error(plain_error(exc))
 
     async def send(self, command: str, *args: Any, **kwargs: Any) -> Any:
         if self.client is None:
@@ -336,7 +439,7 @@ class CircleApp(App[str]):
         if self.client is not None:
             await self.client.close(mood)
         await self.drop_client()
-        self.end("You left the circle.")
+        self.end("left")
 
     async def back_home(self) -> None:
         await self.drop_client()
@@ -346,6 +449,21 @@ class CircleApp(App[str]):
             self.pop_screen()
         if not isinstance(self.screen, HomeScreen):
             self.push_screen(HomeScreen())
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q: leave cleanly and close; first a word if the circle lives in this window."""
+        if self.lives_here is None:
+            self.exit()
+        else:
+            self.confirm_quit()
+
+    @work(group="quit", exclusive=True)
+    async def confirm_quit(self) -> None:
+        question = ConfirmScreen(
+            "Quit Circle?", ends_here("quit"), yes="Quit and end it", no="Stay"
+        )
+        if await self.push_screen_wait(question):
+            self.exit()
 
     # ------------------------------------------------------------------ safety
     async def action_quick_exit(self) -> None:
@@ -373,10 +491,14 @@ class CircleApp(App[str]):
         if idle >= self.idle_lock_seconds and not self.locked:
             self.locked = True
             self.clear_notifications()  # a toast could show a handle or a private note
+            if self.circle_screen is not None:
+                self.circle_screen.away = True
             self.push_screen(LockScreen(), callback=lambda _: self._unlocked())
 
     def _unlocked(self) -> None:
         self.locked = False
+        if self.circle_screen is not None:
+            self.circle_screen.away = False
         self.last_activity = time.monotonic()
         held, self._held_notifications = self._held_notifications, []
         for message, options in held:

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
-from textual.widgets.option_list import Option
 
+from circle_client import commands
 from circle_client import events as ev
-from circle_client.commands import REACTION_WORDS, CommandError, choice_arg, number_arg, parse
+from circle_client.commands import CommandError
 from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
 from circle_client.tui.modals import ConfirmScreen, CrisisScreen, LeaveScreen
+from circle_client.tui.picker import SHOWN, Choice, MessagePicker
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
-from protocol.content import MOODS
+from circle_client.tui.wording import ends_here, plain_error
 from protocol.errors import CircleError, ErrorCode
+from protocol.limits import MAX_BODY
 
 if TYPE_CHECKING:
     from circle_client.session import Session
@@ -31,32 +34,35 @@ RISK_CHECK_NOTES = {
     False: "The private check of your drafts is off for this circle. That is your choice; it "
     "is not sent anywhere. F2 still shows the crisis resources, and /riskcheck on turns it back.",
 }
-LEAD_ONLY = {"admit", "decline", "pin", "co", "revoke", "handover", "invite", "tally"}
 REFUSALS = {ErrorCode.MUTED, ErrorCode.NOT_YOUR_TURN, ErrorCode.SLOW_MODE, ErrorCode.RATE_LIMITED}
 
 
 class CircleScreen(Screen[None]):
     BINDINGS = [
-        Binding("ctrl+f", "fingerprint", "Fingerprint"),
+        Binding("ctrl+f", "fingerprint", "Fingerprint", show=False),
         Binding("ctrl+l", "leave", "Leave"),
+        Binding("f3", "waiting_room", "Knocks"),
+        Binding("f4", "invite", "Invite", show=False),
+        Binding("f5", "pick_message", "Act on a message", show=False),
     ]
 
-    def __init__(self, title: str, lead: bool) -> None:
+    def __init__(self, title: str, lead: bool, bell: bool = False) -> None:
         super().__init__()
         self.circle_title = title
         self.lead = lead
+        self.bell_on = bell
         self.transcript = Transcript(clock=self.circle_app_clock)
         self.roster: tuple[tuple[int, str, str], ...] = ()
         self.last_draft = ""
         self.risk_check = True  # the person's own choice for this circle; never sent (F13)
         self.risk_prompted = False  # at most once per draft: until the next message is sent
-        self.round: tuple[int, ...] = ()
-        self.share_seconds: int | None = None
         self.turn_started = 0.0
-        self.phase: str | None = None
+        """When this screen saw the current turn begin (for the share timer's countdown)."""
         self.flags: dict[str, str] = {}
         self.concerns: list[str] = []
         self.told_renamed = False
+        self.away = False
+        """The idle lock is up: the first message that arrives gets an unread marker."""
 
     def circle_app_clock(self) -> float:
         return self.circle_app.clock()
@@ -64,6 +70,22 @@ class CircleScreen(Screen[None]):
     @property
     def circle_app(self) -> CircleApp:
         return self.app  # type: ignore[return-value]
+
+    # The go-around and the agenda phase are the session's state; the screen only shows them.
+    @property
+    def round(self) -> tuple[int, ...]:
+        client = self.circle_app.client
+        return client.session.round if client is not None else ()
+
+    @property
+    def share_seconds(self) -> int | None:
+        client = self.circle_app.client
+        return client.session.share_seconds if client is not None else None
+
+    @property
+    def phase(self) -> str | None:
+        client = self.circle_app.client
+        return client.session.phase if client is not None else None
 
     @property
     def session(self) -> Session:
@@ -84,10 +106,10 @@ class CircleScreen(Screen[None]):
         composer.facilitator = self.lead
         yield composer
         yield Static(
-            "Enter send · Ctrl+J new line · /help commands · F2 crisis help · Ctrl+X quick exit",
+            "Enter sends · Ctrl+J new line · PageUp reads back · F5 acts on a message",
             id="composer-hint",
         )
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(Composer).focus()
@@ -107,6 +129,7 @@ class CircleScreen(Screen[None]):
         client = self.circle_app.client
         lead = client is not None and client.session.lead is not None
         self.lead = lead
+        self.refresh_bindings()
         self.query_one("#waiting-room").display = lead
         self.query_one("#inbox").display = self.facilitating
         self.query_one(Composer).facilitator = self.facilitating
@@ -128,6 +151,8 @@ class CircleScreen(Screen[None]):
         if self.phase:  # the agenda phase goes with the clock (F4): "Sharing, 41:59 left"
             clock = f"{self.phase.capitalize()}, {clock}"
         parts = [f"{self.circle_title}", clock]
+        if app.lives_here:
+            parts.append(app.lives_here)
         if self.round:
             parts.append(self.round_status(app.clock()))
         muted = int(self.session.muted_until - app.clock())
@@ -145,7 +170,12 @@ class CircleScreen(Screen[None]):
             left = max(0, int(self.turn_started + self.share_seconds - now))
             text += f" ({left // 60}:{left % 60:02d} left)"
         if len(self.round) > 1:
-            text += f", then {self.handle(self.round[1])}"
+            following = self.round[1]
+            text += (
+                ", then you"
+                if following == self.session.member
+                else f", then {self.handle(following)}"
+            )
         return text
 
     def handle(self, member: int) -> str:
@@ -170,12 +200,11 @@ class CircleScreen(Screen[None]):
         self.transcript.wipe()
         self.transcript.muted.clear()
         self.transcript.filters.clear()
-        self.roster, self.round, self.concerns = (), (), []
-        self.phase = None
+        self.roster, self.concerns = (), []
         self.last_draft = ""
         if self.is_mounted:
             self.query_one(TranscriptView).clear()
-            self.composer.text = ""
+            self.composer.clear_draft()
             for box in ("#members", "#inbox", "#pinned"):
                 self.query_one(box, Static).update("")
             self.query_one("#waiting-room", OptionList).clear_options()
@@ -188,6 +217,9 @@ class CircleScreen(Screen[None]):
             c = event.content
             r = c.reply_to
             reply = (r[0], r[1], r[2]) if r is not None and len(r) == 3 else None
+            if self.away:  # the first message while the idle lock is up (F12)
+                self.away = False
+                view.append(t.add_notice("new since you were away", "marker"))
             entry = t.add_message(
                 event.id,
                 event.sender,
@@ -197,6 +229,7 @@ class CircleScreen(Screen[None]):
                 warning=c.warning,
                 reply_to=reply,
                 mine=event.mine,
+                number=event.rseq,
             )
             view.append(entry)
         elif isinstance(event, ev.ReactionReceived):
@@ -219,15 +252,12 @@ class CircleScreen(Screen[None]):
             self.note(event.text)
             self.notice_flags(event)
         elif isinstance(event, ev.RoundChanged):
-            self.round = event.order
-            self.share_seconds = event.share_seconds
             self.turn_started = self.circle_app.clock()
             if event.speaker is not None and event.speaker == self.session.member:
                 self.notify("Your turn to share. /pass if you would rather not.", timeout=8)
             self.update_members()
             self.refresh_status()
         elif isinstance(event, ev.PhaseChanged):
-            self.phase = event.phase
             self.refresh_status()
         elif isinstance(event, ev.TimerChanged):
             if event.warning:
@@ -235,10 +265,9 @@ class CircleScreen(Screen[None]):
                 self.notify(f"{event.warning} min left in this circle", timeout=6)
             self.refresh_status()
         elif isinstance(event, ev.KnockReceived):
-            self.query_one("#waiting-room", OptionList).add_option(
-                Option(f"{event.handle}", id=str(event.member))
-            )
-            self.notify(f"{event.handle} is in the waiting room", timeout=5)
+            self.query_one(WaitingRoom).add_knock(event.member, event.handle)
+            self.ring()
+            self.notify(f"{event.handle} is in the waiting room (F3, then Enter admits)", timeout=5)
         elif isinstance(event, ev.KnockWithdrawn):
             self.remove_knock(event.member)
         elif isinstance(event, ev.ConcernReceived):
@@ -246,13 +275,15 @@ class CircleScreen(Screen[None]):
             self.concerns.append(f"{event.handle}{about}: {event.note}")
             self.query_one("#inbox", Static).update("\n".join(self.concerns[-8:]))
             self.notify("A member raised a concern (see the Concerns box)", timeout=8)
+            self.ring()
         elif isinstance(event, ev.PrivateWarning):
             self.note(f"Private note from a facilitator: {event.text}", "system")
             self.notify(event.text, title="A facilitator's private note", timeout=15)
         elif isinstance(event, ev.ErrorReceived):
-            if event.code in REFUSALS and event.ref == "post" and not self.composer.text:
-                self.composer.text = self.last_draft  # the draft is kept (F9)
-            self.notify(event.message, severity="warning", timeout=6)
+            if event.code in REFUSALS and event.ref == "post" and self.last_draft:
+                self.restore_draft(self.last_draft, refused=True)  # the draft is kept (F9)
+                self.last_draft = ""
+            self.problem(plain_error(event.message), severity="warning")
         elif isinstance(event, ev.SecurityAlert):
             self.note(event.message, "gap")
             self.notify(event.message, severity="error", timeout=10)
@@ -264,6 +295,22 @@ class CircleScreen(Screen[None]):
             if event.lost:
                 self.note("Some messages from while you were away could not be recovered", "gap")
             self.refresh_status()
+
+    def ring(self) -> None:
+        """The terminal bell for knocks and concerns, only if asked for (``--bell``, F31)."""
+        if self.bell_on:
+            self.app.bell()
+
+    async def confirm(self, title: str, text: str, yes: str, no: str = "Cancel") -> bool:
+        question = ConfirmScreen(title, text, yes, no)
+        answer: bool = await self.circle_app.push_screen_wait(question)
+        return answer
+
+    async def confirm_ends_here(self, doing: str) -> bool:
+        """Before leaving or handing over a circle that lives in this window: say so."""
+        if not self.circle_app.lives_here:
+            return True
+        return await self.confirm("Before you go on", ends_here(doing), "Go ahead")
 
     def tell_renamed(self) -> None:
         """Handles are unique in a circle (F3): say so if the facilitator's client changed ours."""
@@ -307,7 +354,7 @@ class CircleScreen(Screen[None]):
 
     def number_of(self, target: tuple[int, ...] | None) -> str:
         entry = self.transcript.entry_for(target) if target else None
-        return str(entry.number) if entry else "?"
+        return str(entry.number) if entry and entry.number else "?"
 
     @property
     def composer(self) -> Composer:
@@ -316,8 +363,13 @@ class CircleScreen(Screen[None]):
     # ------------------------------------------------------------------ sending
     @on(Composer.Submitted)
     def submitted(self, message: Composer.Submitted) -> None:
-        self.composer.text = ""
+        self.composer.clear_draft()
         self.process(message.text.strip())
+
+    def restore_draft(self, draft: str, *, refused: bool) -> None:
+        """Every path that gives a draft back goes through here (see :meth:`Composer.restore`)."""
+        if not self.composer.restore(draft, refused=refused):
+            self.note(f"Not sent (you had started a new message): {draft}", "system")
 
     @work(group="send")
     async def process(self, text: str) -> None:
@@ -326,24 +378,39 @@ class CircleScreen(Screen[None]):
             if text.startswith("/"):
                 await self.run_command(text)
             else:
-                await self.guarded_send(text)
+                await self.guarded_send(text, draft=text)
         except CommandError as exc:
-            self.composer.text = text
-            self.notify(str(exc), severity="warning", timeout=8)
+            self.restore_draft(text, refused=True)
+            self.problem(str(exc), severity="warning")
         except CircleError as exc:
-            self.composer.text = text
-            self.notify(str(exc), severity="error")
+            self.restore_draft(text, refused=True)
+            self.problem(plain_error(exc))
 
-    async def guarded_send(self, body: str, **kwargs: object) -> None:
-        """Check the draft locally (F13, F14) before it leaves the machine."""
+    def problem(self, text: str, severity: SeverityLevel = "error") -> None:
+        """An error, in plain words: a line in the transcript (it stays, it wraps) and a
+        notice (it catches the eye)."""
+        self.note(text, "error")
+        self.notify(text, severity=severity, timeout=10)
+
+    async def guarded_send(self, body: str, *, draft: str, **kwargs: object) -> None:
+        """Check the draft locally (F13, F14) before it leaves the machine.
+
+        ``draft`` is the whole line as typed (``/cw grief: ...`` included): it is what comes
+        back to the composer if the person keeps editing or the server refuses the post.
+        """
         if not body.strip():
             raise CommandError("There is nothing to send; write something after the command.")
+        if len(body.encode()) > MAX_BODY:
+            raise CommandError(
+                f"Your message is too long to send in one piece (about {MAX_BODY:,} letters "
+                "at most). Split it into a few messages."
+            )
         app = self.circle_app
         phrases = app.connected.risk_phrases if app.connected else ()
         if self.risk_check and not self.risk_prompted and risk_language(body, phrases):
             self.risk_prompted = True
             if not await app.push_screen_wait(CrisisScreen(app.crisis_text, draft=True)):
-                self.composer.text = body
+                self.restore_draft(draft, refused=False)
                 return
         found = oversharing(body)
         if found:
@@ -353,133 +420,80 @@ class CircleScreen(Screen[None]):
                 "will see it and could keep it. Send anyway?",
             )
             if not await app.push_screen_wait(question):
-                self.composer.text = body
+                self.restore_draft(draft, refused=False)
                 return
-        self.last_draft = body
+        self.last_draft = draft
         await app.send("post", body, **kwargs)
         self.risk_prompted = False
 
-    async def run_command(self, text: str) -> None:  # noqa: C901 - one switch over commands
-        command, words, rest = parse(text)
-        name = command.name
-        app = self.circle_app
-        if command.facilitator and not self.facilitating:
-            raise CommandError(f"/{name} is for the facilitator.")
-        if name in LEAD_ONLY and not self.lead:
-            raise CommandError(f"/{name} is for the lead facilitator.")
-        if name == "me":
-            await self.guarded_send(rest, me=True)
-        elif name == "reply":
-            entry = self.entry(words, command)
-            await self.guarded_send(rest.split(" ", 1)[1] if " " in rest else "", reply_to=entry.id)
-        elif name == "react":
-            entry = self.entry(words, command)
-            reaction = REACTION_WORDS.get(words[1] if len(words) > 1 else "")
-            if reaction is None:
-                raise CommandError(f"Usage: {command.usage}")
-            await app.send("react", entry.id, reaction)
-        elif name == "takeback":
-            entry = self.entry(words, command)
-            if not entry.mine:
-                raise CommandError("You can only take back your own messages.")
-            await app.send("retract", entry.id)
-        elif name == "cw":
-            label, sep, body = rest.partition(":")
-            if not sep or not body.strip() or not label.strip():
-                raise CommandError(f"Usage: {command.usage}")
-            await self.guarded_send(body.strip(), warning=label.strip()[:80])
-        elif name == "open":
-            if not self.transcript.open_warning(number_arg(words, command)):
-                raise CommandError("There is no such message.")
-            self.query_one(TranscriptView).redraw()
-        elif name == "concern":
-            entry = self.entry(words, command)
-            note = rest.split(" ", 1)[1] if " " in rest else "(no note)"
-            await app.send("concern", entry.id, note)
-            self.note("Your concern was sent privately to the facilitators.", "system")
-        elif name in ("hide", "unhide"):
-            member = self.member_by_handle(words, command)
-            (self.transcript.muted.add if name == "hide" else self.transcript.muted.discard)(member)
-            self.query_one(TranscriptView).redraw()
-            self.update_members()
-        elif name == "filter":
-            if not words:
-                raise CommandError(f"Usage: {command.usage}")
-            self.transcript.filters.add(rest.casefold())
-            self.query_one(TranscriptView).redraw()
-        elif name == "unfilter":
-            if words:
-                self.transcript.filters.discard(rest.casefold())
-            else:
-                self.transcript.filters.clear()
-            self.query_one(TranscriptView).redraw()
-        elif name == "fingerprint":
-            self.action_fingerprint()
-        elif name == "pass":
-            await app.send("pass_turn")
-        elif name == "crisis":
-            app.action_crisis()
-        elif name == "riskcheck":
-            self.risk_check = choice_arg(words, command) == "on"
-            self.note(RISK_CHECK_NOTES[self.risk_check], "system")
-        elif name == "help":
-            app.action_help()
-        elif name == "leave":
-            mood = words[0].lower() if words else None
-            if mood is not None and mood not in MOODS:
-                raise CommandError(f"Usage: {command.usage}")
-            await self.circle_app.leave_circle(mood)
-        else:
-            await self.facilitator_command(name, words, rest, command)
+    async def run_command(self, text: str) -> None:
+        await commands.run(self, text)
 
-    async def facilitator_command(
-        self, name: str, words: list[str], rest: str, command: object
-    ) -> None:
+    # ------------------------------------------------------------------ what commands do
+    # (the commands.Circle protocol: the handlers in commands.COMMANDS act through these)
+    def set_risk_check(self, on: bool) -> None:
+        """The person's own choice for this circle (F13); it is never sent anywhere."""
+        self.risk_check = on
+        self.note(RISK_CHECK_NOTES[on], "system")
+
+    def message_id(self, number: int, *, mine: bool = False) -> tuple[int, int, int]:
+        entry = self.transcript.find(number)
+        if entry is None or entry.id is None or entry.retracted:
+            raise CommandError("There is no such message (numbers are shown as #N).")
+        if mine and not entry.mine:
+            raise CommandError("You can only take back your own messages.")
+        return entry.id
+
+    def member(self, handle: str) -> int:
+        wanted = handle.lstrip("@").lower()
+        for member, name, _role in self.roster:
+            if name.lower() == wanted:
+                return member
+        raise CommandError(f"No one called {wanted} is in the circle.")
+
+    def knocker(self, handle: str) -> int:
+        lead = self.session.lead
+        wanted = handle.lower()
+        for member, knock in lead.knocks.items() if lead else []:
+            if knock.handle.lower() == wanted or not wanted:
+                return member
+        raise CommandError(f"No one called {wanted or '...'} is waiting.")
+
+    def everyone(self) -> tuple[int, ...]:
+        return tuple(m for m, _, _ in self.roster)
+
+    def open_message(self, number: int) -> bool:
+        opened = self.transcript.open_warning(number)
+        if opened:
+            self.query_one(TranscriptView).redraw()
+        return opened
+
+    def hide(self, member: int, hidden: bool) -> None:
+        (self.transcript.muted.add if hidden else self.transcript.muted.discard)(member)
+        self.query_one(TranscriptView).redraw()
+        self.update_members()
+
+    def filter(self, word: str | None, add: bool) -> None:
+        filters = self.transcript.filters
+        if add and word:
+            filters.add(word)
+        elif word:
+            filters.discard(word)
+        else:
+            filters.clear()
+        self.query_one(TranscriptView).redraw()
+
+    def show(self, what: str) -> None:
         app = self.circle_app
-        if name in ("admit", "decline"):
-            member = self.knock_by_handle(words, command)
-            await app.send(name, member)
-            self.remove_knock(member)
-        elif name in ("lock", "unlock", "next", "endround", "close"):
-            action = {"next": "round_next", "endround": "round_end"}.get(name, name)
-            await app.send("moderate", action)
-        elif name in ("mute", "extend", "slow"):
-            target = self.member_by_handle(words, command) if name == "mute" else None
-            amount_words = words[1:] if name == "mute" else words
-            if not amount_words or not amount_words[0].isdigit():
-                raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
-            amount = int(amount_words[0])
-            if name == "slow":
-                await app.send("moderate", "slow", seconds=amount)
-            else:
-                await app.send("moderate", name, target=target, minutes=amount)
-        elif name in ("unmute", "remove", "ban", "co", "revoke", "handover"):
-            target = self.member_by_handle(words, command)
-            action = {"co": "delegate"}.get(name, name)
-            await app.send("moderate", action, target=target)
-        elif name == "warn":
-            target = self.member_by_handle(words, command)
-            note = rest.split(" ", 1)[1] if " " in rest else ""
-            if not note:
-                raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
-            await app.send("moderate", "warn", target=target, note=note)
-        elif name == "round":
-            seconds = int(words[0]) if words and words[0].isdigit() else None
-            handles = [w for w in words if not w.isdigit()]
-            order = tuple(self.member_by_handle([h], command) for h in handles) or tuple(
-                m for m, _, _ in self.roster
-            )
-            await app.send("moderate", "round_start", order=order, seconds=seconds)
-        elif name == "phase":
-            phase = choice_arg(words, command)  # type: ignore[arg-type]
-            await app.send("set_phase", None if phase == "none" else phase)
-        elif name == "pin":
-            if not rest:
-                raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
-            await app.send("pin", rest)
-        elif name == "invite":
+        if what == "fingerprint":
+            self.action_fingerprint()
+        elif what == "crisis":
+            app.action_crisis()
+        elif what == "help":
+            app.action_help()
+        elif what == "invite":
             app.show_invite(dialog=True)
-        elif name == "tally":
+        elif what == "tally":
             lead = self.session.lead
             for label, tally in (
                 ("Check-in", lead.mood_tally() if lead else {}),
@@ -488,29 +502,68 @@ class CircleScreen(Screen[None]):
                 text = ", ".join(f"{m}: {n}" for m, n in sorted(tally.items())) or "none yet"
                 self.note(f"{label} moods (anonymous): {text}", "system")
 
-    # ------------------------------------------------------------------ lookups
-    def entry(self, words: list[str], command: object):  # type: ignore[no-untyped-def]
-        entry = self.transcript.find(number_arg(words, command))  # type: ignore[arg-type]
-        if entry is None or entry.id is None or entry.retracted:
-            raise CommandError("There is no such message (numbers are shown as #N).")
-        return entry
+    async def post(self, body: str, *, draft: str, **options: Any) -> None:
+        await self.guarded_send(body, draft=draft, **options)
 
-    def member_by_handle(self, words: list[str], command: object) -> int:
-        if not words:
-            raise CommandError(f"Usage: {command.usage}")  # type: ignore[attr-defined]
-        wanted = words[0].lstrip("@").lower()
-        for member, handle, _role in self.roster:
-            if handle.lower() == wanted:
-                return member
-        raise CommandError(f"No one called {wanted} is in the circle.")
+    async def act(self, command: str, *args: Any, **kwargs: Any) -> None:
+        await self.circle_app.send(command, *args, **kwargs)
+        if command in ("admit", "decline"):
+            self.remove_knock(int(args[0]))
 
-    def knock_by_handle(self, words: list[str], command: object) -> int:
-        lead = self.session.lead
-        wanted = words[0].lower() if words else ""
-        for member, knock in lead.knocks.items() if lead else []:
-            if knock.handle.lower() == wanted or not wanted:
-                return member
-        raise CommandError(f"No one called {wanted or '...'} is waiting.")
+    async def leave(self, mood: str | None) -> None:
+        await self.circle_app.leave_circle(mood)
+
+    # ------------------------------------------------------------------ keys
+    @on(Composer.PageRequested)
+    def page_transcript(self, message: Composer.PageRequested) -> None:
+        view = self.query_one(TranscriptView)
+        if message.down:
+            view.scroll_page_down(animate=False)
+        else:
+            view.scroll_page_up(animate=False)
+
+    @work(group="pick", exclusive=True)
+    async def action_pick_message(self) -> None:
+        """F5 (or Enter in the transcript): pick a message and what to do with it."""
+        messages = [
+            e
+            for e in self.transcript.recent(SHOWN * 2)
+            if e.kind == "message" and e.number and not e.retracted
+        ]
+        picker = MessagePicker(messages, self.facilitating, set(self.transcript.muted))
+        choice: Choice | None = await self.circle_app.push_screen_wait(picker)
+        composer = self.composer
+        composer.focus()
+        if choice is None:
+            return
+        if choice.complete:
+            self.process(choice.line)
+        elif not composer.text.strip():
+            composer.text = choice.line
+            composer.move_cursor(composer.document.end)
+        else:
+            self.note("Finish or clear the message you are writing first.", "system")
+
+    @on(TranscriptView.Typed)
+    def typed_in_transcript(self, message: TranscriptView.Typed) -> None:
+        """Keys typed while reading the transcript are not lost: they go to the composer."""
+        composer = self.composer
+        composer.focus()
+        composer.insert(message.character)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("waiting_room", "invite"):
+            return self.lead
+        return True
+
+    def action_invite(self) -> None:
+        self.circle_app.show_invite(dialog=True)
+
+    def action_waiting_room(self) -> None:
+        room = self.query_one(WaitingRoom)
+        room.focus()
+        if room.highlighted is None and room.option_count:
+            room.highlighted = 0
 
     # ------------------------------------------------------------------ actions
     @on(OptionList.OptionSelected, "#waiting-room")
@@ -534,5 +587,5 @@ class CircleScreen(Screen[None]):
     async def action_leave(self) -> None:
         """Ask first (with an optional check-out mood); quick exit is the no-questions way."""
         leave, mood = await self.circle_app.push_screen_wait(LeaveScreen())
-        if leave:
+        if leave and await self.confirm_ends_here("leave"):
             await self.circle_app.leave_circle(mood)

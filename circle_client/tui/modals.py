@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -12,17 +16,36 @@ from textual.widgets.option_list import Option
 from circle_client.commands import COMMANDS
 from protocol.content import MOODS
 
-KEYS_HELP = """\
-[b]Keys[/b]
-  Ctrl+X      Quick exit: leaves, clears the screen and closes Circle at once
-  F2          Crisis resources (shown only to you)
-  F1          This help
-  Enter       Send      Ctrl+J  New line      Tab  Complete a /command
-  Ctrl+P      Command palette (every /command is there)
-  Ctrl+F      Circle fingerprint (compare it aloud)
-  Ctrl+L      Leave, with an optional check-out mood
-  Escape      Close a dialog
-"""
+KEYS = (
+    ("Ctrl+X", "Quick exit: leaves, clears the screen and closes Circle at once"),
+    ("F2", "Crisis resources (shown only to you)"),
+    ("F1", "This help"),
+    ("Enter", "Send"),
+    ("Ctrl+J", "New line"),
+    ("Tab", "Complete a /command"),
+    ("PageUp/Down", "Read back in the transcript (new messages wait below)"),
+    ("F5", "Act on a message: reply, react, take back, open, raise a concern"),
+    ("Ctrl+P", "Command palette (every /command is there)"),
+    ("Ctrl+F", "Circle fingerprint (compare it aloud)"),
+    ("Ctrl+L", "Leave, with an optional check-out mood"),
+    ("Ctrl+Q", "Quit (leaves the circle first)"),
+    ("Escape", "Close a dialog"),
+)
+FACILITATOR_KEYS = (
+    ("F3", "The waiting room: Enter admits the highlighted knock, d declines"),
+    ("F4", "The invite on one line, ready to copy"),
+)
+
+
+def two_columns(rows: Iterable[tuple[str, str]]) -> Table:
+    """Key or usage on the left, words on the right; the words wrap under themselves.
+    Plain Text cells, so an argument like ``[WORD]`` is shown as written, never as markup."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(ratio=1)
+    for left, right in rows:
+        grid.add_row(Text(left), Text(right))
+    return grid
 
 
 class HelpScreen(ModalScreen[None]):
@@ -34,13 +57,14 @@ class HelpScreen(ModalScreen[None]):
         self.facilitator = facilitator
 
     def compose(self) -> ComposeResult:
-        lines = [
-            f"  {c.usage:<34} {c.help}" for c in COMMANDS if self.facilitator or not c.facilitator
-        ]
+        keys = KEYS + (FACILITATOR_KEYS if self.facilitator else ())
+        commands = [(c.usage, c.help) for c in COMMANDS if self.facilitator or not c.facilitator]
         with VerticalScroll(classes="dialog", id="help"):
             yield Static("Circle help", classes="title")
-            yield Static(KEYS_HELP)
-            yield Static("[b]Commands[/b]\n" + "\n".join(lines), markup=True)
+            yield Static("[b]Keys[/b]", markup=True)
+            yield Static(two_columns(keys), id="help-keys")
+            yield Static("\n[b]Commands[/b]", markup=True)
+            yield Static(two_columns(commands), id="help-commands")
             yield Static("\n[b]Crisis resources[/b]", markup=True)
             yield Static(self.crisis, markup=False)
             yield Static("\nPress Escape to close.", classes="hint")

@@ -1,24 +1,28 @@
-"""Before and after the circle: home, join, ground rules, waiting room, open, ended."""
+"""Before and after the circle: home, join, ground rules, waiting room, open, ended.
+
+These screens get what they show in their constructors and post a :class:`Request` (a
+Textual Message) for the App to act on ("attributes down, messages up"): they never import
+the App or call into it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from circle_client.events import ListedCircle
 from circle_client.handles import check_handle
+from circle_client.tui.wording import FORGOTTEN, GENTLE, Ending, clean_invite, lives_here
 from protocol.errors import InviteError
 from protocol.invite import Invite
-
-if TYPE_CHECKING:
-    from circle_client.tui.app import CircleApp
 
 DEFAULT_RULES = (
     "1. What is shared here stays here.\n"
@@ -28,10 +32,23 @@ DEFAULT_RULES = (
 )
 
 
+class Request(Message):
+    """What a person asked a screen for, for the App to do.
+
+    ``what`` is one of: ``show`` (``screen``: join, open, lobby or help; ``invite`` to fill
+    in), ``join`` (``invite``, ``handle``), ``knock`` (``handle``, ``mood``), ``knock_again``,
+    ``open`` (``options``), ``lobby`` (``url``), ``home``.
+    """
+
+    def __init__(self, what: str, **details: Any) -> None:
+        super().__init__()
+        self.what = what
+        self.details = details
+
+
 class CircleScreenBase(Screen[None]):
-    @property
-    def circle_app(self) -> CircleApp:
-        return self.app  # type: ignore[return-value]
+    def request(self, what: str, **details: Any) -> None:
+        self.post_message(Request(what, **details))
 
     def show_error(self, text: str) -> None:
         for label in self.query("#error"):
@@ -58,42 +75,60 @@ class HomeScreen(CircleScreenBase):
             yield Button("Browse a server's listed circles  (l)", id="lobby")
             yield Button("Help and crisis resources  (F1 / F2)", id="help")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
-        {"join": self.action_join, "open": self.action_open, "lobby": self.action_lobby}.get(
-            event.button.id or "", self.circle_app.action_help
-        )()
+        self.request("show", screen=event.button.id or "help")
 
     def action_join(self) -> None:
-        self.app.push_screen(JoinScreen())
+        self.request("show", screen="join")
 
     def action_open(self) -> None:
-        self.app.push_screen(OpenScreen())
+        self.request("show", screen="open")
 
     def action_lobby(self) -> None:
-        self.app.push_screen(LobbyScreen())
+        self.request("show", screen="lobby")
+
+
+class InviteInput(Input):
+    """The invite field: a paste that a terminal wrapped over several lines still works."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()
+        self.insert_text_at_cursor(clean_invite(event.text))
+
+
+HISTORY_WARNING = (
+    "The invite you typed on the command line stays in your shell's history. Next time, run "
+    "'circle join' and paste the invite here instead."
+)
 
 
 class JoinScreen(CircleScreenBase):
     BINDINGS = [Binding("escape", "back", "Back")]
 
-    def __init__(self, invite: str = "", handle: str = "") -> None:
+    def __init__(
+        self, invite: str = "", handle: str = "", from_argument: bool = False, suggestion: str = ""
+    ) -> None:
         super().__init__()
         self.invite_text = invite
-        self.handle_text = handle
+        self.handle_text = handle or suggestion
+        self.from_argument = from_argument
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="join"):
             yield Static("Join a circle", classes="title")
+            if self.from_argument:
+                yield Static(HISTORY_WARNING, classes="hint", id="history-warning")
             yield Label("Paste the invite you were given:")
-            yield Input(self.invite_text, placeholder="circle://...", id="invite")
+            yield InviteInput(self.invite_text, placeholder="circle://...", id="invite")
             yield Label("Choose a throwaway handle (not your real name):")
-            yield Input(self.handle_text or self.circle_app.suggest(), id="handle", max_length=32)
+            yield Input(self.handle_text, id="handle", max_length=32)
             yield Button("Continue", id="continue", variant="primary")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#invite" if not self.invite_text else "#handle", Input).focus()
@@ -101,7 +136,7 @@ class JoinScreen(CircleScreenBase):
     @on(Input.Submitted)
     @on(Button.Pressed, "#continue")
     async def submit(self) -> None:
-        invite_text = self.query_one("#invite", Input).value
+        invite_text = clean_invite(self.query_one("#invite", Input).value)
         handle = self.query_one("#handle", Input).value.strip().lower()
         try:
             invite = Invite.parse(invite_text)
@@ -113,7 +148,7 @@ class JoinScreen(CircleScreenBase):
             self.show_error(problem)
             return
         self.show_error("Connecting...")
-        await self.circle_app.join_circle(invite, handle)
+        self.request("join", invite=invite, handle=handle)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -150,7 +185,7 @@ class RulesScreen(CircleScreenBase):
                 yield Button(f"I accept - knock as {self.handle}", id="accept", variant="primary")
                 yield Button("Leave", id="leave")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#accept", Button).focus()
@@ -162,11 +197,11 @@ class RulesScreen(CircleScreenBase):
             mood_list.get_option_at_index(mood_list.highlighted) if mood_list.highlighted else None
         )
         mood = option.id if option is not None and option.id != "none" else None
-        await self.circle_app.knock(self.handle, mood)
+        self.request("knock", handle=self.handle, mood=mood)
 
     @on(Button.Pressed, "#leave")
-    async def action_decline(self) -> None:
-        await self.circle_app.back_home()
+    def action_decline(self) -> None:
+        self.request("home")
 
 
 WAITING = (
@@ -197,7 +232,7 @@ class WaitingScreen(CircleScreenBase):
             again = Button("Knock again", id="knock-again", variant="primary")
             again.display = False
             yield again
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.show_state()
@@ -223,10 +258,10 @@ class WaitingScreen(CircleScreenBase):
     async def knock_again(self) -> None:
         self.refusal = None
         self.show_state()
-        await self.circle_app.knock_again()
+        self.request("knock_again")
 
-    async def action_leave(self) -> None:
-        await self.circle_app.back_home()
+    def action_leave(self) -> None:
+        self.request("home")
 
 
 class OpenScreen(CircleScreenBase):
@@ -234,44 +269,47 @@ class OpenScreen(CircleScreenBase):
 
     BINDINGS = [Binding("escape", "back", "Back")]
 
+    def __init__(
+        self,
+        defaults: dict[str, Any] | None = None,
+        server_url: str | None = None,
+        share: str | None = None,
+        suggestion: str = "",
+    ) -> None:
+        super().__init__()
+        self.defaults = defaults or {}
+        self.server_url, self.share, self.suggestion = server_url, share, suggestion
+
     def compose(self) -> ComposeResult:
-        app = self.circle_app
+        defaults = self.defaults
         with Center(), VerticalScroll(id="open"):
             yield Static("Open a circle", classes="title")
             yield Label("Title (seen by people you invite; by everyone if listed):")
-            yield Input(
-                app.open_defaults.get("title", "An evening circle"), id="title", max_length=120
-            )
+            yield Input(defaults.get("title", "An evening circle"), id="title", max_length=120)
             yield Label("Ground rules (everyone accepts these before knocking):")
-            yield TextArea(app.open_defaults.get("rules", DEFAULT_RULES), id="rules-input")
+            yield TextArea(defaults.get("rules", DEFAULT_RULES), id="rules-input")
             with Horizontal():
                 yield Label("Minutes ")
-                yield Input(str(app.open_defaults.get("minutes", 60)), id="minutes", type="integer")
+                yield Input(str(defaults.get("minutes", 60)), id="minutes", type="integer")
                 yield Label(" Seats ")
-                yield Input(
-                    str(app.open_defaults.get("capacity", 12)), id="capacity", type="integer"
-                )
+                yield Input(str(defaults.get("capacity", 12)), id="capacity", type="integer")
             yield Checkbox(
                 "Admit everyone who knocks (auto-admit)",
-                bool(app.open_defaults.get("auto_admit")),
+                bool(defaults.get("auto_admit")),
                 id="auto",
             )
             yield Checkbox(
-                "List in the server's lobby (anyone, the server operator too, can knock)",
-                bool(app.open_defaults.get("listed")),
+                "List in the server's lobby (anyone can knock, its operator too)",
+                bool(defaults.get("listed")),
                 id="listed",
             )
             yield Label("Your handle in the circle:")
-            yield Input(
-                app.open_defaults.get("handle") or app.suggest(), id="handle", max_length=32
-            )
-            yield Label(
-                f"Server: {app.server_url or 'a local server on this machine (started for you)'}",
-                classes="hint",
-            )
+            yield Input(defaults.get("handle") or self.suggestion, id="handle", max_length=32)
+            where = f"Server: {self.server_url}" if self.server_url else lives_here(self.share)
+            yield Static(where, classes="hint where", id="where", markup=False)
             yield Button("Open the circle", id="open-button", variant="primary")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     @on(Button.Pressed, "#open-button")
     async def submit(self) -> None:
@@ -296,7 +334,7 @@ class OpenScreen(CircleScreenBase):
             self.show_error(problem)
             return
         self.show_error("Opening...")
-        await self.circle_app.open_circle(
+        options = dict(
             handle=handle,
             title=title,
             rules=self.query_one("#rules-input", TextArea).text,
@@ -304,10 +342,8 @@ class OpenScreen(CircleScreenBase):
             capacity=capacity,
             auto_admit=self.query_one("#auto", Checkbox).value,
             listed=self.query_one("#listed", Checkbox).value,
-            approval_key=app_key
-            if (app_key := self.circle_app.open_defaults.get("approval_key"))
-            else None,
         )
+        self.request("open", options=options)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -316,19 +352,23 @@ class OpenScreen(CircleScreenBase):
 class LobbyScreen(CircleScreenBase):
     BINDINGS = [Binding("escape", "back", "Back")]
 
+    def __init__(self, server_url: str | None = None) -> None:
+        super().__init__()
+        self.server_url = server_url
+
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="join"):
             yield Static("Listed circles", classes="title")
             yield Label("Server address:")
-            yield Input(self.circle_app.server_url or "ws://127.0.0.1:8765", id="server")
+            yield Input(self.server_url or "ws://127.0.0.1:8765", id="server")
             yield Button("Show listed circles", id="list", variant="primary")
             yield OptionList(id="listing")
             yield Label("", id="error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     @on(Button.Pressed, "#list")
     async def fetch(self) -> None:
-        await self.circle_app.fetch_lobby(self.query_one("#server", Input).value.strip())
+        self.request("lobby", url=self.query_one("#server", Input).value.strip())
 
     def show_listing(self, circles: tuple[ListedCircle, ...], now: float) -> None:
         listing = self.query_one("#listing", OptionList)
@@ -346,34 +386,43 @@ class LobbyScreen(CircleScreenBase):
 
     @on(OptionList.OptionSelected, "#listing")
     def chosen(self, event: OptionList.OptionSelected) -> None:
-        self.app.push_screen(JoinScreen(invite=event.option.id or ""))
+        self.request("show", screen="join", invite=event.option.id or "")
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
 
 class EndedScreen(CircleScreenBase):
+    """After the circle, whichever way it ended for this person: what happened, what they
+    can do next, the host's crisis resources and a gentle word (never a bare "ended")."""
+
     BINDINGS = [Binding("q", "quit", "Quit"), Binding("h", "home", "Home")]
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, end: Ending, crisis: str) -> None:
         super().__init__()
-        self.message = message
+        self.end = end
+        self.crisis = crisis
+
+    @property
+    def message(self) -> str:
+        return self.end.what
 
     def compose(self) -> ComposeResult:
-        with Center(), Vertical(id="ended"):
-            yield Static("The circle has ended", classes="title")
-            yield Static(self.message)
-            yield Static(
-                "Its messages and keys are gone from this computer's memory; nothing was saved.",
-                classes="hint",
-            )
-            yield Button("Back to the start  (h)", id="home", variant="primary")
-            yield Button("Quit  (q)", id="quit")
-        yield Footer()
+        with Center(), VerticalScroll(id="ended"):
+            yield Static(self.end.title, classes="title", id="ended-title", markup=False)
+            yield Static(self.end.what, id="ended-what", markup=False)
+            yield Static(self.end.next, id="ended-next", markup=False)
+            yield Static(f"\n{GENTLE}", id="ended-gentle", classes="gentle", markup=False)
+            yield Static(self.crisis, id="ended-crisis", classes="panel", markup=False)
+            yield Static(FORGOTTEN, classes="hint", markup=False)
+            with Horizontal(id="ended-buttons"):
+                yield Button("Back to the start  (h)", id="home", variant="primary")
+                yield Button("Quit  (q)", id="quit")
+        yield Footer(compact=True)
 
     @on(Button.Pressed, "#home")
-    async def action_home(self) -> None:
-        await self.circle_app.back_home()
+    def action_home(self) -> None:
+        self.request("home")
 
     @on(Button.Pressed, "#quit")
     def action_quit(self) -> None:

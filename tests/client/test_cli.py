@@ -26,7 +26,7 @@ def test_help_explains_commands_and_safety_keys() -> None:
     result = run("--help")
     assert result.returncode == 0
     for words in (
-        "circle join INVITE",
+        "circle join",
         "circle open",
         "facilitator init",
         "Ctrl+X quick exit",
@@ -70,3 +70,16 @@ def test_facilitator_init_refuses_short_or_mismatched_passphrases(
         monkeypatch.setattr(cli.getpass, "getpass", lambda prompt="", it=it: next(it))
         assert cli.facilitator_init(tmp_path / "k.key") == 1
         assert not (tmp_path / "k.key").exists()
+
+
+def test_a_trusted_key_must_be_a_key() -> None:
+    result = run("--trust-key", "not-a-key", "join", "--handle", "x")
+    assert result.returncode == 2
+    assert "64 hex digits" in result.stderr
+
+
+def test_trusted_keys_reach_the_session() -> None:
+    from circle_client.cli import trusted_keys
+
+    key = "ab" * 32
+    assert trusted_keys([key, key.upper()]) == frozenset({bytes.fromhex(key)})

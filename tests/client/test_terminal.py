@@ -17,6 +17,7 @@ from tests.conftest import ServerProcess
 
 CIRCLE = Path(sys.executable).with_name("circle")
 INVITE = re.compile(r"circle://\S+#[A-Za-z0-9_-]+")
+SENT_ALONE = re.compile(r"guest-two: it helps to be heard\s*│")
 
 
 class Tmux:
@@ -91,7 +92,18 @@ def test_two_terminals_talk(server: ServerProcess, tmux: Tmux) -> None:
     screen = tmux.wait("host", lambda s: bool(INVITE.search(s)), "the invite")
     invite = INVITE.search(screen).group(0)  # type: ignore[union-attr]
     assert "Quick exit" in screen and "Crisis help" in screen
-    tmux.start("guest", [str(CIRCLE), "--idle-lock", "0", "join", invite, "--handle", "guest-two"])
+    # No invite on the command line (it would stay in shell history): paste it when asked,
+    # as a terminal that wrapped it would, with a line break in the middle.
+    tmux.start("guest", [str(CIRCLE), "--idle-lock", "0", "join", "--handle", "guest-two"])
+    tmux.wait("guest", lambda s: "Paste the invite" in s, "the join screen")
+    half = len(invite) // 2
+    tmux.run("set-buffer", "-b", "invite", f"{invite[:half]}\n{invite[half:]}")
+    tmux.run("paste-buffer", "-p", "-d", "-b", "invite", "-t", f"{tmux.name}:guest")
+    # Both halves arrive in the field as one paste: the start of the second half shows, and
+    # the line break did not submit half an invite (that would show "cut off").
+    pasted = tmux.wait("guest", lambda s: invite[: half + 8] in s, "the pasted invite")
+    assert "cut off" not in pasted
+    tmux.keys("guest", "Enter")
     tmux.wait("guest", lambda s: "I accept" in s, "the ground rules")
     tmux.keys("guest", "Enter")
     tmux.wait("guest", lambda s: "guest-two (you)" in s, "the circle")
@@ -101,5 +113,15 @@ def test_two_terminals_talk(server: ServerProcess, tmux: Tmux) -> None:
     tmux.keys("host", "glad you are here")
     tmux.keys("host", "Enter")
     tmux.wait("guest", lambda s: "host-one: glad you are here" in s, "the reply")
+    # A refused command, then a new message: exactly the new message reaches the other side.
+    tmux.keys("guest", "/reply 99 thank you")
+    tmux.keys("guest", "Enter")
+    tmux.wait("guest", lambda s: "Not sent" in s, "the refused draft given back")
+    tmux.keys("guest", "it helps to be heard")
+    tmux.keys("guest", "Enter")
+    host = tmux.wait("host", lambda s: "it helps to be heard" in s, "the new message")
+    received = [line for line in host.splitlines() if "it helps to be heard" in line]
+    assert len(received) == 1 and SENT_ALONE.search(received[0]), received
+    assert "/reply" not in host
     tmux.keys("guest", "C-x")
     tmux.wait("host", lambda s: "guest-two left the circle" in s, "the quick exit")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import html
+import io
+import re
 from collections.abc import Callable
 from typing import Any
 
+from rich.console import Console
 from textual.pilot import Pilot
+from textual.widgets import Input, Static
 
 from circle_client import events as ev
 from circle_client.client import CircleClient
+from circle_client.tui.app import CircleApp
+from circle_client.tui.circle_screen import CircleScreen
+from circle_client.tui.screens import JoinScreen, RulesScreen
 
 
 async def wait_for(
@@ -61,3 +69,72 @@ def transcript_texts(app: Any) -> list[str]:
     if screen is None:
         return []
     return [e.text for e in screen.transcript.recent(200)]
+
+
+def make_app(**kwargs: object) -> CircleApp:
+    kwargs.setdefault("idle_lock_seconds", 0)
+    kwargs.setdefault("local_port", 0)
+    kwargs.setdefault("suggest", lambda: "quiet-otter")
+    return CircleApp(**kwargs)  # type: ignore[arg-type]
+
+
+async def join_through_tui(pilot, app: CircleApp, invite: str, handle: str = "quiet-otter") -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("j")
+    await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+    app.screen.query_one("#invite", Input).value = invite
+    app.screen.query_one("#handle", Input).value = handle
+    await pilot.click("#continue")
+    await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the ground rules")
+
+
+async def enter_circle(pilot, app: CircleApp, invite: str, handle: str = "quiet-otter") -> None:  # type: ignore[no-untyped-def]
+    """Join, accept the rules and (auto-admitted) arrive in the circle."""
+    await join_through_tui(pilot, app, invite, handle)
+    await click(pilot, "#accept")
+    await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+
+
+async def enter_by_keyboard(pilot, app: CircleApp, invite: str, handle: str) -> None:  # type: ignore[no-untyped-def]
+    """The same with keys only, as a person without a mouse would (and as two apps running
+    side by side in one test need: a simulated click goes to the app started last)."""
+    await pilot.press("j")
+    await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+    app.screen.query_one("#invite", Input).value = invite
+    name = app.screen.query_one("#handle", Input)
+    name.value = handle
+    name.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the ground rules")
+    await pilot.pause()
+    await pilot.press("enter")  # "I accept" has the focus
+    await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+
+
+SVG_TEXT = re.compile(
+    r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" '
+    r'clip-path="url\(#[^)]*-line-(\d+)\)">(.*?)</text>'
+)
+
+
+def screen_text(app: Any) -> str:
+    """What the screen shows now, as plain lines of text (from Textual's SVG export), to
+    check that words are on screen whole rather than cut off."""
+    rows: dict[int, list[tuple[float, str]]] = {}
+    for match in SVG_TEXT.finditer(app.export_screenshot()):
+        x, line, text = float(match[1]), int(match[2]), match[3]
+        rows.setdefault(line, []).append((x, html.unescape(text).replace("\xa0", " ")))
+    return "\n".join(
+        "".join(t for _, t in sorted(parts)).rstrip() for _, parts in sorted(rows.items())
+    )
+
+
+def flat(text: str) -> str:
+    """Words only: wrapping, borders and padding removed, for "is the sentence whole?"."""
+    return " ".join(re.sub(r"[│╭╮╰╯─▊▎▔▁]", " ", text).split())
+
+
+def static_text(widget: Static, width: int = 100) -> str:
+    """All the text a Static holds (a table too), whether or not it is scrolled into view."""
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()

@@ -1,0 +1,86 @@
+"""Nothing written, nothing in history (issue 12, item 5): no built-in command saves the
+screen to disk; the invite need not be typed on the command line; a wrapped paste works."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from textual import events
+
+from circle_client import cli
+from circle_client.tui.screens import HISTORY_WARNING, InviteInput, JoinScreen
+from circle_client.tui.wording import clean_invite
+from protocol.invite import Invite
+
+from .tui_support import make_app, wait_for
+
+SIZE = (120, 36)
+INVITE = str(Invite.create("ws://127.0.0.1:8765", b"\x01" * 16))
+
+
+def files_under(root: Path) -> list[Path]:
+    return [Path(d) / f for d, _, names in os.walk(root) for f in names]
+
+
+async def test_no_palette_command_or_action_saves_a_screenshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert "Screenshot" not in titles and "Crisis resources" in titles
+        await app.run_action("screenshot")
+        assert app.save_screenshot() == ""
+        app.deliver_screenshot()
+        await pilot.pause()
+        assert any("never saves" in n.message for n in app._notifications)
+    assert files_under(tmp_path) == []
+
+
+def test_a_wrapped_invite_is_put_back_together() -> None:
+    half = len(INVITE) // 2
+    wrapped = f"{INVITE[:half]}\n   │ {INVITE[half:]} │\n"
+    assert clean_invite(wrapped) == INVITE
+    assert str(Invite.parse(clean_invite(wrapped))) == INVITE
+
+
+async def test_pasting_an_invite_with_line_breaks_works() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+        field = app.screen.query_one(InviteInput)
+        half = len(INVITE) // 2
+        field.post_message(events.Paste(f"{INVITE[:half]}\n{INVITE[half:]}\n"))
+        await pilot.pause()
+        assert field.value == INVITE
+
+
+def test_circle_join_reads_a_piped_invite_and_waits_for_one_at_a_terminal() -> None:
+    assert cli.invite_from_stdin(io.StringIO(INVITE[:40] + "\n" + INVITE[40:])) == INVITE
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert cli.invite_from_stdin(Terminal()) is None
+    args = cli.build_parser().parse_args(["join"])
+    assert args.invite is None  # no argument needed: the join screen asks for it
+
+
+async def test_an_invite_given_as_an_argument_is_warned_about() -> None:
+    app = make_app(invite=INVITE, invite_from_argument=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+        assert app.screen.query_one("#history-warning").render()
+        assert "shell's history" in HISTORY_WARNING
+    app = make_app(invite="")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+        assert not app.screen.query("#history-warning")
+        assert app.screen.query_one(InviteInput).has_focus
