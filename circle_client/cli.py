@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from circle_client.proxy import check_proxy
 from protocol import crypto
 from protocol.errors import CircleError, InviteError
 from protocol.invite import Invite, parse_server_url
@@ -36,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--server", metavar="URL", help="server address, e.g. wss://circle.example.org"
+    )
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="connect through this SOCKS5 proxy, e.g. socks5h://127.0.0.1:9050 for Tor "
+        "(default: $ALL_PROXY if it is socks5h:// or socks5://)",
     )
     parser.add_argument(
         "--idle-lock",
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(facilitator_init(args.output))
     server = getattr(args, "open_server", None) or args.server
     try:
+        if args.proxy:  # every CircleClient (TUI and plain) reads ALL_PROXY: circle_client/proxy.py
+            os.environ["ALL_PROXY"] = check_proxy(args.proxy)
         if server:
             parse_server_url(server)
         if args.command == "join":

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
 from circle_client import events as ev
+from circle_client.proxy import check_proxy, proxy_from_environment, shown
 from circle_client.session import Session
 from protocol.errors import CircleError, RemoteProtocolError
 from protocol.frames import decode_frame, encode_frame
@@ -55,10 +56,16 @@ class CircleClient:
     """One person's connection to a Circle server."""
 
     def __init__(
-        self, server_url: str, session: Session | None = None, reconnect: bool = True
+        self,
+        server_url: str,
+        session: Session | None = None,
+        reconnect: bool = True,
+        proxy: str | None = None,
     ) -> None:
         parse_server_url(server_url)
         self.server_url = server_url
+        self.proxy = check_proxy(proxy) if proxy else proxy_from_environment()
+        """A SOCKS5 proxy every connection goes through (Tor), or None (circle_client/proxy.py)."""
         self.session = session or Session()
         self.session.server_url = server_url
         self.reconnect = reconnect
@@ -89,6 +96,12 @@ class CircleClient:
         try:
             ws = await asyncio.wait_for(self._open_socket(), timeout)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            if self.proxy is not None:
+                raise ConnectError(
+                    f"Could not reach {self.server_url} through the proxy {shown(self.proxy)} "
+                    f"({type(exc).__name__}). Check that Tor (or the proxy) is running and the "
+                    "server address is right."
+                ) from None
             raise ConnectError(
                 f"Could not reach a Circle server at {self.server_url} ({type(exc).__name__}). "
                 "Check the address, or that the server is running."
@@ -105,7 +118,7 @@ class CircleClient:
             compression=None,
             max_size=16 * 1024 * 1024,
             open_timeout=10,
-            proxy=None,
+            proxy=self.proxy,
         )
 
     async def _run(self, ws: ClientConnection) -> None:
