@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from websockets.protocol import State
 from circle_client import events as ev
 from circle_client.proxy import check_proxy, proxy_from_environment, shown
 from circle_client.session import Session
+from circle_client.trust import certificate_problem, tls_context
 from protocol.errors import CircleError, RemoteProtocolError
 from protocol.frames import decode_frame, encode_frame
 from protocol.invite import Invite, parse_server_url
@@ -65,6 +67,7 @@ class CircleClient:
         parse_server_url(server_url)
         self.server_url = server_url
         self.proxy = check_proxy(proxy) if proxy else proxy_from_environment()
+        self.tls = tls_context() if parse_server_url(server_url)[2] else None
         """A SOCKS5 proxy every connection goes through (Tor), or None (circle_client/proxy.py)."""
         self.session = session or Session()
         self.session.server_url = server_url
@@ -95,6 +98,8 @@ class CircleClient:
         """Connect and wait for the server's hello."""
         try:
             ws = await asyncio.wait_for(self._open_socket(), timeout)
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectError(certificate_problem(self.server_url, exc)) from None
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             if self.proxy is not None:
                 raise ConnectError(
@@ -119,6 +124,7 @@ class CircleClient:
             max_size=16 * 1024 * 1024,
             open_timeout=10,
             proxy=self.proxy,
+            ssl=self.tls,  # None for ws://
         )
 
     async def _run(self, ws: ClientConnection) -> None:
