@@ -1,7 +1,8 @@
 """Client-side measurements (P4, P5): crypto per message, a 50-member rekey, and the TUI with
 10,000 messages.
 
-    python -m bench.client
+    python -m bench.client            # the full run
+    python -m bench.client --smoke    # a few iterations of each (CI runs this)
 
 Prints a Markdown table of medians and p99s. The crypto baseline in the same run is the bare
 libsodium cost of one Ed25519 signature and one XChaCha20-Poly1305 encryption of the same size.
@@ -11,6 +12,7 @@ come from ``bench/crypto.py``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import resource
@@ -42,7 +44,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def crypto_rows() -> list[tuple[str, list[float], str]]:
+def crypto_rows(n: int = 2000) -> list[tuple[str, list[float], str]]:
     circle_id = os.urandom(16)
     keys = [MemberKeys.generate() for _ in range(50)]
     roster = RosterContent(
@@ -74,14 +76,14 @@ def crypto_rows() -> list[tuple[str, list[float], str]]:
         signer.welcome(2, keys[1].sign.public, keys[1].box.public, 0, epoch_key, roster)
     )
     content = PostContent(body=BODY, reply_to=None, warning=None, me=False)
-    envelopes = [a.seal("post", content) for _ in range(2000)]
-    seal = timed(lambda: a.seal("post", content), 2000)
+    envelopes = [a.seal("post", content) for _ in range(n)]
+    seal = timed(lambda: a.seal("post", content), n)
     frames = iter(Relayed(kind="post", sender=1, rseq=1, env=e) for e in envelopes)
-    open_ = timed(lambda: b.open(next(frames)), 2000)
+    open_ = timed(lambda: b.open(next(frames)), n)
     rekey = timed(lambda: signer.rekey(1, os.urandom(32), roster.members, a.transcript_hash), 50)
     key, nonce = os.urandom(32), os.urandom(24)
-    bare_sign = timed(lambda: keys[0].sign.sign("x", BODY.encode()), 2000)
-    bare_aead = timed(lambda: crypto.aead_seal(key, crypto.pad(BODY.encode()), b"ad", nonce), 2000)
+    bare_sign = timed(lambda: keys[0].sign.sign("x", BODY.encode()), n)
+    bare_aead = timed(lambda: crypto.aead_seal(key, crypto.pad(BODY.encode()), b"ad", nonce), n)
     return [
         ("seal + sign one message", seal, "< 200 µs"),
         ("verify + open one message", open_, "< 200 µs"),
@@ -91,7 +93,7 @@ def crypto_rows() -> list[tuple[str, list[float], str]]:
     ]
 
 
-async def tui_rows() -> list[tuple[str, list[float], str]]:
+async def tui_rows(messages: int = 10_000) -> list[tuple[str, list[float], str]]:
     """10,000 messages into the circle screen, then keypress-to-screen while typing."""
     from textual import events
     from textual.widgets import Static
@@ -141,7 +143,7 @@ async def tui_rows() -> list[tuple[str, list[float], str]]:
             empty_keys.append(time.perf_counter() - start)
         app.screen.query_one(Composer).text = ""
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        for i in range(10_000):
+        for i in range(messages):
             content = PostContent(body=f"{i}: {BODY[:120]}", reply_to=None, warning=None, me=False)
             start = time.perf_counter()
             app.route(ev.MessageReceived((3, 1, i + 1), 3, "member-3", content, False))
@@ -183,15 +185,26 @@ async def tui_rows() -> list[tuple[str, list[float], str]]:
         f"max RSS growth while feeding: {(rss_after - rss_before) / 1024:.1f} MiB"
     )
     return [
-        ("TUI: route + draw one incoming message (of 10,000)", feed, ""),
+        (f"TUI: route + draw one incoming message (of {messages:,})", feed, ""),
         ("TUI: keypress to screen, empty circle (baseline; Pilot overhead)", empty_keys, ""),
-        ("TUI: keypress to screen with 10,000 messages (via Pilot)", keys, ""),
-        ("TUI: key event to screen update with 10,000 messages", direct, "< 50 ms"),
+        (f"TUI: keypress to screen with {messages:,} messages (via Pilot)", keys, ""),
+        (f"TUI: key event to screen update with {messages:,} messages", direct, "< 50 ms"),
     ]
 
 
 def main() -> None:
-    rows = crypto_rows() + keyschedule_rows() + asyncio.run(tui_rows())
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few iterations of each, to prove it runs"
+    )
+    smoke = parser.parse_args().smoke
+    rows = (
+        crypto_rows(20 if smoke else 2000)
+        + keyschedule_rows(smoke)
+        + asyncio.run(tui_rows(200 if smoke else 10_000))
+    )
     print("\n| measure | median | p99 | target |")
     print("|---|---:|---:|---|")
     for name, values, target in rows:

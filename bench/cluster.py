@@ -2,6 +2,7 @@
 
     python -m bench.cluster            # 1,000 members in 50 circles (about three minutes)
     python -m bench.cluster --quick    # 200 members in 10 circles, shorter loads
+    python -m bench.cluster --smoke    # a few members, one short load: proves it runs (CI)
 
 Also reads the CPU time the server processes and redis-server spend per delivery, which is
 what a capacity plan needs when the load generator, not the server, is the limit here.
@@ -118,10 +119,12 @@ async def run_load(
     return results
 
 
-async def main(quick: bool) -> None:
-    circles, per_circle = (10, 20) if quick else (50, 20)
+async def main(quick: bool, smoke: bool = False) -> None:
+    circles, per_circle = (2, 3) if smoke else (10, 20) if quick else (50, 20)
     loads = [50.0, 200.0] if quick else [100.0, 300.0, 600.0]
     seconds = 3.0 if quick else 6.0
+    if smoke:  # just enough to prove every path still runs; the figures mean nothing
+        loads, seconds = [10.0], 0.5
     redis, redis_url = start_redis()
     runs: dict[str, tuple[int, list[Result]]] = {}
     try:
@@ -188,4 +191,8 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a smaller, shorter run")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny run that only proves the benchmark works"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.smoke))

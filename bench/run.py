@@ -2,6 +2,7 @@
 
     python -m bench.run            # 1,000 members in 50 circles (about two minutes)
     python -m bench.run --quick    # 200 members in 10 circles, shorter loads
+    python -m bench.run --smoke    # a few members, one short load: proves it runs (CI)
 
 Prints a Markdown table: deliveries/s and p50/p99 latency at several offered loads, RSS per
 idle connection, and join latency (invite to admitted, auto-admit). The two servers run as
@@ -110,10 +111,12 @@ async def measure(
     return rows, rss_per_member, joins
 
 
-async def main(quick: bool) -> None:
-    circles, per_circle = (10, 20) if quick else (50, 20)
+async def main(quick: bool, smoke: bool = False) -> None:
+    circles, per_circle = (2, 3) if smoke else (10, 20) if quick else (50, 20)
     loads = [50.0, 200.0] if quick else [100.0, 300.0, 600.0, 1000.0]
     seconds = 3.0 if quick else 6.0
+    if smoke:  # just enough to prove every path still runs; the figures mean nothing
+        loads, seconds = [10.0], 0.5
     py = sys.executable
     results = {}
     relay = start("relay", [py, "-m", "bench.relay"])
@@ -164,4 +167,8 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a smaller, shorter run")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny run that only proves the benchmark works"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.smoke))

@@ -30,6 +30,7 @@ COMMANDS = (
     Command("fingerprint", "/fingerprint", "Show the circle fingerprint to compare aloud"),
     Command("pass", "/pass", "Pass your turn in a go-around"),
     Command("crisis", "/crisis", "Show crisis resources (only on your screen)"),
+    Command("riskcheck", "/riskcheck on|off", "The private check of your drafts, for this circle"),
     Command("help", "/help", "Keys, commands and crisis resources"),
     Command("leave", "/leave [MOOD]", "Leave; optionally check out: rough, low, okay, good, great"),
     Command("admit", "/admit HANDLE", "Let someone in from the waiting room", True),
@@ -71,7 +72,7 @@ REACTION_WORDS = {
 }
 
 
-CHOICES = {"phase": (*PHASES, "none")}
+CHOICES = {"phase": (*PHASES, "none"), "riskcheck": ("on", "off")}
 """Commands whose one argument is a fixed word: Tab completes it, parsing checks it."""
 
 

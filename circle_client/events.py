@@ -19,6 +19,7 @@ class Connected(Event):
     crisis: str
     open_policy: str
     lobby: bool
+    risk_phrases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +191,14 @@ class ErrorReceived(Event):
 
 @dataclass(frozen=True, slots=True)
 class Removed(Event):
-    """This member was removed or banned; keys are wiped."""
+    """This member was removed or banned; keys are wiped.
+
+    ``signed`` is False when no facilitator's signed removal was seen: the lead's key change
+    left this member out (after the server said its connection was lost, say).
+    """
 
     banned: bool
+    signed: bool = True
 
 
 @dataclass(frozen=True, slots=True)

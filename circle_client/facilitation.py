@@ -6,17 +6,24 @@ before it arrived; so does every departure, so whoever left cannot read what fol
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from protocol import limits
 from protocol.content import KnockContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, Random
 from protocol.errors import TamperedError
 from protocol.frames import Admit, Decline, Delegation, Frame, Knocked
 from protocol.group import CircleCrypto, FacilitatorSigner, open_knock
+from protocol.keyschedule import EpochLimits
 from protocol.names import handle_problem, looks_like, normalise_handle
 
 PERIODIC_REKEY_MESSAGES = 200
-"""The lead also rekeys after this many messages in one epoch (forward secrecy)."""
+"""The lead also rekeys after this many messages of any kind in one epoch (forward secrecy)."""
+EPOCH_SECONDS = 15 * 60
+"""...or when an epoch is this old, whichever comes first, so a quiet circle moves on too."""
+LIMITS = EpochLimits(max_messages=PERIODIC_REKEY_MESSAGES, max_seconds=EPOCH_SECONDS)
 
 
 @dataclass(slots=True)
@@ -37,11 +44,16 @@ class Facilitation:
         secrets: CircleSecrets,
         rng: Random,
         cert: Delegation | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.circle = circle
+        self.clock = clock
+        self.epoch_started = clock()
         self.secrets = secrets
         self.signer = FacilitatorSigner(circle.circle_id, circle.keys.sign, cert=cert, rng=rng)
         self.knocks: dict[int, PendingKnock] = {}
+        self.admitting: list[int] = []
+        """Seated on this lead's roster, not yet confirmed by the server's ``joined``."""
         self.messages_in_epoch = 0
         self.pinned: str | None = None
         self.delegations: dict[int, Delegation] = {}
@@ -88,8 +100,22 @@ class Facilitation:
         return tally
 
     def handle_taken(self, handle: str) -> bool:
-        """True if ``handle`` is, or looks like, the handle of someone in the circle."""
-        return looks_like(handle, [e.handle for e in self.circle.roster.values()])
+        """True if ``handle`` is, or looks like, the handle of someone in the circle now or
+        earlier: a newcomer cannot pass for someone who left (F3)."""
+        known = [e.handle for e in self.circle.roster.values()]
+        known += [h for h in self.circle.ever_seated.values() if h]
+        return looks_like(handle, known)
+
+    def unique_handle(self, handle: str, member: int) -> str:
+        """``handle``, or ``handle-<id>`` (then ``handle-<id>-2``, ...) if it is taken."""
+        if not self.handle_taken(handle):
+            return handle
+        for n in range(1, 100):
+            tail = f"-{member}" if n == 1 else f"-{member}-{n}"
+            candidate = f"{handle[: limits.MAX_HANDLE - len(tail)]}{tail}"
+            if not self.handle_taken(candidate):
+                return candidate
+        raise TamperedError("no free handle for this knock")
 
     def admit(self, member: int) -> list[Frame]:
         """Welcome (new epoch) for the joiner, the same epoch for everyone else, a new roster."""
@@ -106,9 +132,8 @@ class Facilitation:
                 self.pinned,
             )
             return [Admit(member=member, welcome=welcome)]
-        handle = knock.handle
-        if self.handle_taken(handle):  # handles are unique within a circle (F3)
-            handle = f"{handle[: 31 - len(str(member))]}-{member}"
+        handle = self.unique_handle(knock.handle, member)  # unique within a circle (F3)
+        self.admitting.append(member)
         entry = RosterEntry(
             member=member,
             handle=handle,
@@ -137,14 +162,17 @@ class Facilitation:
     def _next(self, entries: dict[int, RosterEntry]) -> tuple[int, bytes, RosterContent]:
         epoch = self.circle.epoch + 1
         key = self.signer.new_epoch_key()
+        former = sorted(m for m in self.circle.ever_seated if m not in entries)
         roster = RosterContent(
             circle=self.circle.circle_id,
             version=self.circle.roster_version + 1,
             epoch=epoch,
             prev=self.circle.transcript_hash,
             members=tuple(entries[m] for m in sorted(entries)),
+            former=tuple(former[-limits.MAX_LIST :]),
         )
         self.messages_in_epoch = 0
+        self.epoch_started = self.clock()
         return epoch, key, roster
 
     def rekey(self, without: int | None = None, roles: dict[int, str] | None = None) -> list[Frame]:
@@ -167,9 +195,13 @@ class Facilitation:
         ]
 
     def count_message(self) -> list[Frame]:
-        """Periodic rekey: after enough messages, move everyone to a fresh epoch."""
+        """Periodic rekey: after enough messages of any kind, move everyone to a fresh epoch."""
         self.messages_in_epoch += 1
-        if self.messages_in_epoch >= PERIODIC_REKEY_MESSAGES:
+        return self.rekey_if_due()
+
+    def rekey_if_due(self) -> list[Frame]:
+        """A fresh epoch when this one has carried enough messages or lasted long enough."""
+        if LIMITS.due(self.messages_in_epoch, self.epoch_started, self.clock()):
             return self.rekey()
         return []
 

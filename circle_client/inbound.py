@@ -7,6 +7,7 @@ interface. :class:`circle_client.session.Session` mixes it in and keeps the stat
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -85,7 +86,7 @@ from protocol.states import CLIENT_FRAMES, ClientState
 
 PENDING_LIMIT = 128
 """Messages held while waiting for the rekey that opens them."""
-HELD_ALERT_SECONDS = 5.0
+HELD_ALERT_SECONDS = OVERDUE_SECONDS = 5.0
 """Frames held this long for a rekey that has not come: the server may be withholding it."""
 COMPARE = " Compare the circle fingerprint with the facilitator (/fingerprint)."
 
@@ -139,6 +140,7 @@ class Inbound:
         _held_since: float | None
         _expect_gone: dict[int, float]
         _alerted: set[str]
+        _catching_up: bool
         server_url: str
         trusted_keys: frozenset[bytes]
 
@@ -153,6 +155,8 @@ class Inbound:
         def _send(self, *frames: Frame) -> None: ...
 
         def wipe(self) -> None: ...
+
+        def catch_up(self) -> None: ...
 
     def receive(self, frame: Frame) -> list[ev.Event]:
         """Apply one frame from the server; return what the user should see.
@@ -182,6 +186,11 @@ class Inbound:
         removal this member signed that the lead never carried out. Call it now and then."""
         now = self.clock()
         out: list[ev.Event] = []
+        if self.lead is not None and self.state is ClientState.ADMITTED:
+            try:
+                self._send(*self.lead.rekey_if_due())
+            except CircleError as exc:
+                out.append(_alert("rekey", exc))
         if self._held_since is not None and now - self._held_since >= HELD_ALERT_SECONDS:
             if "held" not in self._alerted:
                 self._alerted.add("held")
@@ -201,8 +210,8 @@ class Inbound:
                 out.append(
                     ev.SecurityAlert(
                         f"{circle.handle_of(member) or 'Someone'} was removed, but the lead "
-                        "facilitator's key change never came: they may still read the circle."
-                        + COMPARE,
+                        "facilitator's key change never came: they may still read the circle. "
+                        "Take care what you share until it does." + COMPARE,
                         "withheld",
                     )
                 )
@@ -217,7 +226,9 @@ class Inbound:
             return [ev.ErrorReceived(int(ErrorCode.UNSUPPORTED_VERSION), message, frame.TYPE)]
         self.challenge = frame.challenge
         self._move("hello")
-        self.server = ev.Connected(frame.guidelines, frame.crisis, frame.open_policy, frame.lobby)
+        self.server = ev.Connected(
+            frame.guidelines, frame.crisis, frame.open_policy, frame.lobby, frame.risk_phrases
+        )
         if self.admitted and self.circle is not None and self.keys is not None and not self.closed:
             proof = resume_proof(
                 self.keys.sign, frame.challenge, self.circle.circle_id, self.circle.member
@@ -267,7 +278,7 @@ class Inbound:
             circle=frame.circle, version=1, epoch=0, prev=NO_TRANSCRIPT, members=(entry,)
         )
         self.circle.start(epoch_key, first)
-        self.lead = Facilitation(self.circle, self.secrets, self.rng)
+        self.lead = Facilitation(self.circle, self.secrets, self.rng, clock=self.clock)
         return [ev.CircleOpened(self.invite, frame.ends_at), self._roster_event()]
 
     def _on_info(self, frame: CircleInfo) -> list[ev.Event]:
@@ -299,8 +310,10 @@ class Inbound:
     def _on_welcome(self, frame: Welcome) -> list[ev.Event]:
         """Admission (S2). A welcome that does not verify changes nothing: a real one may
         still come, and a seat already taken is never welcomed again (S10)."""
-        if self.state is ClientState.ADMITTED or self.circle is None:
-            raise ForkError("a second welcome for a seat already taken")
+        if self.circle is None:
+            raise ForkError("a welcome for no circle")
+        if self.state is ClientState.ADMITTED:
+            return self._catch_up(frame)
         try:
             content = self.circle.accept_welcome(frame.welcome)
         except CircleError:
@@ -318,6 +331,33 @@ class Inbound:
             self._roster_event(),
         ]
 
+    def _catch_up(self, frame: Welcome) -> list[ev.Event]:
+        """A welcome while seated: taken only when this member asked to catch up and it
+        moves it forward (5.4); one to where it already is just ends the asking."""
+        circle = self.circle
+        assert circle is not None
+        asked, self._catching_up = self._catching_up, False
+        if not asked:
+            raise ForkError("a second welcome for a seat already taken")
+        if frame.welcome.epoch <= circle.epoch:
+            return []  # nothing was missed after all
+        circle.accept_welcome(frame.welcome)
+        out: list[ev.Event] = [
+            ev.NoticeReceived(
+                "caught_up",
+                self.member,
+                "You missed a key change while away; you can read the circle again from now.",
+                True,
+            ),
+            self._roster_event(),
+        ]
+        pending, self._pending = list(self._pending), deque(maxlen=PENDING_LIMIT)
+        self._held_since = None
+        self._alerted -= {"held", "overflow"}
+        for held in pending:
+            out += self.receive(held)
+        return out
+
     def _on_declined(self, frame: Declined) -> list[ev.Event]:
         self.wipe()
         return [ev.Declined()]
@@ -329,7 +369,8 @@ class Inbound:
             knock = self.lead.on_knocked(frame)
         except CircleError:
             return [ev.SecurityAlert("A knock could not be read and was ignored.")]
-        if self.auto_admit:
+        if self.auto_admit or frame.member in self.lead.circle.roster:
+            # A seated member catching up (or a lost admission) needs no one's decision.
             self._send(*self.lead.admit(frame.member))
             return []
         return [ev.KnockReceived(knock.member, knock.handle, knock.mood)]
@@ -337,7 +378,7 @@ class Inbound:
     def _on_relayed(self, frame: Relayed) -> list[ev.Event]:
         self._note_rseq(frame.rseq)
         if frame.sender == self.member:
-            self._confirm((frame.kind, frame.env.epoch, frame.env.seq))
+            self._confirm((frame.kind, frame.env.epoch, frame.env.seq), frame.env)
         circle = self.circle
         if circle is None:
             return []
@@ -374,7 +415,7 @@ class Inbound:
             entry = circle.roster.get(opened.sender)
             if entry is not None and entry.role in ("facilitator", "co"):
                 out.append(ev.Pinned(content.body, opened.sender))
-        if self.lead is not None and frame.kind == "post":
+        if self.lead is not None:  # every kind counts towards the epoch's end
             self._send(*self.lead.count_message())
         return out
 
@@ -414,7 +455,7 @@ class Inbound:
     def _on_roster(self, frame: Roster) -> list[ev.Event]:
         if frame.rseq:
             self._note_rseq(frame.rseq)
-        self._confirm(("roster", frame.version, 0))
+        self._confirm(("roster", frame.version, 0), dataclasses.replace(frame, rseq=None))
         circle = self.circle
         if circle is None:
             return []
@@ -437,14 +478,14 @@ class Inbound:
     def _on_rekey(self, frame: Rekey) -> list[ev.Event]:
         if frame.rseq:
             self._note_rseq(frame.rseq)
-        self._confirm(("rekey", frame.epoch, 0))
+        self._confirm(("rekey", frame.epoch, 0), dataclasses.replace(frame, rseq=None))
         circle = self.circle
         if circle is None or frame.epoch <= circle.epoch:
             return []  # a rekey this member already took (its own, a welcome's, a resend)
         kept = circle.apply_rekey(frame)
         if not kept:
             self.wipe()
-            return [ev.Removed(banned=False)]
+            return [ev.Removed(banned=False, signed=False)]
         out: list[ev.Event] = []
         pending, self._pending = list(self._pending), deque(maxlen=PENDING_LIMIT)
         self._held_since = None
@@ -462,7 +503,10 @@ class Inbound:
         if action == "left" and frame.rseq == 0:  # someone left the waiting room
             if self.lead is not None:
                 self.lead.knocks.pop(frame.target or 0, None)
+                self._unseat(frame.target)  # gone before the admission reached the server
             return [ev.KnockWithdrawn(frame.target or 0)]
+        if action == "joined" and self.lead is not None and frame.target in self.lead.admitting:
+            self.lead.admitting.remove(frame.target)
         signed = self._verified_action(frame)
         if signed is None and action not in SERVER_NOTICES and action not in PHASE_ACTIONS:
             return [
@@ -475,6 +519,8 @@ class Inbound:
         if action in PHASE_ACTIONS:
             return self._on_phase(frame)
         if action == "joined" and frame.target not in circle.roster:
+            if len(self._held) >= PENDING_LIMIT:
+                self._held.pop(0)
             self._held.append(frame)  # shown once the signed roster names the newcomer
             return []
         if action == "left":
@@ -505,7 +551,12 @@ class Inbound:
         was_lead = self.lead is not None
         if signed is not None:
             self._lead_reacts(signed)
-        if was_lead != (self.lead is not None):
+            target = signed.target
+            if signed.action in ("remove", "ban") and target is not None:
+                if target in circle.roster and self.lead is None:
+                    # The lead's rekey should follow at once; if it never comes, say so.
+                    self._expect_gone.setdefault(target, self.clock() + OVERDUE_SECONDS)
+        if was_lead != (self.lead is not None) or (signed is not None and action == "handover"):
             # Who leads changed after the roster saying so was shown: show it again, so the
             # interface moves the lead's panels to the right person.
             out.append(self._roster_event())
@@ -518,7 +569,9 @@ class Inbound:
         circle = self.circle
         if signed is None or circle is None:
             return None
-        if signed.action != frame.action or signed.target != frame.target:
+        said = (frame.action, frame.target, frame.minutes, frame.seconds, tuple(frame.order))
+        meant = (signed.action, signed.target, signed.minutes, signed.seconds, tuple(signed.order))
+        if said != meant or (frame.cert is not None and frame.cert != signed.cert):
             raise TamperedError("the notice does not say what the facilitator signed")
         if signed.action in LEAD_ONLY:
             if signed.signer != circle.root_key or signed.cert is None:
@@ -529,12 +582,21 @@ class Inbound:
             if target is None or cert.member != signed.target or cert.key != target.sign_key:
                 raise TamperedError("the delegation names someone else")
         else:
-            circle.check_moderator(signed.signer)
+            signer = circle.check_moderator(signed.signer, lead_only=signed.action == "revoke")
+            aim = signed.target
+            if signer.role == "co" and aim is not None and circle.is_lead_or_root(aim):
+                raise TamperedError("a co-facilitator cannot act on the lead facilitator")
+            if signed.action == "revoke" and (aim is None or self._role_of(aim) is None):
+                raise TamperedError("a revocation names someone not in the circle")
         verify_moderate(circle.circle_id, signed)
         if signed.seq <= self._mod_seen.get(signed.signer, 0):
             raise ReplayError("a facilitator's action was sent again")
         self._mod_seen[signed.signer] = signed.seq
         return signed
+
+    def _role_of(self, member: int) -> str | None:
+        entry = self.circle.roster.get(member) if self.circle is not None else None
+        return entry.role if entry is not None else None
 
     def _on_left(self, frame: Notice, circle: CircleCrypto) -> list[ev.Event]:
         """A member left (its own signature in ``proof``) or lost its connection (the server's
@@ -553,9 +615,13 @@ class Inbound:
             text = f"{entry.handle} lost their connection"
         out: list[ev.Event] = [ev.NoticeReceived("left", target, text, False)]
         lead = self.lead
+        # A (co-)facilitator leaves only by its own signed leave or a signed removal: the
+        # server's word never takes a facilitator out of the circle.
+        lost_facilitator = frame.proof is None and entry.role != "member"
         if (
             lead is not None
             and target != self.member
+            and not lost_facilitator
             and (entry.sign_key != circle.root_key or circle.root_left)
         ):
             self._send(*lead.rekey(without=target))
@@ -589,8 +655,12 @@ class Inbound:
         signed: a co-facilitator's removal, a delegation, a revocation, a hand-over."""
         target = signed.target
         if signed.action == "handover" and target == self.member:
+            if target is None or self._role_of(target) != "facilitator":
+                raise ForkError("handed the lead before the roster naming this member lead")
             if self.circle is not None and self.secrets is not None:
-                self.lead = Facilitation(self.circle, self.secrets, self.rng, cert=signed.cert)
+                self.lead = Facilitation(
+                    self.circle, self.secrets, self.rng, cert=signed.cert, clock=self.clock
+                )
             return
         lead = self.lead
         if lead is None or target is None:
@@ -598,9 +668,9 @@ class Inbound:
         if signed.action in ("remove", "ban"):
             if target in lead.circle.roster:
                 self._send(*lead.rekey(without=target))
-        elif signed.action == "delegate":
+        elif signed.action == "delegate" and self._role_of(target) == "member":
             self._send(*lead.rekey(roles={target: "co"}))
-        elif signed.action == "revoke":
+        elif signed.action == "revoke" and self._role_of(target) == "co":
             self._send(*lead.rekey(roles={target: "member"}))
         elif signed.action == "handover":
             self.lead = None  # the roster naming the new lead went out before the hand-over
@@ -615,6 +685,8 @@ class Inbound:
 
     def _on_resumed(self, frame: Resumed) -> list[ev.Event]:
         self.ends_at = frame.ends_at
+        if frame.lost:
+            self.catch_up()  # a key change may be among what the server no longer has
         return [ev.Resumed(frame.missed, frame.lost)]
 
     def _on_lobby(self, frame: Lobby) -> list[ev.Event]:
@@ -684,7 +756,19 @@ class Inbound:
             raise ReplayError("the same box was sent twice")
         self._boxes_seen.append(digest)
 
+    def _unseat(self, member: int | None) -> None:
+        """The lead seated someone the server then did not admit: take them out again, or
+        they would get every later epoch key."""
+        lead = self.lead
+        if lead is None or member is None or member not in lead.admitting:
+            return
+        lead.admitting.remove(member)
+        if member in lead.circle.roster:
+            self._send(*lead.rekey(without=member))
+
     def _on_error(self, frame: Error) -> list[ev.Event]:
+        if frame.ref == "admit" and self.lead is not None and self.lead.admitting:
+            self._unseat(self.lead.admitting[0])  # the server answers in order
         # The server answers frames in order: a refused post is the oldest one not yet back.
         # It is not sent again after a resume (muted, slow mode, not one's turn).
         for key in self._unconfirmed:
@@ -694,8 +778,12 @@ class Inbound:
         return [ev.ErrorReceived(frame.code, frame.message, frame.ref)]
 
     # ------------------------------------------------------------------ state
-    def _confirm(self, key: EchoKey) -> None:
-        self._unconfirmed.pop(key, None)
+    def _confirm(self, key: EchoKey, echoed: object) -> None:
+        """What this client sent came back: it need not go out again after a resume. Only
+        the very frame it sent counts, so a forged echo cannot cancel a resend (S10)."""
+        sent = self._unconfirmed.get(key)
+        if sent is not None and (getattr(sent, "env", sent) == echoed):
+            del self._unconfirmed[key]
 
     def _note_rseq(self, rseq: int) -> None:
         self.last_rseq = max(self.last_rseq, rseq)
@@ -703,7 +791,7 @@ class Inbound:
     def _roster_event(self) -> ev.RosterChanged:
         assert self.circle is not None
         members = tuple((e.member, e.handle, e.role) for _, e in sorted(self.circle.roster.items()))
-        return ev.RosterChanged(members, self.circle.fingerprint())
+        return ev.RosterChanged(members, f"epoch {self.circle.epoch} · {self.circle.fingerprint()}")
 
 
 _ALERTS: tuple[tuple[type[CircleError], str, str], ...] = (

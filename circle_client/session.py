@@ -17,7 +17,7 @@ from typing import Any
 
 from circle_client import events as ev
 from circle_client.facilitation import Facilitation
-from circle_client.inbound import PENDING_LIMIT, EchoKey, Inbound
+from circle_client.inbound import OVERDUE_SECONDS, PENDING_LIMIT, EchoKey, Inbound
 from protocol import crypto, limits
 from protocol.codec import pack
 from protocol.content import (
@@ -66,15 +66,20 @@ from protocol.group import (
 )
 from protocol.handshake import approve, leave_proof, sign_moderate, sign_open
 from protocol.invite import Invite
+from protocol.names import handle_problem, normalise_handle
 from protocol.states import ClientState, client_after
 
-OVERDUE_SECONDS = 5.0
-"""How long frames may wait for the rekey that opens them, or a co-facilitator's removal for
-the lead's rekey, before the member is told something is being held back (S10)."""
 UNCONFIRMED_LIMIT = 256
 """Sent frames kept until the server relays them back (re-sent after a resume)."""
 
-__all__ = ["PENDING_LIMIT", "UNCONFIRMED_LIMIT", "EchoKey", "Session", "echo_key"]
+__all__ = [
+    "OVERDUE_SECONDS",
+    "PENDING_LIMIT",
+    "UNCONFIRMED_LIMIT",
+    "EchoKey",
+    "Session",
+    "echo_key",
+]
 
 
 def echo_key(frame: Frame) -> EchoKey | None:
@@ -137,6 +142,8 @@ class Session(Inbound):
         self._held_since: float | None = None  # when frames began waiting for a rekey
         self._expect_gone: dict[int, float] = {}  # removals this member signed, by when
         self._alerted: set[str] = set()  # overdue alerts already raised
+        self._knock: Knock | None = None  # this member's knock, to ask again to catch up
+        self._catching_up = False
         self.server_url = ""
         self.trusted_keys: frozenset[bytes] = frozenset()
         """Host-approved facilitator keys this person pins: the lobby then lists only circles
@@ -238,6 +245,10 @@ class Session(Inbound):
         """Open a circle as its facilitator; the invite is ready once ``CircleOpened`` arrives."""
         if not self.challenge:
             raise LocalProtocolError("wait for the server's hello first")
+        problem = handle_problem(normalise_handle(handle))
+        if problem is not None:
+            raise LocalProtocolError(problem)
+        handle = normalise_handle(handle)
         if listed and auto_admit:
             raise LocalProtocolError(
                 "a listed circle cannot admit everyone automatically: anyone, the server "
@@ -267,7 +278,11 @@ class Session(Inbound):
             approval=None
             if approval_key is None
             else approve(
-                approval_key, self.challenge, self.invite.circle_id, self.keys.sign.public
+                approval_key,
+                self.challenge,
+                self.invite.circle_id,
+                self.keys.sign.public,
+                title if listed else "",
             ),
             sig=bytes(64),
         )
@@ -308,7 +323,15 @@ class Session(Inbound):
         self.handle = handle
         content = KnockContent(handle=handle, mood=mood)
         sealed = seal_knock(self.secrets, self.invite.circle_id, self.keys, content, self.rng)
-        self._send(Knock(sealed=sealed))
+        self._knock = Knock(sealed=sealed)
+        self._send(self._knock)
+
+    def catch_up(self) -> None:
+        """Ask the lead to welcome this member again, to where the circle is now: after a
+        resume that came too late to replay every key change (PROTOCOL.md 3.3, Resuming)."""
+        if self.admitted and self._knock is not None and not self._catching_up:
+            self._catching_up = True
+            self._send(self._knock)
 
     def _seal(
         self, kind: str, content: PostContent | ReactContent | RetractContent | PinContent
@@ -365,12 +388,8 @@ class Session(Inbound):
         self.wipe()
 
     def _facilitators(self, circle: CircleCrypto) -> list[RosterEntry]:
-        """The other facilitators and co-facilitators on the verified roster."""
-        return [
-            e
-            for e in circle.roster.values()
-            if e.role in ("facilitator", "co") and e.member != self.member
-        ]
+        """The other facilitators and co-facilitators who hold the current epoch."""
+        return circle.facilitators_now(exclude=self.member)
 
     def request_lobby(self) -> None:
         self._send(LobbyRequest())
@@ -442,12 +461,17 @@ class Session(Inbound):
                 self._send(*self.lead.rekey(without=target))
             else:
                 self._expect_gone[target] = self.clock() + OVERDUE_SECONDS
+        if action == "revoke" and target is not None and self.lead is not None:
+            entry = circle.roster.get(target)
+            if entry is not None and entry.role == "co":
+                self._send(*self.lead.rekey(roles={target: "member"}))  # its own decision too
         if action in ("delegate", "handover") and target is not None:
             lead = self._require_lead()
             cert = lead.delegation(target, "co" if action == "delegate" else "facilitator")
             key = cert.key
             if action == "handover" and self.member is not None:
                 self._send(*lead.rekey(roles={target: "facilitator", self.member: "member"}))
+                self.lead = None  # the roster it just signed names the new lead: it stops now
         self._send(
             self.sign_moderation(
                 action,
@@ -480,7 +504,10 @@ class Session(Inbound):
 
     # ------------------------------------------------------------------ state
     def fingerprint(self) -> str:
-        return self._require_circle().fingerprint()
+        """``epoch N · dddd dddd dddd dddd dddd``: what members compare aloud (S4). Members
+        at the same epoch who read the same digits hold the same history."""
+        circle = self._require_circle()
+        return f"epoch {circle.epoch} · {circle.fingerprint()}"
 
     def handle_of(self, member: int) -> str:
         if self.circle is None:
@@ -500,6 +527,7 @@ class Session(Inbound):
         self.invite = None
         self.secrets = None
         self._open_request = None
+        self._knock = None
         self.handle = ""
         self.phase = None
         self._pending.clear()

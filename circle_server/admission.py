@@ -161,6 +161,13 @@ def join_circle(reg: Registry, conn: Conn, frame: Join) -> list[Action]:
 
 
 def knock(reg: Registry, circle: Circle, member: Member, frame: Knock) -> list[Action]:
+    if member.state is MemberState.ADMITTED:
+        # A seated member that missed part of the history asks to be welcomed again; its
+        # seat does not change, and the lead answers with a welcome to where the circle is.
+        knocked = Knocked(
+            member=member.id, sign_key=member.sign_key, box_key=member.box_key, sealed=frame.sealed
+        )
+        return reg.to_facilitators(circle, knocked)
     if circle.state is CircleState.PAUSED:  # F6: nobody could admit them
         raise Rejection(ErrorCode.ADMISSIONS_PAUSED, PAUSED_MESSAGE)
     member.state = member_after(member.state, "knock")
@@ -178,6 +185,16 @@ def knocked_frame(member: Member) -> Knocked:
 
 def admit(reg: Registry, circle: Circle, frame: Admit) -> list[Action]:
     target = circle.members.get(frame.member)
+    if target is not None and target.state is MemberState.ADMITTED and target.conn is not None:
+        # A welcome to catch up (see ``knock``): passed on, nothing else changes.
+        welcome = Welcome(
+            circle=circle.id,
+            member=target.id,
+            welcome=frame.welcome,
+            ends_at=circle.ends_at,
+            rseq=circle.rseq,
+        )
+        return [Send(target.conn, welcome)]
     if target is None or target.state is not MemberState.WAITING:
         raise Rejection(ErrorCode.OUT_OF_ORDER, "That person is no longer waiting.")
     if circle.seated_count() >= circle.capacity:

@@ -138,6 +138,13 @@ class ServerConfig:
     crisis_resources: str = field(
         default=DEFAULT_CRISIS, metadata={"help": "crisis resources every client can show"}
     )
+    risk_phrases: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "extra phrases (any language) for which clients show the crisis resources "
+            "before sending; checked on each client, never reported"
+        },
+    )
     lobby: bool = field(default=True, metadata={"help": "serve the directory of listed circles"})
     broker: str = field(
         default="memory", metadata={"help": "'memory', or redis://HOST:PORT/DB to scale out"}
@@ -304,6 +311,12 @@ def _validate(c: ServerConfig) -> None:
         len(c.crisis_resources) <= limits.MAX_STR,
         "crisis_resources",
         f"longer than {limits.MAX_STR} characters",
+    )
+    need(
+        len(c.risk_phrases) <= limits.MAX_RISK_PHRASES
+        and all(0 < len(p.strip()) and len(p) <= limits.MAX_RISK_PHRASE for p in c.risk_phrases),
+        "risk_phrases",
+        f"at most {limits.MAX_RISK_PHRASES} phrases of 1 to {limits.MAX_RISK_PHRASE} characters",
     )
     if problems:
         raise ConfigError("\n".join(problems))

@@ -324,6 +324,7 @@ class Registry:
                     max_frame=c.max_frame_bytes,
                     lobby=c.lobby,
                     open_policy=c.open_policy,
+                    risk_phrases=c.risk_phrases,
                 ),
             )
         ]

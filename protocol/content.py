@@ -134,6 +134,9 @@ class RosterContent(Struct):
     epoch: int = spec(Int(0, limits.MAX_EPOCH))
     prev: bytes = spec(Bytes(limits.KEY_BYTES))
     members: tuple[RosterEntry, ...] = spec(ListOf(Nested(RosterEntry), limits.MAX_CAPACITY))
+    former: tuple[int, ...] = spec(ListOf(Int(1, limits.MAX_MEMBER_ID)), default=())
+    """Ids of members who were seated and left (the newest :data:`MAX_LIST`), so a lead who
+    joined later still refuses a knock that reuses one (S10)."""
 
 
 @dataclass(frozen=True, slots=True)

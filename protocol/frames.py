@@ -209,7 +209,10 @@ class Hello(Frame):
 @_frame
 @dataclass(frozen=True, slots=True)
 class ServerHello(Frame):
-    """Server -> client: version, a fresh challenge, the host's guidelines and crisis text."""
+    """Server -> client: version, a fresh challenge, the host's guidelines and crisis text.
+
+    ``risk_phrases`` are the host's additions to the client's risk-language check (F13), sent
+    with the crisis resources; the check itself runs on the client and reports nothing."""
 
     TYPE: ClassVar[str] = "server_hello"
     version: int = spec(Int(0, 65535))
@@ -219,6 +222,9 @@ class ServerHello(Frame):
     max_frame: int = spec(Int(1024, 16 * 1024 * 1024))
     lobby: bool = spec(Bool())
     open_policy: str = spec(Str(16, OPEN_POLICIES))
+    risk_phrases: tuple[str, ...] = spec(
+        ListOf(Str(limits.MAX_RISK_PHRASE), limits.MAX_RISK_PHRASES), default=()
+    )
 
 
 # Circles -----------------------------------------------------------------------------------

@@ -361,6 +361,8 @@ class CircleCrypto:
         self.roster_version = 0
         self.transcript_hash = NO_TRANSCRIPT
         self._roster_epoch = -1  # the epoch the newest roster started
+        self.keyed: set[int] = set()  # who holds the current epoch's key
+        self._rosters_taken: dict[int, bytes] = {}  # version -> digest, to know a re-send
         self.ever_seated: dict[int, str] = {}
         """Member ids that were ever on a roster, with their handles: an id is never given
         to someone else, and notices about someone who has gone still name them."""
@@ -383,11 +385,15 @@ class CircleCrypto:
     def accept_welcome(self, body: WelcomeBody) -> WelcomeContent:
         """Verify the facilitator's signature and open the welcome (S2).
 
-        A seat is welcomed once: a welcome for a member that already holds an epoch is a
-        replay (or a rollback) and is refused without touching the state it holds (S10).
+        A seat is welcomed once, except to catch up: a member that missed a step of the
+        history (its resume came too late to replay it) takes a fresh welcome from the lead,
+        but only one that moves it forward, to a later epoch and roster version than it
+        holds. An older or equal welcome is a replay or a rollback and changes nothing (S10).
         """
-        if self.epoch >= 0 or self.removed:
+        if self.removed:
             raise ForkError("this member was already welcomed")
+        if self.epoch >= 0 and body.epoch <= self.epoch:
+            raise ForkError("a welcome that does not move this member forward")
         parts = _welcome_parts(
             self.circle_id,
             self.member,
@@ -418,7 +424,9 @@ class CircleCrypto:
         ):
             raise TamperedError("the welcome's roster does not seat this member with its keys")
         _check_roster_shape(roster)
-        # A co-facilitator's welcome is checked against the roster the welcome carries.
+        if self.epoch >= 0 and roster.version <= self.roster_version:
+            raise ForkError("a welcome that does not move this member forward")
+        # A delegated lead's welcome is checked against the roster the welcome carries.
         self._check_delegate(delegate, body.auth, entries)
         self._set_epoch(content.epoch, content.key)
         self._set_roster(roster)
@@ -473,6 +481,7 @@ class CircleCrypto:
             self.removed = True
             self._epoch_keys.clear()
             return False
+        self.keyed = set(recipients)
         plain = crypto.open_sealed(self.keys.box, mine[0].sealed, "rekey")
         prefix = _rekey_plain(self.circle_id, self.member, frame.epoch, b"")
         key = plain[len(prefix) :]
@@ -498,6 +507,8 @@ class CircleCrypto:
         delegate = self._check_signature(frame.auth, parts, "roster")
         self._check_delegate(delegate, frame.auth, self.roster)
         if frame.version <= self.roster_version:
+            if self._rosters_taken.get(frame.version) == _roster_digest(frame):
+                return False  # the very roster taken before, sent again (a lead's resume)
             if frame.version == self.roster_version and frame.epoch == self.epoch:
                 content = self._open_roster(frame)
                 if roster_transcript(frame.epoch, content) == self.transcript_hash:
@@ -519,6 +530,9 @@ class CircleCrypto:
         _check_roster_shape(content)
         self._check_changes(content, delegate)
         self._set_roster(content)
+        self._rosters_taken[frame.version] = _roster_digest(frame)
+        for old in [v for v in self._rosters_taken if v < frame.version - 32]:
+            del self._rosters_taken[old]
         return True
 
     def verify_roster_signature(self, frame: Roster) -> None:
@@ -569,6 +583,8 @@ class CircleCrypto:
         self.roster = {entry.member: entry for entry in content.members}
         self.roster_version = content.version
         self.ever_seated.update({m: e.handle for m, e in self.roster.items()})
+        self.ever_seated.update({m: "" for m in content.former if m not in self.ever_seated})
+        self.keyed = set(self.roster)
         self._roster_epoch = content.epoch
         self.transcript_hash = roster_transcript(content.epoch, content)
 
@@ -605,12 +621,21 @@ class CircleCrypto:
     def _check_delegate(
         self, delegate: int | None, auth: Authority, roster: dict[int, RosterEntry]
     ) -> None:
-        """A delegated signer must hold its role, with that key, on ``roster``."""
+        """Welcomes, rekeys and rosters come from the lead alone (5.7): the root key, or the
+        key the root handed the lead to, holding the lead's role with that key on ``roster``.
+        A co-facilitator moderates but never signs the group's keys or membership."""
         if delegate is None:
             return
         entry = roster.get(delegate)
-        if entry is None or entry.role == "member" or entry.sign_key != auth.signer:
-            raise WrongFacilitatorError("signed by a co-facilitator who no longer is one")
+        cert = auth.cert
+        if (
+            entry is None
+            or entry.role != "facilitator"
+            or cert is None
+            or cert.role != "facilitator"
+            or entry.sign_key != auth.signer
+        ):
+            raise WrongFacilitatorError("signed by someone who does not lead the circle")
 
     def check_moderator(self, signer: bytes, lead_only: bool = False) -> RosterEntry:
         """The roster entry of a facilitator (or co-facilitator) signing key, or raise."""
@@ -620,6 +645,22 @@ class CircleCrypto:
                     return entry
                 break
         raise WrongFacilitatorError("signed by someone who is not a facilitator")
+
+    def is_lead_or_root(self, member: int) -> bool:
+        """The lead facilitator, or the key that opened the circle: no co acts on them."""
+        entry = self.roster.get(member)
+        return entry is not None and (
+            entry.role == "facilitator" or crypto.constant_time_equal(entry.sign_key, self.root_key)
+        )
+
+    def facilitators_now(self, exclude: int | None = None) -> list[RosterEntry]:
+        """Facilitators and co-facilitators who hold the current epoch: with a rekey taken but
+        its roster not yet here, one just left out is not sent anything private (S5)."""
+        return [
+            e
+            for e in self.roster.values()
+            if e.role in ("facilitator", "co") and e.member != exclude and e.member in self.keyed
+        ]
 
     # -- messages --------------------------------------------------------------------------
     def seal(self, kind: str, content: Struct) -> Envelope:
@@ -682,6 +723,12 @@ class CircleCrypto:
         self.ever_seated.clear()
         self._windows.clear()
         self.removed = True
+
+
+def _roster_digest(frame: Roster) -> bytes:
+    return crypto.hash_bytes(
+        "roster-seen", crypto.transcript(frame.epoch, frame.nonce, frame.sealed)
+    )
 
 
 def _rank(role: str) -> int:

@@ -41,9 +41,13 @@ def verify_open(challenge: bytes, frame: OpenCircle) -> None:
     crypto.verify(frame.facilitator_key, frame.sig, "open", *_open_parts(challenge, frame))
 
 
-def approve(long_term: SigningKeys, challenge: bytes, circle_id: bytes, key: bytes) -> Approval:
-    """A host-approved long-term key vouches for this circle's facilitator key (F22)."""
-    return Approval(key=long_term.public, sig=long_term.sign("approval", challenge, circle_id, key))
+def approve(
+    long_term: SigningKeys, challenge: bytes, circle_id: bytes, key: bytes, title: str = ""
+) -> Approval:
+    """A host-approved long-term key vouches for this circle's facilitator key (F22) and, for
+    a listed circle, its title, so the lobby shows what the facilitator named it."""
+    sig = long_term.sign("approval", challenge, circle_id, key, title)
+    return Approval(key=long_term.public, sig=sig)
 
 
 def verify_approval(challenge: bytes, frame: OpenCircle) -> bytes:
@@ -51,8 +55,15 @@ def verify_approval(challenge: bytes, frame: OpenCircle) -> bytes:
     if frame.approval is None:
         raise TamperedError("no approval")
     approval = frame.approval
+    title = frame.title or ""
     crypto.verify(
-        approval.key, approval.sig, "approval", challenge, frame.circle, frame.facilitator_key
+        approval.key,
+        approval.sig,
+        "approval",
+        challenge,
+        frame.circle,
+        frame.facilitator_key,
+        title,
     )
     return approval.key
 
@@ -69,7 +80,13 @@ def verify_listing(entry: LobbyEntry) -> bytes:
     if not crypto.constant_time_equal(crypto.fingerprint(entry.facilitator_key), entry.fingerprint):
         raise TamperedError("the entry's facilitator key does not match its fingerprint")
     crypto.verify(
-        approval.key, approval.sig, "approval", challenge, entry.circle, entry.facilitator_key
+        approval.key,
+        approval.sig,
+        "approval",
+        challenge,
+        entry.circle,
+        entry.facilitator_key,
+        entry.title,
     )
     return approval.key
 

@@ -59,3 +59,7 @@ EPOCH_RETENTION = 2
 """Previous epoch keys kept for late messages; older ones are wiped."""
 MAX_OPEN_GAPS = 256
 """Missing sequence numbers remembered per sender; older gaps are reported and forgotten."""
+MAX_RISK_PHRASES = 64
+MAX_RISK_PHRASE = 200
+"""Host-added risk phrases in ``server_hello``: at most 64 of at most 200 characters each; the
+client matches them in the writer's own drafts, locally (PROTOCOL.md, ``server_hello``)."""

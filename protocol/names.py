@@ -46,11 +46,17 @@ def handle_problem(handle: str) -> str | None:
 
 
 def skeleton(handle: str) -> str:
-    """What ``handle`` looks like: equal skeletons mean one could pass for the other."""
-    text = normalise_handle(handle)
-    for pair, single in _SKELETON_PAIRS:
-        text = text.replace(pair, single)
-    return text.translate(_SKELETON_CHARS)
+    """What ``handle`` looks like: equal skeletons mean one could pass for the other.
+
+    Single characters first (``c1`` becomes ``cl``), then pairs, until nothing changes.
+    """
+    text = normalise_handle(handle).translate(_SKELETON_CHARS)
+    while True:
+        before = text
+        for pair, single in _SKELETON_PAIRS:
+            text = text.replace(pair, single)
+        if text == before:
+            return text
 
 
 def looks_like(handle: str, others: list[str]) -> bool:

@@ -59,8 +59,10 @@ CIRCLE_TRANSITIONS: dict[tuple[CircleState, str], CircleState] = {
 
 # Frames a connection may send in each state; anything else is OUT_OF_ORDER.
 _TALK = frozenset(
-    {"post", "react", "retract", "pass", "concern", "checkout", "leave", "lobby_request"}
+    {"post", "react", "retract", "pass", "concern", "checkout", "leave", "lobby_request", "knock"}
 )
+"""``knock`` from a seated member asks the facilitators to welcome it again, to catch up
+after missing a step of the circle's history (PROTOCOL.md 3.3, Resuming)."""
 _FACILITATE = frozenset({"admit", "decline", "pin", "roster", "rekey", "moderate"})
 ALLOWED_FRAMES: dict[MemberState, frozenset[str]] = {
     MemberState.CONNECTED: frozenset({"open", "join", "resume", "lobby_request"}),

@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from circle_client.session import Session
     from circle_client.tui.app import CircleApp
 
+RISK_CHECK_NOTES = {
+    True: "The private check of your drafts is on: if a draft sounds like you may be in danger, "
+    "Circle shows the crisis resources before sending. Only you see it.",
+    False: "The private check of your drafts is off for this circle. That is your choice; it "
+    "is not sent anywhere. F2 still shows the crisis resources, and /riskcheck on turns it back.",
+}
 LEAD_ONLY = {"admit", "decline", "pin", "co", "revoke", "handover", "invite", "tally"}
 REFUSALS = {ErrorCode.MUTED, ErrorCode.NOT_YOUR_TURN, ErrorCode.SLOW_MODE, ErrorCode.RATE_LIMITED}
 
@@ -42,6 +48,8 @@ class CircleScreen(Screen[None]):
         self.transcript = Transcript(clock=self.circle_app_clock)
         self.roster: tuple[tuple[int, str, str], ...] = ()
         self.last_draft = ""
+        self.risk_check = True  # the person's own choice for this circle; never sent (F13)
+        self.risk_prompted = False  # at most once per draft: until the next message is sent
         self.round: tuple[int, ...] = ()
         self.share_seconds: int | None = None
         self.turn_started = 0.0
@@ -331,7 +339,9 @@ class CircleScreen(Screen[None]):
         if not body.strip():
             raise CommandError("There is nothing to send; write something after the command.")
         app = self.circle_app
-        if risk_language(body):
+        phrases = app.connected.risk_phrases if app.connected else ()
+        if self.risk_check and not self.risk_prompted and risk_language(body, phrases):
+            self.risk_prompted = True
             if not await app.push_screen_wait(CrisisScreen(app.crisis_text, draft=True)):
                 self.composer.text = body
                 return
@@ -347,6 +357,7 @@ class CircleScreen(Screen[None]):
                 return
         self.last_draft = body
         await app.send("post", body, **kwargs)
+        self.risk_prompted = False
 
     async def run_command(self, text: str) -> None:  # noqa: C901 - one switch over commands
         command, words, rest = parse(text)
@@ -408,6 +419,9 @@ class CircleScreen(Screen[None]):
             await app.send("pass_turn")
         elif name == "crisis":
             app.action_crisis()
+        elif name == "riskcheck":
+            self.risk_check = choice_arg(words, command) == "on"
+            self.note(RISK_CHECK_NOTES[self.risk_check], "system")
         elif name == "help":
             app.action_help()
         elif name == "leave":

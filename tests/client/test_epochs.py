@@ -90,3 +90,54 @@ def test_handover_ends_with_a_roster_event_for_both_leads() -> None:
     for peer, leads in ((fac, False), (a, True)):
         assert isinstance(peer.events[-1], ev.RosterChanged)
         assert (peer.session.lead is not None) is leads
+
+
+def test_a_quiet_epoch_ends_after_fifteen_minutes() -> None:
+    """Forward secrecy does not wait for chatter (S5): the lead moves on by the clock too."""
+    from circle_client.facilitation import EPOCH_SECONDS
+
+    net = Net()
+    fac = net.open()
+    a = net.join(fac, "quiet-otter")
+    assert a.session.circle is not None
+    epoch = a.session.circle.epoch
+    net.clock.advance(EPOCH_SECONDS - 1)
+    fac.session.tick()
+    net.pump()
+    assert a.session.circle.epoch == epoch
+    net.clock.advance(2)
+    fac.session.tick()
+    net.pump()
+    assert a.session.circle.epoch == epoch + 1
+
+
+def test_reactions_count_towards_the_end_of_an_epoch() -> None:
+    from circle_client.facilitation import PERIODIC_REKEY_MESSAGES
+
+    net = Net()
+    fac = net.open()
+    a = net.join(fac, "quiet-otter")
+    assert a.session.circle is not None
+    target = a.session.post("one post")
+    net.pump()
+    epoch = a.session.circle.epoch
+    for _ in range(PERIODIC_REKEY_MESSAGES - 1):
+        net.clock.advance(1)  # under the server's rate limit, well inside fifteen minutes
+        a.session.react(target, "i_hear_you")
+        net.pump()
+    assert a.session.circle.epoch == epoch + 1
+
+
+def test_the_fingerprint_names_the_epoch_and_changes_with_every_roster() -> None:
+    """S4: members at one epoch who read the same digits hold the same history."""
+    net = Net()
+    fac = net.open()
+    a = net.join(fac, "quiet-otter")
+    before = a.session.fingerprint()
+    assert before == fac.session.fingerprint()
+    assert a.session.circle is not None
+    assert before.startswith(f"epoch {a.session.circle.epoch} · ")
+    net.join(fac, "gentle-lynx", address="10.0.0.3")
+    after = a.session.fingerprint()
+    assert after == fac.session.fingerprint() and after != before
+    assert after.split(" · ")[1] != before.split(" · ")[1]

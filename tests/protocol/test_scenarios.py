@@ -215,32 +215,52 @@ def test_fingerprints_match_and_detect_split_rosters(group: Group) -> None:
 
 
 def test_stale_roster_cannot_roll_back(group: Group) -> None:
-    """S10: the roster a member holds, sent again, changes nothing; an older one is refused."""
+    """S10: a roster the member took, sent again, changes nothing (a lead's resume re-sends
+    them); an older roster it never took is refused, and so is an older rekey."""
     fac, a, b, c = members(group)
     old_rekey, old_roster = group.rekey_all()
     group.apply((old_rekey, old_roster))
+    other = group.signer.roster(
+        dataclasses.replace(group.roster_content(), version=old_roster.version),
+        old_roster.epoch,
+        group.epoch_key,
+    )
     assert a.circle.apply_roster(old_roster) is False  # the same roster again
     group.apply(group.rekey_all())
+    held = (a.circle.roster_version, a.circle.transcript_hash)
+    assert a.circle.apply_roster(old_roster) is False  # still only a re-send
     with pytest.raises(ForkError):
-        a.circle.apply_roster(old_roster)
+        a.circle.apply_roster(other)
     with pytest.raises(ForkError):
         a.circle.apply_rekey(old_rekey)
-    assert a.circle.roster_version == group.roster_version
+    assert (a.circle.roster_version, a.circle.transcript_hash) == held
 
 
-def test_co_facilitator_rekey_is_accepted_and_revocation_holds(group: Group) -> None:
+def test_only_the_lead_signs_rekeys_not_a_co_facilitator(group: Group) -> None:
+    """5.7: a co-facilitator moderates but never signs the group's keys; a lead the root
+    handed over to does, once a root-signed roster names it."""
     fac, a, b, c = members(group)
-    cert = group.signer.delegate(a.member, a.keys.sign.public, "co")
+    co_cert = group.signer.delegate(a.member, a.keys.sign.public, "co")
     group.entries[a.member] = dataclasses.replace(group.entries[a.member], role="co")
     group.apply(group.rekey_all())
-    co = FacilitatorSigner(group.invite.circle_id, a.keys.sign, cert=cert)
-    rekey, roster = group.rekey_all(signer=co)
-    assert b.circle.apply_rekey(rekey) and b.circle.apply_roster(roster)
-    # A member who was never delegated cannot rekey, even with a copied certificate.
-    rogue = FacilitatorSigner(group.invite.circle_id, c.keys.sign, cert=cert)
-    bad, _ = group.rekey_all(signer=rogue)
+    co = FacilitatorSigner(group.invite.circle_id, a.keys.sign, cert=co_cert)
+    bad, _ = group.rekey_all(signer=co)
     with pytest.raises(WrongFacilitatorError):
         b.circle.apply_rekey(bad)
+    group.epoch -= 1  # that step never happened
+    group.roster_version -= 1
+    group.prev = b.circle.transcript_hash
+    lead_cert = group.signer.delegate(c.member, c.keys.sign.public, "facilitator")
+    group.entries[c.member] = dataclasses.replace(group.entries[c.member], role="facilitator")
+    group.entries[fac.member] = dataclasses.replace(group.entries[fac.member], role="member")
+    group.apply(group.rekey_all(), [b])  # the root hands over
+    lead = FacilitatorSigner(group.invite.circle_id, c.keys.sign, cert=lead_cert)
+    group.apply(group.rekey_all(signer=lead), [b])
+    # A member who was never delegated cannot rekey, even with a copied certificate.
+    rogue = FacilitatorSigner(group.invite.circle_id, a.keys.sign, cert=lead_cert)
+    forged, _ = group.rekey_all(signer=rogue)
+    with pytest.raises(WrongFacilitatorError):
+        b.circle.apply_rekey(forged)
 
 
 def test_old_epochs_are_forgotten(group: Group) -> None:
