@@ -62,7 +62,9 @@ class CircleServer:
         self.sockets: dict[int, ServerConnection] = {}
         self.frame_types: Counter[str] = Counter()
         """Frames handled here by type; synced into the metrics when they are scraped."""
-        self.metrics = Metrics(self.registry, lambda: len(self.sockets), self.frame_types)
+        self.metrics = Metrics(
+            self.registry, lambda: len(self.sockets), self.frame_types, self.broker.healthy
+        )
         self.per_address: Counter[bytes] = Counter()
         self.trusted = TrustedProxies(config.trusted_proxies)
         self._doomed: dict[int, asyncio.Future[None]] = {}
