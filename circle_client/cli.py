@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from circle_client.proxy import check_proxy
 from circle_client.session import Session
+from circle_client.trust import tls_context
 from protocol import crypto, limits
 from protocol.errors import CircleError, InviteError
 from protocol.invite import Invite, parse_server_url
@@ -41,6 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--server", metavar="URL", help="server address, e.g. wss://circle.example.org"
+    )
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="connect through this SOCKS5 proxy, e.g. socks5h://127.0.0.1:9050 for Tor "
+        "(default: $ALL_PROXY if it is socks5h:// or socks5://)",
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="also trust this PEM certificate for wss:// servers (a host's own certificate)",
     )
     parser.add_argument(
         "--idle-lock",
@@ -197,6 +210,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(facilitator_init(args.output))
     server = getattr(args, "open_server", None) or args.server
     try:
+        if args.proxy:  # every CircleClient (TUI and plain) reads ALL_PROXY: circle_client/proxy.py
+            os.environ["ALL_PROXY"] = check_proxy(args.proxy)
+        if args.ca_file:  # read by every CircleClient, like ALL_PROXY: circle_client/trust.py
+            tls_context(args.ca_file)
+            os.environ["CIRCLE_CA_FILE"] = args.ca_file
         if server:
             parse_server_url(server)
         if args.command == "join" and args.invite:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -24,7 +25,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
 from circle_client import events as ev
+from circle_client.proxy import check_proxy, proxy_from_environment, shown
 from circle_client.session import Session
+from circle_client.trust import certificate_problem, tls_context
 from protocol.errors import CircleError, RemoteProtocolError
 from protocol.frames import decode_frame, encode_frame
 from protocol.invite import Invite, parse_server_url
@@ -55,10 +58,17 @@ class CircleClient:
     """One person's connection to a Circle server."""
 
     def __init__(
-        self, server_url: str, session: Session | None = None, reconnect: bool = True
+        self,
+        server_url: str,
+        session: Session | None = None,
+        reconnect: bool = True,
+        proxy: str | None = None,
     ) -> None:
         parse_server_url(server_url)
         self.server_url = server_url
+        self.proxy = check_proxy(proxy) if proxy else proxy_from_environment()
+        self.tls = tls_context() if parse_server_url(server_url)[2] else None
+        """A SOCKS5 proxy every connection goes through (Tor), or None (circle_client/proxy.py)."""
         self.session = session or Session()
         self.session.server_url = server_url
         self.reconnect = reconnect
@@ -88,7 +98,15 @@ class CircleClient:
         """Connect and wait for the server's hello."""
         try:
             ws = await asyncio.wait_for(self._open_socket(), timeout)
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectError(certificate_problem(self.server_url, exc)) from None
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            if self.proxy is not None:
+                raise ConnectError(
+                    f"Could not reach {self.server_url} through the proxy {shown(self.proxy)} "
+                    f"({type(exc).__name__}). Check that Tor (or the proxy) is running and the "
+                    "server address is right."
+                ) from None
             raise ConnectError(
                 f"Could not reach a Circle server at {self.server_url} ({type(exc).__name__}). "
                 "Check the address, or that the server is running."
@@ -105,7 +123,8 @@ class CircleClient:
             compression=None,
             max_size=16 * 1024 * 1024,
             open_timeout=10,
-            proxy=None,
+            proxy=self.proxy,
+            ssl=self.tls,  # None for ws://
         )
 
     async def _run(self, ws: ClientConnection) -> None:

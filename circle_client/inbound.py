@@ -94,7 +94,7 @@ COMPARE = " Compare the circle fingerprint with the facilitator (/fingerprint)."
 # lost): shown, never acted on. Every other notice is a facilitator's action and must carry
 # the facilitator's signature (S10).
 SERVER_NOTICES = frozenset(
-    {"joined", "left", "pass", "warning_time", "paused", "round_next", "round_end"}
+    {"joined", "left", "pass", "warning_time", "paused", "round_next", "round_end", "restart"}
 )
 LEAD_ONLY = frozenset({"delegate", "handover"})
 """Actions only the circle's own key signs (the root facilitator, PROTOCOL.md 5.7)."""

@@ -22,6 +22,7 @@ TEMPLATES = {
     "handover": "{who} is now the facilitator",
     "extend": "The session was extended by {minutes} min",
     "paused": "No facilitator is connected: admissions are paused",
+    "restart": "This server restarts in {seconds} s",
     "warn": "A facilitator sent you a private note",
     **{phase_action(phase): f"Agenda phase: {phase}" for phase in PHASES},
     phase_action(None): "The agenda phase was cleared",
@@ -44,6 +45,7 @@ def notice_text(notice: Notice, handle_of: dict[int, str]) -> str:
     return template.format(
         who=name(notice.target),
         minutes=notice.minutes or 0,
+        seconds=notice.seconds or 0,
         order=order,
         speaker=speaker,
         action=notice.action,

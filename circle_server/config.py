@@ -122,6 +122,13 @@ class ServerConfig:
         default=300.0,
         metadata={"help": "seconds a circle waits for a facilitator before closing"},
     )
+    drain_seconds: int = field(
+        default=0,
+        metadata={
+            "help": "on SIGTERM, fail /healthz and warn members this many seconds "
+            "before stopping (0: stop at once)"
+        },
+    )
     allowed_origins: tuple[str, ...] = field(
         default=(), metadata={"help": "browser Origins allowed (none: browsers refused)"}
     )
@@ -280,6 +287,7 @@ def _validate(c: ServerConfig) -> None:
     for key in ("handshake_timeout", "idle_timeout", "resume_grace", "facilitator_grace"):
         need(getattr(c, key) > 0, key, "must be above 0 seconds")
     need(c.resume_buffer >= 16, "resume_buffer", "must be at least 16")
+    need(0 <= c.drain_seconds <= 600, "drain_seconds", "must be 0..600")
     need(
         c.resume_buffer_bytes >= c.max_frame_bytes,
         "resume_buffer_bytes",

@@ -92,9 +92,11 @@ class Metrics:
         registry: Registry,
         local_connections: Callable[[], int] | None = None,
         frame_types: Mapping[str, int] | None = None,
+        broker_up: Callable[[], bool] | None = None,
     ) -> None:
         self.registry = registry
         self.local_connections = local_connections
+        self.broker_up = broker_up
         self.frame_type_counts = frame_types if frame_types is not None else {}
         self._seen_types: dict[str, int] = {}
         self.collectors = CollectorRegistry()
@@ -109,6 +111,11 @@ class Metrics:
         self.waiting = Gauge("circle_waiting", "People in waiting rooms now", registry=r)
         self.connections = Gauge(
             "circle_connections", "Websocket connections to this node now", registry=r
+        )
+        self.broker = Gauge(
+            "circle_broker_up",
+            "1 while the broker (Redis, or memory) serves this node, 0 while it cannot",
+            registry=r,
         )
         self.frames_in = Counter("circle_frames_in", "Frames received", registry=r)
         self.frames_out = Counter("circle_frames_out", "Frames delivered", registry=r)
@@ -178,6 +185,8 @@ class Metrics:
             getattr(self, name).set(value)
         if self.local_connections is not None:
             self.connections.set(self.local_connections())
+        if self.broker_up is not None:
+            self.broker.set(1 if self.broker_up() else 0)
         self.frames_in.inc(stats.frames_in - self._seen_in)
         self.frames_out.inc(stats.frames_out - self._seen_out)
         self.opened.inc(stats.circles_opened - self._seen_opened)

@@ -35,6 +35,7 @@ from protocol.frames import (
     MESSAGE_FRAMES,
     Join,
     LobbyRequest,
+    Notice,
     OpenCircle,
     Resume,
     decode_frame,
@@ -61,7 +62,9 @@ class CircleServer:
         self.sockets: dict[int, ServerConnection] = {}
         self.frame_types: Counter[str] = Counter()
         """Frames handled here by type; synced into the metrics when they are scraped."""
-        self.metrics = Metrics(self.registry, lambda: len(self.sockets), self.frame_types)
+        self.metrics = Metrics(
+            self.registry, lambda: len(self.sockets), self.frame_types, self.broker.healthy
+        )
         self.per_address: Counter[bytes] = Counter()
         self.trusted = TrustedProxies(config.trusted_proxies)
         self._doomed: dict[int, asyncio.Future[None]] = {}
@@ -81,6 +84,7 @@ class CircleServer:
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._closing = False
+        self._draining = False
 
     @property
     def port(self) -> int:
@@ -164,10 +168,37 @@ class CircleServer:
             return
         loop.default_exception_handler(context)
 
+    async def drain(self) -> None:
+        """SIGTERM or SIGUSR1 with ``drain_seconds`` set: fail /healthz at once (balancers stop
+        sending newcomers), tell every member here "this server restarts in N s", wait, then
+        :meth:`stop`. A second signal while draining stops at once."""
+        if self._draining or self._closing:
+            await self.stop()
+            return
+        seconds = self.config.drain_seconds
+        self._draining = True
+        if seconds > 0:
+            log.info("draining: stopping in %d s", seconds)
+            notice = Notice(
+                action="restart", target=None, minutes=None, seconds=seconds, order=(),
+                note=None, cert=None, rseq=0,
+            )  # fmt: skip
+            here = [
+                conn
+                for conn in self.sockets
+                if self.broker.forwarded(conn)
+                or getattr(self.registry.conns.get(conn), "circle", None) is not None
+            ]
+            self.deliver(here, encode_frame(notice))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+        await self.stop()
+
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.stop()))
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.drain()))
+        loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(self.stop()))
 
     # ------------------------------------------------------------------ HTTP
     def answer(self, method: str, path: str, private: bool = False) -> Answer:
@@ -182,7 +213,7 @@ class CircleServer:
                 )
             if path == "/metrics":
                 return Answer(200, "OK", self.metrics.render(), METRICS_TYPE)
-            if self.broker.healthy() and not self._closing:
+            if self.broker.healthy() and not (self._closing or self._draining):
                 return Answer(200, "OK", b"ok\n")
             return Answer(503, "Service Unavailable", b"unhealthy\n")
         if path == self.config.websocket_path and not private:

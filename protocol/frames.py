@@ -70,7 +70,15 @@ MODERATION_ACTIONS = (
     "close",
     *PHASE_ACTIONS,
 )
-NOTICE_ACTIONS = (*MODERATION_ACTIONS, "joined", "left", "pass", "warning_time", "paused")
+NOTICE_ACTIONS = (
+    *MODERATION_ACTIONS,
+    "joined",
+    "left",
+    "pass",
+    "warning_time",
+    "paused",
+    "restart",
+)
 CLOSE_REASONS = ("facilitator", "time_up", "no_facilitator", "shutdown")
 OPEN_POLICIES = ("anyone", "approved")
 ROLES = ("member", "co", "facilitator")

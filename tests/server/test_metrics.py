@@ -43,9 +43,12 @@ async def test_a_session_shows_in_the_metrics_by_name(server: ServerProcess) -> 
     await metric_reaches(server.url, 'circle_closes_total{reason="client"}', lambda v: v == 1)
     body = await text(server.url)
     assert "_created" not in body
-    for series in ("process_resident_memory_bytes", "process_open_fds", "process_max_fds",
-                   "process_cpu_seconds_total", "circle_build_info{", "circle_frame_seconds_bucket",
-                   "circle_event_loop_lag_seconds_count"):  # fmt: skip
+    expected = (
+        *("process_resident_memory_bytes", "process_open_fds", "process_max_fds"),
+        *("process_cpu_seconds_total", "circle_build_info{", "circle_broker_up 1.0"),
+        *("circle_frame_seconds_bucket", "circle_event_loop_lag_seconds_count"),
+    )
+    for series in expected:
         assert series in body, series
     assert values["circle_frame_seconds_count"] >= 4
     assert HANDLES[1] not in body and BODIES[0] not in body

@@ -22,7 +22,7 @@ def test_the_server_alone_has_every_dependency_but_the_client_ones() -> None:
     full, alone = project(str(ROOT / "pyproject.toml")), project(str(SERVER / "pyproject.toml"))
     assert alone["version"] == full["version"]
     deps = set(full["dependencies"])  # type: ignore[arg-type]
-    client_only = ("textual", "phonenumberslite")  # the TUI and its oversharing guard
+    client_only = ("textual", "phonenumberslite", "python-socks")  # TUI, oversharing, Tor
     expected = {d for d in deps if not d.startswith(client_only)}
     assert set(alone["dependencies"]) == expected  # type: ignore[arg-type]
     assert alone["scripts"] == {"circle-server": "circle_server.cli:main"}

@@ -353,3 +353,38 @@ async def test_timed_session_warns_and_expires(server: ServerProcess) -> None:
     assert member.session.circle is None and member.session.keys is None
     await member.close()
     await fac.close()
+
+
+async def restart_notice(client: CircleClient) -> ev.NoticeReceived:
+    while True:
+        notice: ev.NoticeReceived = await client.next_event(ev.NoticeReceived)
+        if notice.action == "restart":
+            return notice
+
+
+@pytest.mark.parametrize("second_signal", [False, True])
+async def test_sigterm_with_drain_fails_health_and_warns_members_first(
+    second_signal: bool,
+) -> None:
+    """drain_seconds: /healthz fails and members are told before the server stops; a second
+    SIGTERM while draining stops it at once."""
+    import signal
+
+    proc = start_server(env={"CIRCLE_DRAIN_SECONDS": "600" if second_signal else "1"})
+    http = proc.url.replace("ws://", "http://")
+    fac, invite = await open_circle(proc.url, auto_admit=True)
+    member = await join(proc.url, fac, invite, HANDLES[1])
+    assert (await asyncio.to_thread(get, http + "/healthz"))[0] == 200
+    proc.process.send_signal(signal.SIGTERM)
+    notice = await restart_notice(member)
+    assert notice.text == ("This server restarts in 600 s" if second_signal else
+                           "This server restarts in 1 s")  # fmt: skip
+    assert (await restart_notice(fac)).action == "restart"
+    if second_signal:  # (with a 1 s drain the server may be gone by now)
+        assert (await asyncio.to_thread(get, http + "/healthz"))[:2] == (503, "unhealthy\n")
+        proc.process.send_signal(signal.SIGTERM)
+    closed = await member.next_event(ev.CircleClosed)
+    assert closed.reason == "shutdown"
+    assert await asyncio.to_thread(proc.process.wait, 15) == 0  # it stops by itself
+    await member.close()
+    await fac.close()
