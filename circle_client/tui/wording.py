@@ -1,4 +1,4 @@
-"""Plain words for what goes wrong and for how a circle ends (issue 12: words).
+"""Plain words for what goes wrong and for how a circle ends.
 
 Errors reach a person as full sentences without internal names (no ``PostContent.body``, no
 ``ConnectionRefusedError``); every way a circle can end for someone has its own title, what

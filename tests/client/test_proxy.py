@@ -1,4 +1,4 @@
-"""A full session through a real SOCKS5 proxy (microsocks), as over Tor (issue: at-risk users
+"""A full session through a real SOCKS5 proxy (microsocks), as over Tor (so a person at risk can
 hide their address from the host). With socks5h the proxy, not the client, resolves the
 server's name: microsocks logs the name it was asked for."""
 

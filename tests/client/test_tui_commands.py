@@ -1,4 +1,4 @@
-"""Slash commands are handlers in one table (issue 12, architecture), tested here without
+"""Slash commands are handlers in one table, tested here without
 Textual: a plain stand-in for the circle records what each command asked for."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Nothing is sent that was not meant: every path that gives a draft back (issue 12, item 1).
+"""Nothing is sent that was not meant: every path that gives a draft back.
 
 After a refused command or post, or "Keep editing", the draft comes back so that the next
 keys typed can never be glued onto it and sent together. Each test checks what the *other*

@@ -1,4 +1,4 @@
-"""An honest embedded server and facilitator comfort (issue 12, item 6): the Open form and
+"""An honest embedded server and facilitator comfort: the Open form and
 the status line say when a circle lives in this window and who can reach it; quitting,
 leaving and handing over such a circle ask first; /close asks; an opt-in bell; a word when a
 private note went out."""

@@ -1,4 +1,4 @@
-"""Keystrokes are not lost (issue 12, item 3): typing always reaches the composer, the
+"""Keystrokes are not lost: typing always reaches the composer, the
 transcript can be read back from the keyboard without being yanked to the bottom, and a
 facilitator admits a knock with two keys."""
 

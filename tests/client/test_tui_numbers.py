@@ -1,4 +1,4 @@
-"""One numbering for everyone (issue 12, item 2): a message has the same number on every
+"""One numbering for everyone: a message has the same number on every
 member's screen, taken from the relay sequence, and local lines take no number."""
 
 from __future__ import annotations

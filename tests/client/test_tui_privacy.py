@@ -1,4 +1,4 @@
-"""Nothing written, nothing in history (issue 12, item 5): no built-in command saves the
+"""Nothing written, nothing in history: no built-in command saves the
 screen to disk; the invite need not be typed on the command line; a wrapped paste works."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Words (issue 12, item 4): exit screens that say what really happened and what to do next,
+"""Words: exit screens that say what really happened and what to do next,
 errors as whole sentences in plain words, written into the transcript too."""
 
 from __future__ import annotations

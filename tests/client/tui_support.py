@@ -20,7 +20,7 @@ from circle_client.tui.screens import JoinScreen, RulesScreen
 
 
 async def wait_for(
-    pilot: Pilot[Any], condition: Callable[[], bool], what: str, steps: int = 200
+    pilot: Pilot[Any], condition: Callable[[], bool], what: str, steps: int = 500
 ) -> None:
     """Let the app run until ``condition`` holds (bounded; no fixed sleeps)."""
     for _ in range(steps):
