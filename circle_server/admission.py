@@ -164,10 +164,7 @@ def knock(reg: Registry, circle: Circle, member: Member, frame: Knock) -> list[A
     if member.state is MemberState.ADMITTED:
         # A seated member that missed part of the history asks to be welcomed again; its
         # seat does not change, and the lead answers with a welcome to where the circle is.
-        knocked = Knocked(
-            member=member.id, sign_key=member.sign_key, box_key=member.box_key, sealed=frame.sealed
-        )
-        return reg.to_facilitators(circle, knocked)
+        return reg.to_facilitators(circle, knocked_frame(member, frame.sealed))
     if circle.state is CircleState.PAUSED:  # F6: nobody could admit them
         raise Rejection(ErrorCode.ADMISSIONS_PAUSED, PAUSED_MESSAGE)
     member.state = member_after(member.state, "knock")
@@ -176,10 +173,20 @@ def knock(reg: Registry, circle: Circle, member: Member, frame: Knock) -> list[A
     return reg.to_facilitators(circle, knocked_frame(member))
 
 
-def knocked_frame(member: Member) -> Knocked:
-    assert member.knock is not None
-    return Knocked(
-        member=member.id, sign_key=member.sign_key, box_key=member.box_key, sealed=member.knock
+def knocked_frame(member: Member, sealed: bytes | None = None) -> Knocked:
+    """What the facilitators are shown of a knock: the member's own, or ``sealed``."""
+    knock = sealed if sealed is not None else member.knock
+    assert knock is not None
+    return Knocked(member=member.id, sign_key=member.sign_key, box_key=member.box_key, sealed=knock)
+
+
+def welcome_frame(circle: Circle, target: Member, frame: Admit) -> Welcome:
+    return Welcome(
+        circle=circle.id,
+        member=target.id,
+        welcome=frame.welcome,
+        ends_at=circle.ends_at,
+        rseq=circle.rseq,
     )
 
 
@@ -187,14 +194,7 @@ def admit(reg: Registry, circle: Circle, frame: Admit) -> list[Action]:
     target = circle.members.get(frame.member)
     if target is not None and target.state is MemberState.ADMITTED and target.conn is not None:
         # A welcome to catch up (see ``knock``): passed on, nothing else changes.
-        welcome = Welcome(
-            circle=circle.id,
-            member=target.id,
-            welcome=frame.welcome,
-            ends_at=circle.ends_at,
-            rseq=circle.rseq,
-        )
-        return [Send(target.conn, welcome)]
+        return [Send(target.conn, welcome_frame(circle, target, frame))]
     if target is None or target.state is not MemberState.WAITING:
         raise Rejection(ErrorCode.OUT_OF_ORDER, "That person is no longer waiting.")
     if circle.seated_count() >= circle.capacity:
@@ -204,14 +204,7 @@ def admit(reg: Registry, circle: Circle, frame: Admit) -> list[Action]:
     reg.sync_conn(target)
     out = reg.publish(circle, reg.notice(circle, "joined", target.id))
     assert target.conn is not None
-    welcome = Welcome(
-        circle=circle.id,
-        member=target.id,
-        welcome=frame.welcome,
-        ends_at=circle.ends_at,
-        rseq=circle.rseq,
-    )
-    out.insert(0, Send(target.conn, welcome))
+    out.insert(0, Send(target.conn, welcome_frame(circle, target, frame)))
     if circle.phase is not None:  # the agenda phase was set before they came in
         out.append(Send(target.conn, phase_notice(reg, circle)))
     return out
