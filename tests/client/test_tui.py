@@ -335,7 +335,10 @@ async def test_invite_dialog_shows_the_whole_invite() -> None:
     app = make_app(open_defaults={"title": "Invite test", "handle": "calm-heron"}, auto_open=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
-        app.screen.query_one(Composer).text = "/invite"
+        composer = app.screen.query_one(Composer)
+        composer.focus()
+        composer.text = "/invite"
+        await wait_for(pilot, lambda: composer.has_focus, "the composer")
         await pilot.press("enter")
         from circle_client.tui.modals import InviteScreen
 

@@ -100,7 +100,8 @@ async def test_connections_in_the_handshake_are_capped_in_total_and_per_address(
         assert await refused("127.0.0.4")  # a fourth in all
         for _, writer in held:
             writer.close()
-        await metric_reaches(proc.url, REFUSED.format("handshakes"), lambda v: v == 2)
+        # >= 2: a scrape that comes before the server saw the closes is itself refused
+        await metric_reaches(proc.url, REFUSED.format("handshakes"), lambda v: v >= 2)
         await circle_works(proc.url)
     finally:
         proc.stop()
