@@ -16,11 +16,9 @@ import argparse
 import asyncio
 import os
 import resource
-import statistics
 import time
-from collections.abc import Callable
 
-from bench.crypto import keyschedule_rows
+from bench.crypto import keyschedule_rows, print_table, timed
 from protocol import crypto
 from protocol.content import PostContent, RosterContent, RosterEntry
 from protocol.crypto import MemberKeys
@@ -28,20 +26,6 @@ from protocol.frames import Relayed
 from protocol.group import CircleCrypto, FacilitatorSigner
 
 BODY = "I have not slept properly since the move and I keep pretending I am fine. " * 3
-
-
-def timed(fn: Callable[[], object], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def crypto_rows(n: int = 2000) -> list[tuple[str, list[float], str]]:
@@ -205,12 +189,7 @@ def main() -> None:
         + keyschedule_rows(smoke)
         + asyncio.run(tui_rows(200 if smoke else 10_000))
     )
-    print("\n| measure | median | p99 | target |")
-    print("|---|---:|---:|---|")
-    for name, values, target in rows:
-        med, p99 = statistics.median(values), pct(values, 0.99)
-        unit, scale = ("µs", 1e6) if p99 < 1e-3 else ("ms", 1e3)
-        print(f"| {name} | {med * scale:.1f} {unit} | {p99 * scale:.1f} {unit} | {target} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

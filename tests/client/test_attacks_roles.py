@@ -51,6 +51,27 @@ def _delegate(net: HostileNet, fac: Peer, co: Peer) -> FacilitatorSigner:
     )
 
 
+def _co_leaves_out(
+    net: HostileNet, co: Peer, signer: FacilitatorSigner, view: Peer, victim: Peer
+) -> None:
+    """The co signs the next rekey and roster, built on ``view``'s state, without ``victim``,
+    and sends them as a facilitator would."""
+    circle = view.session.circle
+    assert circle is not None and circle.roster_content is not None
+    epoch = circle.epoch + 1
+    key = signer.new_epoch_key()
+    keep = [e for e in circle.roster.values() if e.member != member_id(victim)]
+    content = dataclasses.replace(
+        circle.roster_content,
+        version=circle.roster_version + 1,
+        epoch=epoch,
+        prev=circle.transcript_hash,
+        members=tuple(keep),
+    )
+    net.send_raw(co, signer.rekey(epoch, key, keep, circle.transcript_hash))
+    net.send_raw(co, signer.roster(content, epoch, key))
+
+
 # --------------------------------------------------------------------------- 1: revoke withheld
 
 
@@ -92,20 +113,7 @@ def test_s10_a_co_cannot_rekey_the_lead_out_after_a_handover() -> None:
     fac.session.moderate("handover", target=member_id(w))
     net.pump()
     assert w.session.lead is not None and roles(b)["gentle-lynx"] == "facilitator"
-    circle = b.session.circle
-    assert circle is not None and circle.roster_content is not None
-    epoch = circle.epoch + 1
-    key = signer.new_epoch_key()
-    keep = [e for e in circle.roster.values() if e.member != member_id(w)]
-    content = dataclasses.replace(
-        circle.roster_content,
-        version=circle.roster_version + 1,
-        epoch=epoch,
-        prev=circle.transcript_hash,
-        members=tuple(keep),
-    )
-    net.send_raw(co, signer.rekey(epoch, key, keep, circle.transcript_hash))
-    net.send_raw(co, signer.roster(content, epoch, key))
+    _co_leaves_out(net, co, signer, b, w)
     assert not w.of(ev.Removed), "a co-facilitator removed the lead facilitator"
     assert w.session.lead is not None
 
@@ -577,20 +585,7 @@ def test_s10_a_co_cannot_rekey_a_member_out_without_a_signed_removal() -> None:
     net = HostileNet()
     fac, (co, b, c) = circle_of(net, "quiet-otter", "gentle-lynx", "kind-hare")
     signer = _delegate(net, fac, co)
-    circle = c.session.circle
-    assert circle is not None and circle.roster_content is not None
-    epoch = circle.epoch + 1
-    key = signer.new_epoch_key()
-    keep = [e for e in circle.roster.values() if e.member != member_id(b)]
-    content = dataclasses.replace(
-        circle.roster_content,
-        version=circle.roster_version + 1,
-        epoch=epoch,
-        prev=circle.transcript_hash,
-        members=tuple(keep),
-    )
-    net.send_raw(co, signer.rekey(epoch, key, keep, circle.transcript_hash))
-    net.send_raw(co, signer.roster(content, epoch, key))
+    _co_leaves_out(net, co, signer, c, b)
     assert not b.of(ev.Removed), "a co removed a member with no signed removal"
 
 
