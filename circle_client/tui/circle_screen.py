@@ -38,6 +38,7 @@ REFUSALS = {ErrorCode.MUTED, ErrorCode.NOT_YOUR_TURN, ErrorCode.SLOW_MODE, Error
 
 
 class CircleScreen(Screen[None]):
+    AUTO_FOCUS = "#composer"  # typed keys go to the composer, never to the transcript
     BINDINGS = [
         Binding("ctrl+f", "fingerprint", "Fingerprint", show=False),
         Binding("ctrl+l", "leave", "Leave"),

@@ -150,3 +150,16 @@ async def test_acting_on_a_message_without_typing_its_number(server: ServerProce
             reply = await fac.next_event(ev.MessageReceived)
         assert reply.content.reply_to == sent
     await fac.close()
+
+
+async def test_the_composer_has_the_focus_when_the_circle_opens(server: ServerProcess) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        for _ in range(5):  # whatever settles after the screen arrives must not move it
+            await pilot.pause()
+        assert isinstance(app.focused, Composer), app.focused
+        await pilot.press("enter")  # on an empty composer: nothing is sent, nothing moves
+        assert isinstance(app.focused, Composer), app.focused
+    await fac.close()
