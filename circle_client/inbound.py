@@ -717,6 +717,7 @@ class Inbound:
                     entry.circle,
                     entry.secret,
                     entry.fingerprint,
+                    host_invite.path,
                 )
                 listed.append(
                     ev.ListedCircle(

@@ -2,8 +2,11 @@
 
 Format (PROTOCOL.md 4)::
 
-    circle://HOST:PORT/CIRCLE_ID#SECRET_PART        (plain ws://, for localhost)
-    circles://HOST[:PORT]/CIRCLE_ID#SECRET_PART     (wss://)
+    circle://HOST:PORT[/PREFIX]/CIRCLE_ID#SECRET_PART        (plain ws://, for localhost)
+    circles://HOST[:PORT][/PREFIX]/CIRCLE_ID#SECRET_PART     (wss://)
+
+``PREFIX`` is the server's websocket path (``websocket_path``, e.g. ``/circle`` behind a proxy
+that serves other things too); without it the websocket is at ``/``.
 
 ``CIRCLE_ID`` is the 16-byte circle id in unpadded base64url. ``SECRET_PART`` is unpadded
 base64url of ``secret(32) || facilitator_fingerprint(16) || check(4)`` where ``check`` is a
@@ -31,6 +34,7 @@ _TYPO = (
     "than typing it."
 )
 _B64_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
+_PATH_ALPHABET = frozenset(string.ascii_letters + string.digits + "-._~/")
 
 
 def b64encode(data: bytes) -> str:
@@ -47,8 +51,12 @@ def b64decode(text: str) -> bytes:
     return data
 
 
-def _check(host: str, port: int, tls: bool, circle_id: bytes, secret: bytes, fpr: bytes) -> bytes:
-    data = f"{host}:{port}:{int(tls)}".encode() + circle_id + secret + fpr
+def _check(
+    host: str, port: int, tls: bool, circle_id: bytes, secret: bytes, fpr: bytes, path: str = "/"
+) -> bytes:
+    # The path joins the check only when there is one, so invites without a prefix keep theirs.
+    where = f"{host}:{port}:{int(tls)}" + (f":{path}" if path != "/" else "")
+    data = where.encode() + circle_id + secret + fpr
     return hash_bytes("invite-check", data, CHECK_BYTES)
 
 
@@ -62,6 +70,8 @@ class Invite:
     circle_id: bytes
     secret: bytes
     facilitator_fingerprint: bytes
+    path: str = "/"
+    """The server's websocket path: ``/`` or a prefix such as ``/circle`` (no trailing slash)."""
 
     @classmethod
     def create(
@@ -80,13 +90,14 @@ class Invite:
             circle_id=circle_id if circle_id is not None else rng(limits.ID_BYTES),
             secret=rng(limits.SECRET_BYTES),
             facilitator_fingerprint=facilitator_fingerprint,
+            path=parse_server_path(server_url),
         )
 
     @property
     def server_url(self) -> str:
         scheme = "wss" if self.tls else "ws"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}/"
+        return f"{scheme}://{host}:{self.port}{self.path}"
 
     def __str__(self) -> str:
         scheme = "circles" if self.tls else "circle"
@@ -98,9 +109,11 @@ class Invite:
             self.circle_id,
             self.secret,
             self.facilitator_fingerprint,
+            self.path,
         )
         secret_part = b64encode(self.secret + self.facilitator_fingerprint + check)
-        return f"{scheme}://{host}:{self.port}/{b64encode(self.circle_id)}#{secret_part}"
+        prefix = self.path.rstrip("/")
+        return f"{scheme}://{host}:{self.port}{prefix}/{b64encode(self.circle_id)}#{secret_part}"
 
     def __repr__(self) -> str:  # never print the secret
         return f"Invite(server={self.server_url!r}, circle={b64encode(self.circle_id)!r})"
@@ -124,10 +137,16 @@ class Invite:
                 "The invite is missing its secret part (after the '#'). Copy the whole invite, "
                 "including everything after '#'."
             )
-        address, slash, circle_text = location.partition("/")
-        circle_text = circle_text.strip("/")
+        address, slash, where = location.partition("/")
+        prefix, _, circle_text = where.strip("/").rpartition("/")
         if not slash or not circle_text:
             raise InviteError("The invite has no circle id. Copy the whole invite again.")
+        try:
+            path = _check_path("/" + prefix)
+        except ValueError:
+            raise InviteError(
+                "The server path in the invite is not valid. Copy the whole invite again."
+            ) from None
         try:
             host, port = _split_address(address, tls)
         except ValueError:
@@ -152,9 +171,22 @@ class Invite:
         secret = secret_blob[: limits.SECRET_BYTES]
         fpr = secret_blob[limits.SECRET_BYTES : limits.SECRET_BYTES + limits.FINGERPRINT_BYTES]
         check = secret_blob[-CHECK_BYTES:]
-        if check != _check(host, port, tls, circle_id, secret, fpr):
+        if check != _check(host, port, tls, circle_id, secret, fpr, path):
             raise InviteError(_TYPO)
-        return cls(host, port, tls, circle_id, secret, fpr)
+        return cls(host, port, tls, circle_id, secret, fpr, path)
+
+
+def _check_path(path: str) -> str:
+    """``/`` or ``/a/b`` made of plain URL characters, without empty or dot segments."""
+    path = path.rstrip("/") or "/"
+    segments = path.split("/")[1:]
+    if path != "/" and (
+        not _PATH_ALPHABET.issuperset(path)
+        or len(path) > 200
+        or any(segment in ("", ".", "..") for segment in segments)
+    ):
+        raise ValueError("bad path")
+    return path
 
 
 def _split_address(address: str, tls: bool) -> tuple[str, int]:
@@ -186,3 +218,13 @@ def parse_server_url(url: str) -> tuple[str, int, bool]:
     except ValueError:
         raise InviteError(f"Server address {url!r} is not a valid host and port.") from None
     return host, port, tls
+
+
+def parse_server_path(url: str) -> str:
+    """The websocket path of ``ws[s]://host[:port][/path]``: ``/`` when there is none."""
+    rest = url.strip().partition("://")[2]
+    _, slash, path = rest.partition("/")
+    try:
+        return _check_path("/" + path.split("?", 1)[0].split("#", 1)[0]) if slash else "/"
+    except ValueError:
+        raise InviteError(f"Server address {url!r} has a path that is not valid.") from None

@@ -81,3 +81,44 @@ def test_server_url_parsing() -> None:
     assert parse_server_url("wss://example.org") == ("example.org", 443, True)
     with pytest.raises(InviteError, match="ws:// or wss://"):
         parse_server_url("http://example.org")
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("wss://circle.example.org/circle", "/circle"),
+        ("wss://circle.example.org/some/prefix/", "/some/prefix"),
+        ("ws://127.0.0.1:8765/a.b_c~d", "/a.b_c~d"),
+        ("ws://[::1]:9000/", "/"),
+    ],
+)
+def test_an_invite_carries_the_path_prefix(url: str, path: str) -> None:
+    invite = make(url)
+    text = str(invite)
+    assert invite.path == path
+    assert Invite.parse(text) == invite
+    assert Invite.parse(text).server_url.endswith(path)
+    assert text.split("#")[0].rsplit("/", 1)[0].endswith(path.rstrip("/") or ":9000")
+
+
+def test_a_prefix_is_covered_by_the_check() -> None:
+    text = str(make("wss://circle.example.org/circle"))
+    moved = text.replace("/circle/", "/elsewhere/")
+    with pytest.raises(InviteError, match="typo"):
+        Invite.parse(moved)
+    with pytest.raises(InviteError, match="typo"):
+        Invite.parse(text.replace("/circle/", "/"))
+
+
+def test_an_invite_without_a_prefix_is_unchanged() -> None:
+    invite = make("wss://circle.example.org")
+    assert invite.path == "/"
+    assert str(invite).count("/") == 3
+    assert invite.server_url == "wss://circle.example.org:443/"
+
+
+@pytest.mark.parametrize("bad", ["/a/../b", "/a//b", "/a%20b", "/a b", "/./x"])
+def test_a_bad_path_is_refused(bad: str) -> None:
+    text = str(make()).replace(":8765/", f":8765{bad}/", 1)
+    with pytest.raises(InviteError):
+        Invite.parse(text)
