@@ -250,7 +250,7 @@ class RedisBroker(MemoryBroker):
             message = "A circle with this id exists; try again."
             self._error(conn, ErrorCode.CIRCLE_EXISTS, message, frame.TYPE)
             return True
-        self.server.process(conn, lambda: registry.receive(conn, frame))
+        self.server.process(conn, lambda: registry.receive(conn, frame), frame.TYPE)
         if frame.circle in registry.circles:
             self.owned.add(frame.circle)
             self.touched(frame.circle)

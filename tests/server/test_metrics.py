@@ -80,6 +80,9 @@ async def test_connections_summed_over_nodes_count_each_member_once() -> None:
         assert per_node == [1, 2]
         assert (await scrape(nodes[0].url))["circle_members"] == 3  # on the owner only
         assert (await scrape(nodes[1].url))["circle_members"] == 0
+        owner = await scrape(nodes[0].url)  # every frame it handled, counted by its type
+        assert owner['circle_frames_handled_total{type="open"}'] == 1
+        assert owner['circle_frames_handled_total{type="knock"}'] == 2
     finally:
         for client in clients:
             await client.close()
