@@ -1,4 +1,4 @@
-"""Behind real nginx and HAProxy (docs/hosting.md's snippets): caps and bans count people.
+"""Behind real nginx, HAProxy and Caddy (docs/hosting.md's snippets): caps and bans count people.
 
 Each person connects from their own loopback address (127.0.5.x) through the proxy to a real
 circle-server that trusts the proxy. A ban keeps out fresh keys from the banned person's
@@ -29,6 +29,7 @@ from tests.support.clients import HANDLES
 from tests.support.cluster import RedisProcess, free_port
 from tests.support.proxies import (
     AddressedClient,
+    Caddy,
     HAProxy,
     Nginx,
     ProxyProcess,
@@ -141,6 +142,10 @@ def certs(tmp_path: Path) -> tuple[Path, Path, Path]:
     return cert, key, pem
 
 
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def documented(proxy: ProxyProcess) -> str:
     """HAProxy's log lines for the documented frontend ("circle~" over TLS)."""
     return "\n".join(line for line in proxy.logs().splitlines() if line.startswith("circle"))
@@ -159,6 +164,9 @@ async def through(
     if kind == "nginx":
         proxy = Nginx(tmp_path / kind)
         proxy.start(backends, cert, key, control, name)
+    elif kind == "caddy":
+        proxy = Caddy(tmp_path / kind)
+        proxy.start(backends, cert, key, control, name)
     else:
         proxy = HAProxy(tmp_path / kind)
         proxy.start(backends, pem, control, name)
@@ -169,15 +177,15 @@ async def through(
         for node in nodes[1:]:
             node.stop()
         await asyncio.to_thread(fail_upstream, nodes[0], proxy, control, tls)
-        if kind == "nginx":
-            control_log = proxy.log_dir / "control-error.log"
-            wait_for(lambda: PEOPLE + "31" in control_log.read_text(), "nginx's usual error line")
+        if kind in ("nginx", "caddy"):
+            control_log = proxy.log_dir / f"control-{'error' if kind == 'nginx' else 'access'}.log"
+            wait_for(lambda: PEOPLE + "31" in _text(control_log), f"{kind}'s usual log line")
         else:
             wait_for(lambda: PEOPLE + "31" in proxy.logs(), "HAProxy's usual log line")
             wait_for(lambda: " 503 " in documented(proxy), "the documented failure line")
     finally:
         proxy.stop()
-    if kind == "nginx":
+    if kind in ("nginx", "caddy"):
         for path in proxy.log_dir.iterdir():
             if not path.name.startswith("control-"):
                 assert PEOPLE not in path.read_text(), (path.name, path.read_text())
@@ -188,7 +196,7 @@ async def through(
         assert not [line for line in mine if PEOPLE in line], lines  # ... and named nobody
 
 
-@pytest.mark.parametrize("kind", ["nginx", "haproxy"])
+@pytest.mark.parametrize("kind", ["nginx", "haproxy", "caddy"])
 async def test_behind_a_proxy(
     kind: str, node: ServerProcess, tmp_path: Path, certs: tuple[Path, ...]
 ) -> None:

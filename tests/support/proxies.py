@@ -1,4 +1,4 @@
-"""Real nginx and HAProxy processes in front of real circle-server processes.
+"""Real nginx, HAProxy and Caddy processes in front of real circle-server processes.
 
 The proxy configurations are the snippets in docs/hosting.md, taken from the file as written
 (the block after ``<!-- snippet: NAME -->``) with only the ports and certificate paths changed,
@@ -110,7 +110,7 @@ def wait_listening(port: int, timeout: float = 10.0) -> None:
 
 @dataclass
 class ProxyProcess:
-    """nginx or HAProxy in the foreground with its config and logs in ``directory``."""
+    """nginx, HAProxy or Caddy in the foreground with its config and logs in ``directory``."""
 
     directory: Path
     port: int = field(default_factory=free_port)
@@ -132,9 +132,9 @@ class ProxyProcess:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def run(self, command: list[str]) -> None:
+    def run(self, command: list[str], env: dict[str, str] | None = None) -> None:
         out = (self.log_dir / "stdout.log").open("wb")
-        self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         out.close()
         try:
             wait_listening(self.port)
@@ -224,3 +224,48 @@ frontend control
         check = subprocess.run([binary, "-c", "-f", str(conf)], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
         self.run([binary, "-db", "-f", str(conf)])
+
+
+class Caddy(ProxyProcess):
+    """docs/hosting.md's Caddyfile, serving the test certificate on a loopback port, with no
+    admin endpoint and its state in ``directory``; a control site beside it logs requests the
+    usual way (an access log to a file), to show the search would find addresses."""
+
+    def start(
+        self, backends: dict[int, int], cert: Path, key: Path, control_port: int, name: str
+    ) -> None:
+        binary = shutil.which("caddy")
+        assert binary, "caddy is not installed: apt-get install caddy (.ci/run does)"
+        text = documented(name, backends)
+        site = f"https://127.0.0.1:{self.port} {{\n    tls {cert} {key}"
+        body = text.replace("circle.example.org {", site)
+        upstream = re.search(r"reverse_proxy (\S+)", body)
+        assert upstream and "{\n    log default" in body, body
+        control = f"""
+https://127.0.0.1:{control_port} {{
+    tls {cert} {key}
+    log {{
+        output file {self.log_dir}/control-access.log
+    }}
+    reverse_proxy {upstream.group(1)}
+}}
+"""
+        body = body.replace(
+            "{\n    log default",
+            "{\n    admin off\n    auto_https disable_certs\n    default_sni localhost"
+            "\n    log default",
+            1,
+        )
+        conf = self.directory / "Caddyfile"
+        conf.write_text(body + control)
+        env = {"HOME": str(self.directory), "XDG_DATA_HOME": str(self.directory / "data")}
+        env["XDG_CONFIG_HOME"] = str(self.directory / "config")
+        env["PATH"] = "/usr/bin:/bin"
+        check = subprocess.run(
+            [binary, "validate", "--config", str(conf), "--adapter", "caddyfile"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.run([binary, "run", "--config", str(conf), "--adapter", "caddyfile"], env)
