@@ -96,6 +96,10 @@ class Circle:
     buffer: deque[tuple[int, Frame]] = field(default_factory=lambda: deque(maxlen=512))
     buffer_bytes: int = 0
     paused_until: float | None = None
+    settling_until: float | None = None
+    """Taken over from a node that died: until then its members are still resuming here, so a
+    facilitator not back yet is not yet missing (no "paused" notice that is stale a second
+    later)."""
     phase: str | None = None  # the agenda phase shown with the clock (F4)
     listing_approval: tuple[bytes, bytes, bytes] | None = None
     """(long-term key, signature, challenge): a host-approved key vouching for a listed

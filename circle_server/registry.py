@@ -71,6 +71,9 @@ MAX_GARBAGE = 5
 """Malformed or out-of-order frames tolerated from one connection before it is closed."""
 CONCERN_LIMIT = (3, 600.0)
 """At most 3 concerns per member per 10 minutes (F16)."""
+TAKE_OVER_SETTLE = 10.0
+"""Seconds the members of a circle taken over from a dead node have to resume before a
+facilitator who has not come back counts as gone (capped by ``resume_grace``)."""
 UNMETERED = frozenset({Admit, Decline, Roster, Rekey, Moderate})
 """A facilitator's housekeeping (one admission is three frames) does not spend tokens;
 the same frames from anyone else do."""
@@ -157,7 +160,8 @@ class Registry:
     def adopt_circle(self, circle: Circle) -> list[Action]:
         """Take over a circle whose owner node died (scale-out); its members resume here."""
         self.circles[circle.id] = circle
-        return self.check_facilitator_presence(circle)
+        circle.settling_until = self.clock() + min(self.config.resume_grace, TAKE_OVER_SETTLE)
+        return []
 
     @property
     def address_salt(self) -> bytes:
@@ -460,6 +464,9 @@ class Registry:
             if circle.paused_until is not None and now >= circle.paused_until:
                 out += self.close_circle(circle, "no_facilitator")
                 continue
+            if circle.settling_until is not None and now >= circle.settling_until:
+                circle.settling_until = None
+                out += self.check_facilitator_presence(circle)
             left = circle.ends_at - now
             for minutes in sorted(WARNING_MINUTES):  # the nearest threshold only
                 if left <= minutes * 60 and minutes not in circle.warnings_sent:
@@ -489,6 +496,8 @@ class Registry:
     def check_facilitator_presence(self, circle: Circle) -> list[Action]:
         """F6: no facilitator connected -> pause admissions, close after the grace period."""
         present = circle.facilitator_connected()
+        if not present and circle.settling_until is not None:
+            return []  # members of a circle just taken over are still resuming (tick decides)
         if not present and circle.state is CircleState.OPEN:
             circle.state = circle_after(circle.state, "facilitator_lost")
             circle.paused_until = self.clock() + self.config.facilitator_grace
