@@ -292,8 +292,9 @@ class CircleApp(App[str]):
 
     @property
     def lives_here(self) -> str | None:
-        """Words for the status line when the circle's server runs in this window."""
-        if self.embedded is None or self.circle_screen is None or not self.circle_screen.lead:
+        """Words for the status line when the circle's server runs in this window: after a
+        hand-over too, since the circle still ends when this window closes."""
+        if self.embedded is None or self.circle_screen is None:
             return None
         return lives_here_short(self.share)
 

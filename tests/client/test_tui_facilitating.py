@@ -170,3 +170,35 @@ async def test_without_the_bell_option_nothing_rings(server: ServerProcess) -> N
         await wait_for(pilot, lambda: room.option_count == 1, "the knock")  # type: ignore[attr-defined]
         assert rings == []
         await member.close()
+
+
+async def test_after_handing_over_a_circle_living_here_quitting_still_asks() -> None:
+    app = make_app(
+        open_defaults={"title": "Here", "handle": "calm-heron", "auto_admit": True},
+        auto_open=True,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await open_here(pilot, app)
+        assert app.invite is not None
+        member = CircleClient(app.invite.server_url)
+        await member.connect()
+        await member.join(str(app.invite))
+        await member.knock("gentle-lynx")
+        await member.next_event(ev.Admitted)
+        screen = app.screen
+        assert isinstance(screen, CircleScreen)
+        await wait_for(pilot, lambda: len(screen.roster) == 2, "the member on the roster")
+        screen.query_one(Composer).text = "/handover gentle-lynx"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked first")
+        await pilot.click("#yes")
+        await wait_for(pilot, lambda: not screen.lead, "the hand-over")
+        status = str(screen.query_one("#status", Static).render())
+        assert "lives in this window" in status  # the server is still here
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "ends for everyone" in flat(static_text(app.screen.query(Static)[1]))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "still here")
+        assert app.is_running
+        await member.close()
