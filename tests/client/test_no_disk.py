@@ -6,14 +6,13 @@ import sys
 
 from circle_client import events as ev
 from circle_client.tui.app import CircleApp
-from circle_client.tui.circle_screen import CircleScreen
 from circle_client.tui.modals import LeaveScreen
 from circle_client.tui.screens import EndedScreen, RulesScreen
 from circle_client.tui.widgets import Composer
 from tests.conftest import ServerProcess
 from tests.support.audited import disk_write
 
-from .tui_support import click, facilitator, wait_for
+from .tui_support import circle_ready, click, facilitator, wait_for
 
 WRITES: list[str] = []
 RECORDING = False
@@ -40,7 +39,7 @@ async def test_a_session_writes_no_files(server: ServerProcess) -> None:
         async with app.run_test(size=(110, 36)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the rules")
             await click(pilot, "#accept")
-            await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+            await wait_for(pilot, lambda: circle_ready(app), "the circle")
             app.screen.query_one(Composer).text = "nothing of this is saved"
             await pilot.press("enter")
             msg = await fac.next_event(ev.MessageReceived)

@@ -15,6 +15,7 @@ from circle_client.tui.widgets import Composer, TranscriptView
 from tests.conftest import ServerProcess
 
 from .tui_support import (
+    circle_ready,
     click,
     enter_circle,
     facilitator,
@@ -84,7 +85,7 @@ async def test_participant_flow_rules_waiting_admitted_talk(server: ServerProces
         knock = await fac.next_event(ev.KnockReceived)
         assert knock.handle == "quiet-otter"
         await fac.do("admit", knock.member)
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
         await fac.post("welcome, take your time")
         await wait_for(pilot, lambda: "welcome, take your time" in transcript_texts(app), "message")
         members = str(app.screen.query_one("#members", Static).render())
@@ -127,7 +128,7 @@ async def test_facilitator_flow_admit_moderate_close(server: ServerProcess) -> N
         auto_open=True,
     )
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
         await wait_for(
             pilot, lambda: any(t.startswith("circle://") for t in transcript_texts(app)), "invite"
         )
@@ -327,14 +328,14 @@ async def test_lobby_lists_and_joins(server: ServerProcess) -> None:
         await click(pilot, "#accept")
         knock = await fac.next_event(ev.KnockReceived)  # listed: someone decides (S2)
         await fac.do("admit", knock.member)
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
     await fac.close()
 
 
 async def test_invite_dialog_shows_the_whole_invite() -> None:
     app = make_app(open_defaults={"title": "Invite test", "handle": "calm-heron"}, auto_open=True)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
         composer = app.screen.query_one(Composer)
         composer.focus()
         composer.text = "/invite"
@@ -359,8 +360,10 @@ async def test_handover_moves_the_facilitator_panel(server: ServerProcess) -> No
         auto_open=True,
     )
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
         screen = app.screen
+        await wait_for(pilot, lambda: bool(screen.query("#waiting-room")), "the panel")
+        await wait_for(pilot, lambda: app.invite is not None, "the invite")
         assert screen.query_one("#waiting-room").display
         from circle_client.client import CircleClient
 
@@ -430,7 +433,7 @@ async def test_facilitator_declines_a_knock_and_sets_slow_mode(server: ServerPro
         auto_open=True,
     )
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
         screen = app.screen
         from circle_client.client import CircleClient
 
@@ -723,7 +726,7 @@ async def test_the_facilitator_sets_the_phase_with_a_completed_command(
         auto_open=True,
     )
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
         screen = app.screen
         member = await guest(server.url, app.client, str(app.invite), "quiet-otter")  # type: ignore[arg-type]
         composer = screen.query_one(Composer)

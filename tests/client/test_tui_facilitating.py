@@ -19,14 +19,14 @@ from circle_client.tui.screens import OpenScreen
 from circle_client.tui.widgets import Composer
 from tests.conftest import ServerProcess
 
-from .tui_support import flat, make_app, static_text, transcript_texts, wait_for
+from .tui_support import circle_ready, flat, make_app, static_text, transcript_texts, wait_for
 
 SIZE = (120, 36)
 
 
 async def open_here(pilot, app) -> None:  # type: ignore[no-untyped-def]
     """Wait until the circle is open and its status line drawn."""
-    await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+    await wait_for(pilot, lambda: circle_ready(app), "the circle")
     await wait_for(pilot, lambda: app.invite is not None, "the invite")
     await wait_for(
         pilot,

@@ -12,7 +12,14 @@ from circle_client.tui.picker import MessagePicker
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
 from tests.conftest import ServerProcess
 
-from .tui_support import enter_circle, facilitator, make_app, transcript_texts, wait_for
+from .tui_support import (
+    circle_ready,
+    enter_circle,
+    facilitator,
+    make_app,
+    transcript_texts,
+    wait_for,
+)
 
 SIZE = (110, 36)
 
@@ -105,7 +112,7 @@ async def test_f3_then_enter_admits_the_first_knock(server: ServerProcess) -> No
         auto_open=True,
     )
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
         await wait_for(pilot, lambda: app.invite is not None, "the invite")
         member = CircleClient(server.url)
         await member.connect()
@@ -135,12 +142,12 @@ async def test_acting_on_a_message_without_typing_its_number(server: ServerProce
         await pilot.press("down", "enter")  # Reply, then React: I hear you
         reaction: ev.ReactionReceived = await fac.next_event(ev.ReactionReceived)
         assert (reaction.target, reaction.reaction) == (sent, "i_hear_you")
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
         app.screen.query_one(TranscriptView).focus()
         await pilot.press("enter")  # Enter in the transcript opens the picker too
         await wait_for(pilot, lambda: isinstance(app.screen, MessagePicker), "the picker")
         await pilot.press("enter", "enter")  # that message, Reply
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+        await wait_for(pilot, lambda: circle_ready(app), "the circle")
         composer = app.screen.query_one(Composer)
         assert composer.has_focus and composer.text.startswith("/reply ")
         await pilot.press(*"me too")

@@ -64,6 +64,11 @@ async def guest(url: str, fac: CircleClient, invite: str, handle: str) -> Circle
     return client
 
 
+def circle_ready(app: Any) -> bool:
+    """The circle screen is up and composed (its widgets exist), not only pushed."""
+    return isinstance(app.screen, CircleScreen) and bool(app.screen.query("#composer"))
+
+
 def transcript_texts(app: Any) -> list[str]:
     screen = app.circle_screen
     if screen is None:
@@ -91,7 +96,7 @@ async def enter_circle(pilot, app: CircleApp, invite: str, handle: str = "quiet-
     """Join, accept the rules and (auto-admitted) arrive in the circle."""
     await join_through_tui(pilot, app, invite, handle)
     await click(pilot, "#accept")
-    await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+    await wait_for(pilot, lambda: circle_ready(app), "the circle")
 
 
 async def enter_by_keyboard(pilot, app: CircleApp, invite: str, handle: str) -> None:  # type: ignore[no-untyped-def]
@@ -107,7 +112,7 @@ async def enter_by_keyboard(pilot, app: CircleApp, invite: str, handle: str) -> 
     await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the ground rules")
     await pilot.pause()
     await pilot.press("enter")  # "I accept" has the focus
-    await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "the circle")
+    await wait_for(pilot, lambda: circle_ready(app), "the circle")
 
 
 SVG_TEXT = re.compile(
