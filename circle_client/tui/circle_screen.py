@@ -264,6 +264,8 @@ class CircleScreen(Screen[None]):
             if event.warning:
                 self.note(f"{event.warning} minute{'s' if event.warning > 1 else ''} left")
                 self.notify(f"{event.warning} min left in this circle", timeout=6)
+            else:  # the clock restated: a facilitator is back, or the circle was extended
+                self.flags.pop("paused", None)
             self.refresh_status()
         elif isinstance(event, ev.KnockReceived):
             self.query_one(WaitingRoom).add_knock(event.member, event.handle)

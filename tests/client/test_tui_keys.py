@@ -170,3 +170,21 @@ async def test_the_composer_has_the_focus_when_the_circle_opens(server: ServerPr
         await pilot.press("enter")  # on an empty composer: nothing is sent, nothing moves
         assert isinstance(app.focused, Composer), app.focused
     await fac.close()
+
+
+async def test_admissions_paused_clears_when_the_facilitator_is_back(
+    server: ServerProcess,
+) -> None:
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        screen = app.screen
+        assert isinstance(screen, CircleScreen)
+        await fac.drop_connection()  # gone for a moment; it reconnects and resumes
+        await wait_for(pilot, lambda: "paused" in screen.flags, "admissions paused")
+        await fac.next_event(ev.Resumed, timeout=15)
+        await wait_for(pilot, lambda: "paused" not in screen.flags, "the flag to go")
+        status = str(screen.query_one("#status").render())
+        assert "admissions paused" not in status
+    await fac.close()
