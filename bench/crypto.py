@@ -85,14 +85,12 @@ def rekey_rows(n: int = 30) -> list[Row]:
     circle_id = os.urandom(16)
     signer = SigningKeys.generate()
     keys = [EpochKeyPair.for_suite(1, suite) for _ in range(MEMBERS)]
-    entries = [
-        ks.TranscriptMember(i + 1, f"member-{i}", "member", os.urandom(32), k.public.digest())
-        for i, k in enumerate(keys)
-    ]
+    roster_hash = os.urandom(32)
     current = ks.EpochSecrets.first(os.urandom(32), suite, circle_id, ks.GENESIS)
 
     def commit(hybrid: bool) -> tuple[bytes, list[bytes]]:
-        th = ks.transcript_hash(current.transcript, circle_id, suite, 1, 2, entries)
+        digest = ks.commit_digest((i + 1, 1, k.public.digest()) for i, k in enumerate(keys))
+        th = ks.epoch_transcript(current.transcript, circle_id, suite, 1, roster_hash, digest)
         secret = os.urandom(32)
         sealed = [
             kem.seal_to_epoch_key(

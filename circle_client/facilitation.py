@@ -16,6 +16,7 @@ from protocol.crypto import CircleSecrets, Random
 from protocol.errors import TamperedError
 from protocol.frames import Admit, Decline, Delegation, Frame, Knocked
 from protocol.group import CircleCrypto, FacilitatorSigner, open_knock
+from protocol.kem import EpochPublicKey
 from protocol.keyschedule import EpochLimits
 from protocol.names import handle_problem, looks_like, normalise_handle
 
@@ -33,6 +34,8 @@ class PendingKnock:
     box_key: bytes
     handle: str
     mood: str | None
+    key: tuple[int, EpochPublicKey]
+    """The epoch key (id, public) the knock announced: the welcome is sealed to it."""
 
 
 class Facilitation:
@@ -65,8 +68,15 @@ class Facilitation:
         """Read a knock; refuse one that reuses a member id or keys, or a handle that hides
         characters (S10, F3). A hostile server or member is the only source of either."""
         circle = self.circle
+        epoch_key = EpochPublicKey(frame.x25519, frame.mlkem)
         content: KnockContent = open_knock(
-            self.secrets, circle.circle_id, frame.sign_key, frame.box_key, frame.sealed
+            self.secrets,
+            circle.circle_id,
+            frame.sign_key,
+            frame.box_key,
+            frame.key,
+            epoch_key,
+            frame.sealed,
         )
         seated = circle.roster.get(frame.member)
         if seated is not None and (seated.sign_key, seated.box_key) == (
@@ -86,7 +96,14 @@ class Facilitation:
             handle = normalise_handle(content.handle)
             if handle_problem(handle) is not None:
                 raise TamperedError("the knock's handle has hidden or look-alike characters")
-        knock = PendingKnock(frame.member, frame.sign_key, frame.box_key, handle, content.mood)
+        knock = PendingKnock(
+            frame.member,
+            frame.sign_key,
+            frame.box_key,
+            handle,
+            content.mood,
+            (frame.key, epoch_key),
+        )
         self.knocks[frame.member] = knock
         if content.mood:
             self.moods[frame.member] = content.mood
@@ -118,50 +135,40 @@ class Facilitation:
         raise TamperedError("no free handle for this knock")
 
     def admit(self, member: int) -> list[Frame]:
-        """Welcome (new epoch) for the joiner, the same epoch for everyone else, a new roster."""
-        knock = self.knocks.pop(member)
+        """A commit into a new epoch: a welcome for the joiner, sealed to the key its knock
+        announced; a rekey for everyone else; the new roster.
+
+        A seated member that knocks again (it missed a step while away) is welcomed into a
+        new epoch the same way, with its seat unchanged.
+        """
+        knock = self.knocks[member]
         circle = self.circle
-        if member in circle.roster and circle.roster_content is not None:
-            welcome = self.signer.welcome(
-                member,
-                knock.sign_key,
-                knock.box_key,
-                circle.epoch,
-                circle.epoch_key(circle.epoch),
-                circle.roster_content,
-                self.pinned,
+        entries = dict(circle.roster)
+        if member not in entries:
+            handle = self.unique_handle(knock.handle, member)  # unique within a circle (F3)
+            entries[member] = RosterEntry(
+                member=member,
+                handle=handle,
+                sign_key=knock.sign_key,
+                box_key=knock.box_key,
+                role="member",
             )
-            return [Admit(member=member, welcome=welcome)]
-        handle = self.unique_handle(knock.handle, member)  # unique within a circle (F3)
-        self.admitting.append(member)
-        entry = RosterEntry(
-            member=member,
-            handle=handle,
-            sign_key=knock.sign_key,
-            box_key=knock.box_key,
-            role="member",
+        rekey, roster, welcomes = self.signer.commit(
+            circle, self._next(entries), {member: knock.key}, self.pinned
         )
-        entries = dict(self.circle.roster)
-        entries[member] = entry
-        epoch, key, roster = self._next(entries)
-        welcome = self.signer.welcome(
-            member, knock.sign_key, knock.box_key, epoch, key, roster, self.pinned
-        )
-        current = [e for m, e in sorted(entries.items()) if m != member]
-        return [
-            Admit(member=member, welcome=welcome),
-            self.signer.rekey(epoch, key, current, self.circle.transcript_hash),
-            self.signer.roster(roster, epoch, key),
-        ]
+        del self.knocks[member]
+        if member not in circle.roster:
+            self.admitting.append(member)
+        circle.note_knock_key(member, *knock.key)
+        return [Admit(member=member, welcome=welcomes[member]), rekey, roster]
 
     def decline(self, member: int) -> Decline:
         self.knocks.pop(member, None)
         return Decline(member=member)
 
     # -- epochs ------------------------------------------------------------------------------
-    def _next(self, entries: dict[int, RosterEntry]) -> tuple[int, bytes, RosterContent]:
+    def _next(self, entries: dict[int, RosterEntry]) -> RosterContent:
         epoch = self.circle.epoch + 1
-        key = self.signer.new_epoch_key()
         former = sorted(m for m in self.circle.ever_seated if m not in entries)
         roster = RosterContent(
             circle=self.circle.circle_id,
@@ -173,7 +180,7 @@ class Facilitation:
         )
         self.messages_in_epoch = 0
         self.epoch_started = self.clock()
-        return epoch, key, roster
+        return roster
 
     def rekey(self, without: int | None = None, roles: dict[int, str] | None = None) -> list[Frame]:
         """A new epoch for everyone on the roster except ``without``, and the new roster."""
@@ -188,11 +195,8 @@ class Facilitation:
                     box_key=old.box_key,
                     role=role,
                 )
-        epoch, key, roster = self._next(entries)
-        return [
-            self.signer.rekey(epoch, key, list(roster.members), self.circle.transcript_hash),
-            self.signer.roster(roster, epoch, key),
-        ]
+        rekey, roster, _ = self.signer.commit(self.circle, self._next(entries), {})
+        return [rekey, roster]
 
     def count_message(self) -> list[Frame]:
         """Periodic rekey: after enough messages of any kind, move everyone to a fresh epoch."""

@@ -48,6 +48,7 @@ from protocol.frames import (
     Declined,
     Error,
     Frame,
+    KeyUpdate,
     Knocked,
     Lobby,
     Moderate,
@@ -82,6 +83,8 @@ from protocol.handshake import (
     verify_moderate,
 )
 from protocol.invite import Invite
+from protocol.kem import Suite
+from protocol.pq import PostQuantumUnavailableError
 from protocol.states import CLIENT_FRAMES, ClientState
 
 PENDING_LIMIT = 128
@@ -265,6 +268,7 @@ class Inbound:
             self.keys.sign.public,
             self.invite.facilitator_fingerprint,
             self.rng,
+            Suite(self.invite.suite),
         )
         entry = RosterEntry(
             member=frame.member,
@@ -273,12 +277,12 @@ class Inbound:
             box_key=self.keys.box.public,
             role="facilitator",
         )
-        epoch_key = self.rng(limits.KEY_BYTES)
         first = RosterContent(
             circle=frame.circle, version=1, epoch=0, prev=NO_TRANSCRIPT, members=(entry,)
         )
-        self.circle.start(epoch_key, first)
+        self.circle.start(first)
         self.lead = Facilitation(self.circle, self.secrets, self.rng, clock=self.clock)
+        self._announce_key()
         return [ev.CircleOpened(self.invite, frame.ends_at), self._roster_event()]
 
     def _on_info(self, frame: CircleInfo) -> list[ev.Event]:
@@ -292,8 +296,12 @@ class Inbound:
                 frame.facilitator_key,
                 self.invite.facilitator_fingerprint,
                 self.rng,
+                Suite(self.invite.suite),
             )
             info = open_info(self.secrets, frame.circle, frame.facilitator_key, frame.info)
+        except PostQuantumUnavailableError as exc:
+            self.wipe()
+            return [ev.ErrorReceived(0, str(exc), None)]
         except CryptoError:
             self.wipe()
             return [
@@ -326,6 +334,7 @@ class Inbound:
         self._move("welcome")
         self.ends_at = frame.ends_at
         self.last_rseq = max(self.last_rseq, frame.rseq)
+        self._announce_key()
         return [
             ev.Admitted(self.circle.member, frame.ends_at, content.pinned),
             self._roster_event(),
@@ -342,6 +351,7 @@ class Inbound:
         if frame.welcome.epoch <= circle.epoch:
             return []  # nothing was missed after all
         circle.accept_welcome(frame.welcome)
+        self._announce_key()
         out: list[ev.Event] = [
             ev.NoticeReceived(
                 "caught_up",
@@ -486,6 +496,7 @@ class Inbound:
         if not kept:
             self.wipe()
             return [ev.Removed(banned=False, signed=False)]
+        self._announce_key()
         out: list[ev.Event] = []
         pending, self._pending = list(self._pending), deque(maxlen=PENDING_LIMIT)
         self._held_since = None
@@ -493,6 +504,24 @@ class Inbound:
         for held in pending:
             out += self.receive(held)
         return out
+
+    def _announce_key(self) -> None:
+        """A fresh epoch key for the next commit, once per epoch (PROTOCOL.md 9.3)."""
+        update = self.circle.key_update() if self.circle is not None else None
+        if update is not None:
+            self._send(update)
+
+    def _on_key_update(self, frame: KeyUpdate) -> list[ev.Event]:
+        if frame.rseq:
+            self._note_rseq(frame.rseq)
+        if frame.member == self.member:
+            self._confirm(
+                ("key_update", frame.epoch, 0), dataclasses.replace(frame, member=None, rseq=None)
+            )
+            return []
+        if self.circle is not None:
+            self.circle.take_key_update(frame)  # a forged one raises, and becomes an alert
+        return []
 
     def _on_notice(self, frame: Notice) -> list[ev.Event]:
         if frame.rseq:

@@ -41,6 +41,7 @@ from protocol.frames import (
     Frame,
     Hello,
     Join,
+    KeyUpdate,
     Knock,
     Leave,
     LobbyRequest,
@@ -90,6 +91,8 @@ def echo_key(frame: Frame) -> EchoKey | None:
     """
     if isinstance(frame, Rekey):
         return ("rekey", frame.epoch, 0)
+    if isinstance(frame, KeyUpdate):
+        return ("key_update", frame.epoch, 0)
     if isinstance(frame, Roster):
         return ("roster", frame.version, 0)
     if frame.TYPE in MESSAGE_FRAMES:
@@ -142,7 +145,7 @@ class Session(Inbound):
         self._held_since: float | None = None  # when frames began waiting for a rekey
         self._expect_gone: dict[int, float] = {}  # removals this member signed, by when
         self._alerted: set[str] = set()  # overdue alerts already raised
-        self._knock: Knock | None = None  # this member's knock, to ask again to catch up
+        self._knock: KnockContent | None = None  # what this member knocked with, to catch up
         self._catching_up = False
         self.server_url = ""
         self.trusted_keys: frozenset[bytes] = frozenset()
@@ -196,9 +199,15 @@ class Session(Inbound):
         self._outbox = [Hello(version=limits.PROTOCOL_VERSION)]
 
     def _send(self, *frames: Frame) -> None:
+        adopted = False
         for frame in frames:
             if isinstance(frame, Rekey | Roster):
                 self._adopt(frame)
+                adopted = True
+        if adopted and self.circle is not None:
+            # After its own commit, the lead too announces a fresh key for the next one.
+            update = self.circle.key_update()
+            frames = (*frames, update) if update is not None else frames
         if self._resuming:
             self._held_out.extend(frames)
         else:
@@ -321,17 +330,27 @@ class Session(Inbound):
             raise LocalProtocolError("join a circle first")
         self._move("knock")
         self.handle = handle
-        content = KnockContent(handle=handle, mood=mood)
-        sealed = seal_knock(self.secrets, self.invite.circle_id, self.keys, content, self.rng)
-        self._knock = Knock(sealed=sealed)
-        self._send(self._knock)
+        self._knock = KnockContent(handle=handle, mood=mood)
+        self._send(self._knock_frame(self._knock))
+
+    def _knock_frame(self, content: KnockContent) -> Knock:
+        """A knock announcing this member's newest epoch key, which the welcome seals to."""
+        assert self.secrets is not None and self.invite is not None and self.keys is not None
+        circle = self.circle
+        if circle is None:
+            raise LocalProtocolError("the circle's details have not arrived yet")
+        public, key_id = circle.knock_key(), circle.knock_key_id()
+        sealed = seal_knock(
+            self.secrets, self.invite.circle_id, self.keys, key_id, public, content, self.rng
+        )
+        return Knock(sealed=sealed, key=key_id, x25519=public.x25519, mlkem=public.mlkem)
 
     def catch_up(self) -> None:
         """Ask the lead to welcome this member again, to where the circle is now: after a
         resume that came too late to replay every key change (PROTOCOL.md 3.3, Resuming)."""
         if self.admitted and self._knock is not None and not self._catching_up:
             self._catching_up = True
-            self._send(self._knock)
+            self._send(self._knock_frame(self._knock))
 
     def _seal(
         self, kind: str, content: PostContent | ReactContent | RetractContent | PinContent

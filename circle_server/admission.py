@@ -164,20 +164,32 @@ def knock(reg: Registry, circle: Circle, member: Member, frame: Knock) -> list[A
     if member.state is MemberState.ADMITTED:
         # A seated member that missed part of the history asks to be welcomed again; its
         # seat does not change, and the lead answers with a welcome to where the circle is.
-        return reg.to_facilitators(circle, knocked_frame(member, frame.sealed))
+        return reg.to_facilitators(circle, knocked_frame(member, frame))
     if circle.state is CircleState.PAUSED:  # F6: nobody could admit them
         raise Rejection(ErrorCode.ADMISSIONS_PAUSED, PAUSED_MESSAGE)
     member.state = member_after(member.state, "knock")
     member.knock = frame.sealed
+    member.knock_key = (frame.key, frame.x25519, frame.mlkem)
     reg.sync_conn(member)
     return reg.to_facilitators(circle, knocked_frame(member))
 
 
-def knocked_frame(member: Member, sealed: bytes | None = None) -> Knocked:
-    """What the facilitators are shown of a knock: the member's own, or ``sealed``."""
-    knock = sealed if sealed is not None else member.knock
+def knocked_frame(member: Member, frame: Knock | None = None) -> Knocked:
+    """What the facilitators are shown of a knock: the member's own, or ``frame``."""
+    knock = frame.sealed if frame is not None else member.knock
+    key_id, x25519, mlkem = (
+        (frame.key, frame.x25519, frame.mlkem) if frame is not None else member.knock_key
+    )
     assert knock is not None
-    return Knocked(member=member.id, sign_key=member.sign_key, box_key=member.box_key, sealed=knock)
+    return Knocked(
+        member=member.id,
+        sign_key=member.sign_key,
+        box_key=member.box_key,
+        sealed=knock,
+        key=key_id,
+        x25519=x25519,
+        mlkem=mlkem,
+    )
 
 
 def welcome_frame(circle: Circle, target: Member, frame: Admit) -> Welcome:

@@ -41,6 +41,10 @@ class Member:
     role: str = "member"
     conn: int | None = None
     knock: bytes | None = None
+    knock_key: tuple[int, bytes, bytes] = (0, b"", b"")
+    """The epoch key (id, X25519, ML-KEM) the last knock announced; public, relayed as is."""
+    key_epoch: int = 0
+    """The id of the newest key update relayed for this member (at most one per epoch)."""
     muted_until: float = 0.0
     last_post: float = -1e18
     away_since: float = 0.0
@@ -93,6 +97,8 @@ class Circle:
     warnings_sent: set[int] = field(default_factory=set)
     round: Round | None = None
     rseq: int = 0
+    epoch: int = 0
+    """The newest epoch a rekey named (public): key updates are for the one after it."""
     buffer: deque[tuple[int, Frame]] = field(default_factory=lambda: deque(maxlen=512))
     buffer_bytes: int = 0
     paused_until: float | None = None

@@ -38,6 +38,7 @@ from protocol.frames import (
     Frame,
     Hello,
     Join,
+    KeyUpdate,
     Knock,
     Leave,
     Lobby,
@@ -215,7 +216,9 @@ class Registry:
         self.stats.frames_in += 1
         now = self.clock()
         try:
-            metered = type(frame) not in UNMETERED or not self._facilitates(conn)
+            metered = type(frame) is not KeyUpdate and (
+                type(frame) not in UNMETERED or not self._facilitates(conn)
+            )
             if metered and not conn.bucket.take(now):
                 close = (
                     CloseCode.RATE_LIMITED
@@ -278,6 +281,8 @@ class Registry:
             return self._concern(circle, member, frame, now)
         if isinstance(frame, Checkout):
             return self._checkout(circle, member, frame)
+        if isinstance(frame, KeyUpdate):
+            return self._key_update(circle, member, frame)
         if not member.is_facilitator:
             raise Rejection(ErrorCode.NOT_ALLOWED, "Only a facilitator can do that.")
         if isinstance(frame, Admit):
@@ -431,7 +436,20 @@ class Registry:
                 out.append(Send(target.conn, CheckoutNotice(sealed=entry.sealed)))
         return out
 
-    def _stream(self, circle: Circle, frame: Roster | Rekey) -> list[Action]:
+    def _key_update(self, circle: Circle, member: Member, frame: KeyUpdate) -> list[Action]:
+        """A member's fresh epoch key: public, signed by the member, relayed to everyone in
+        order with the commits it is for (PROTOCOL.md 9.3). One per member per epoch, for the
+        next epoch at most: not metered as chat, and no way to flood the circle either."""
+        if frame.epoch <= member.key_epoch:
+            return []  # sent again after a reconnect, or older than one relayed: nothing new
+        if frame.epoch > circle.epoch + 1:
+            raise Rejection(ErrorCode.OUT_OF_ORDER, "A key update is for the next epoch only.")
+        member.key_epoch = frame.epoch
+        return self._stream(circle, dataclasses.replace(frame, member=member.id))
+
+    def _stream(self, circle: Circle, frame: Roster | Rekey | KeyUpdate) -> list[Action]:
+        if isinstance(frame, Rekey):
+            circle.epoch = max(circle.epoch, frame.epoch)
         numbered = dataclasses.replace(frame, rseq=self.next_rseq(circle))
         return self.publish(circle, numbered)
 

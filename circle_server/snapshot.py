@@ -18,11 +18,11 @@ from circle_server.circle import Circle, Member, Round
 from protocol.frames import PHASES, Frame
 from protocol.states import CircleState, MemberState, member_after
 
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
 """Version 2 added the agenda phase at the end, version 3 the listing approval after it;
 older snapshots still load, so a node of the previous release can hand its circles over
 during a rolling upgrade."""
-READABLE_VERSIONS = frozenset({1, 2, SNAPSHOT_VERSION})
+READABLE_VERSIONS = frozenset({1, 2, 3, SNAPSHOT_VERSION})
 
 
 class SnapshotError(ValueError):
@@ -43,6 +43,8 @@ def _member(m: Member) -> list[Any]:
         m.away_since,
         list(m.concerns),
         m.checked_out,
+        list(m.knock_key),
+        m.key_epoch,
     ]
 
 
@@ -77,6 +79,7 @@ def dump_circle(circle: Circle) -> bytes:
             circle.paused_until,
             circle.phase,
             list(circle.listing_approval) if circle.listing_approval else None,
+            circle.epoch,
         ],
         use_bin_type=True,
     )
@@ -100,6 +103,8 @@ def load_circle(
             raw = [*raw, None]  # no agenda phase yet
         if raw[0] in (1, 2):
             raw = [*raw, None]  # no listing approval yet
+        if raw[0] in (1, 2, 3):
+            raw = [*raw, 0]  # no epoch counted yet
         (
             _,
             cid,
@@ -127,6 +132,7 @@ def load_circle(
             paused_until,
             phase,
             approval,
+            epoch,
         ) = raw
         if phase is not None and phase not in PHASES:
             raise SnapshotError(f"unknown agenda phase {phase!r}")
@@ -157,6 +163,7 @@ def load_circle(
             paused_until=paused_until,
             phase=phase,
             listing_approval=tuple(approval) if approval else None,
+            epoch=epoch,
         )
         for fields in members:
             member = Member(
@@ -172,6 +179,10 @@ def load_circle(
                 away_since=fields[9],
                 concerns=deque(fields[10], maxlen=8),
                 checked_out=fields[11],
+                knock_key=(fields[12][0], fields[12][1], fields[12][2])
+                if len(fields) > 12
+                else (0, b"", b""),
+                key_epoch=fields[13] if len(fields) > 13 else 0,
             )
             if member.state is MemberState.ADMITTED:
                 member.state = member_after(member.state, "drop")

@@ -141,12 +141,13 @@ class RosterContent(Struct):
 
 @dataclass(frozen=True, slots=True)
 class WelcomeContent(Struct):
-    """Sealed to the joiner's box key: the epoch key and the roster at admission."""
+    """Sealed under the welcome key: the roster at admission and the digest of the commit
+    that made the epoch, from which the joiner computes the transcript hash (9.4, 9.6)."""
 
     circle: bytes = spec(Bytes(limits.ID_BYTES))
     member: int = spec(Int(1, limits.MAX_MEMBER_ID))
     epoch: int = spec(Int(0, limits.MAX_EPOCH))
-    key: bytes = spec(Key, repr=False)
+    commit: bytes = spec(Key)
     roster: RosterContent = spec(Nested(RosterContent))
     pinned: str | None = spec(Opt(Str(1000)))
 

@@ -135,19 +135,35 @@ class Authority(Struct):
 
 @dataclass(frozen=True, slots=True)
 class WelcomeBody(Struct):
-    """Epoch key and roster sealed to one joiner, signed by a facilitator (PROTOCOL.md 5.4)."""
+    """A joiner's way into an epoch, signed by the lead (PROTOCOL.md 5.4).
+
+    ``secret`` is the epoch's joiner secret sealed to the epoch key ``key`` the joiner
+    announced (with ML-KEM in suite 2); ``sealed`` is ``nonce || AEAD`` of the roster and
+    the commit digest under the welcome key derived from it (9.4).
+    """
 
     epoch: int = spec(Epoch)
+    key: int = spec(Epoch)
+    secret: bytes = spec(Bytes(max_len=limits.MAX_COMMIT_ENTRY))
     sealed: bytes = spec(Sealed)
     auth: Authority = spec(Nested(Authority))
 
 
 @dataclass(frozen=True, slots=True)
 class SealedTo(Struct):
-    """A ciphertext for one member (rekey entries, concerns)."""
+    """A ciphertext for one member (concerns, check-out moods)."""
 
     member: int = spec(MemberId)
     sealed: bytes = spec(Bytes(max_len=limits.MAX_SEALED_TO))
+
+
+@dataclass(frozen=True, slots=True)
+class CommitEntry(Struct):
+    """A commit secret sealed to one remaining member's epoch key ``key`` (PROTOCOL.md 9.2)."""
+
+    member: int = spec(MemberId)
+    key: int = spec(Epoch)
+    sealed: bytes = spec(Bytes(max_len=limits.MAX_COMMIT_ENTRY))
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +307,10 @@ class Knock(Frame):
 
     TYPE: ClassVar[str] = "knock"
     sealed: bytes = spec(Bytes(max_len=1024))
+    key: int = spec(Epoch)
+    x25519: bytes = spec(Key)
+    mlkem: bytes = spec(Bytes(max_len=limits.MLKEM_PUBLIC_BYTES))
+    """The joiner's newest epoch key and its id (9.3): the welcome's secret is sealed to it."""
 
 
 @_frame
@@ -303,6 +323,9 @@ class Knocked(Frame):
     sign_key: bytes = spec(Key)
     box_key: bytes = spec(Key)
     sealed: bytes = spec(Bytes(max_len=1024))
+    key: int = spec(Epoch)
+    x25519: bytes = spec(Key)
+    mlkem: bytes = spec(Bytes(max_len=limits.MLKEM_PUBLIC_BYTES))
 
 
 @_frame
@@ -467,12 +490,36 @@ class Roster(Frame):
 @_frame
 @dataclass(frozen=True, slots=True)
 class Rekey(Frame):
-    """Facilitator -> everyone: a new epoch key sealed to each remaining member (S5)."""
+    """Lead -> everyone: a commit into the next epoch (S5, PROTOCOL.md 9.4).
+
+    A fresh commit secret sealed to each remaining member's newest epoch key, the hash of the
+    roster that follows, and the confirmation tag of the epoch it makes.
+    """
 
     TYPE: ClassVar[str] = "rekey"
     epoch: int = spec(Int(1, limits.MAX_EPOCH))
-    keys: tuple[SealedTo, ...] = spec(ListOf(Nested(SealedTo), limits.MAX_CAPACITY))
+    keys: tuple[CommitEntry, ...] = spec(ListOf(Nested(CommitEntry), limits.MAX_CAPACITY))
+    roster: bytes = spec(Key)
+    tag: bytes = spec(Key)
     auth: Authority = spec(Nested(Authority))
+    rseq: int | None = spec(Opt(Seq))
+
+
+@_frame
+@dataclass(frozen=True, slots=True)
+class KeyUpdate(Frame):
+    """Member -> everyone: its fresh epoch key for the next commit, signed (PROTOCOL.md 9.3).
+
+    ``epoch`` names the key (the epoch it is for); ``member`` and ``rseq`` are set by the
+    server as it relays it.
+    """
+
+    TYPE: ClassVar[str] = "key_update"
+    epoch: int = spec(Int(1, limits.MAX_EPOCH))
+    x25519: bytes = spec(Key)
+    mlkem: bytes = spec(Bytes(max_len=limits.MLKEM_PUBLIC_BYTES))
+    sig: bytes = spec(Sig)
+    member: int | None = spec(Opt(MemberId))
     rseq: int | None = spec(Opt(Seq))
 
 

@@ -8,13 +8,15 @@ does I/O; the client core feeds them frames.
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TypeVar
 
-from protocol import crypto, limits
+from protocol import crypto, kem, limits
+from protocol import keyschedule as ks
 from protocol.codec import Struct, decode_struct, pack
 from protocol.content import (
     KIND_CONTENT,
@@ -26,6 +28,7 @@ from protocol.content import (
 )
 from protocol.crypto import CircleSecrets, MemberKeys, Random, SigningKeys, system_random
 from protocol.errors import (
+    CryptoError,
     EpochError,
     ForkError,
     LocalProtocolError,
@@ -36,14 +39,16 @@ from protocol.errors import (
 )
 from protocol.frames import (
     Authority,
+    CommitEntry,
     Delegation,
     Envelope,
+    KeyUpdate,
     Rekey,
     Relayed,
     Roster,
-    SealedTo,
     WelcomeBody,
 )
+from protocol.kem import EpochKeyPair, EpochPublicKey, Suite
 from protocol.names import handle_problem, skeleton
 
 T = TypeVar("T", bound=Struct)
@@ -63,8 +68,6 @@ SECRET_BUCKETS = limits.PAD_BUCKETS + (
 """Knock and info: ``nonce || AEAD`` (the knock always fits the first bucket)."""
 ROSTER_BUCKETS = limits.PAD_BUCKETS + (limits.MAX_SEALED - crypto.AEAD_OVERHEAD,)
 """Roster: the nonce travels in its own field."""
-BOX_BUCKETS = limits.PAD_BUCKETS + (limits.MAX_SEALED - crypto.BOX_OVERHEAD,)
-"""Welcome: a sealed box."""
 
 # Sealed boxes to one member outside the group key (PROTOCOL.md 5.9, section 8).
 MOOD_BUCKETS = (limits.PAD_BUCKETS[0],)
@@ -75,22 +78,38 @@ NOTE_BUCKETS = (*limits.PAD_BUCKETS[:2], limits.MAX_NOTE - crypto.BOX_OVERHEAD)
 """A private warning note: 256, 1,024, or the whole moderation ``note`` field."""
 
 
+def _knock_ad(
+    circle_id: bytes, sign_key: bytes, box_key: bytes, key_id: int, epoch_key: EpochPublicKey
+) -> bytes:
+    # The knock binds the joiner's epoch key, so the server cannot swap in its own and read
+    # the welcome sealed to it (PROTOCOL.md 9.3).
+    return crypto.transcript("knock", circle_id, sign_key, box_key, key_id, epoch_key.digest())
+
+
 def seal_knock(
     secrets: CircleSecrets,
     circle_id: bytes,
     keys: MemberKeys,
+    key_id: int,
+    epoch_key: EpochPublicKey,
     content: KnockContent,
     rng: Random = system_random,
 ) -> bytes:
-    ad = crypto.transcript("knock", circle_id, keys.sign.public, keys.box.public)
+    ad = _knock_ad(circle_id, keys.sign.public, keys.box.public, key_id, epoch_key)
     plain = crypto.pad(pack(content.to_map()), SECRET_BUCKETS)
     return crypto.seal_secret(secrets.knock_key, plain, ad, rng)
 
 
 def open_knock(
-    secrets: CircleSecrets, circle_id: bytes, sign_key: bytes, box_key: bytes, sealed: bytes
+    secrets: CircleSecrets,
+    circle_id: bytes,
+    sign_key: bytes,
+    box_key: bytes,
+    key_id: int,
+    epoch_key: EpochPublicKey,
+    sealed: bytes,
 ) -> KnockContent:
-    ad = crypto.transcript("knock", circle_id, sign_key, box_key)
+    ad = _knock_ad(circle_id, sign_key, box_key, key_id, epoch_key)
     plain = crypto.unpad(crypto.open_secret(secrets.knock_key, sealed, ad, "knock"), SECRET_BUCKETS)
     return _decode_inner(KnockContent, plain)
 
@@ -213,24 +232,57 @@ def _cert_tuple(cert: Delegation | None) -> tuple[int, bytes, str, bytes] | None
 
 
 def _welcome_parts(
-    circle_id: bytes, member: int, sign_key: bytes, box_key: bytes, epoch: int, sealed: bytes
+    circle_id: bytes,
+    suite: Suite,
+    member: int,
+    sign_key: bytes,
+    box_key: bytes,
+    epoch_key: EpochPublicKey,
+    body: WelcomeBody,
 ) -> tuple[bytes | int | str, ...]:
-    return (circle_id, member, sign_key, box_key, epoch, sealed)
+    """A welcome is signed over the cipher suite, the joiner's keys and everything sealed."""
+    return (
+        circle_id,
+        int(suite),
+        member,
+        sign_key,
+        box_key,
+        epoch_key.digest(),
+        body.epoch,
+        body.key,
+        body.secret,
+        body.sealed,
+    )
 
 
 def _rekey_parts(
-    circle_id: bytes, epoch: int, prev: bytes, keys: Iterable[SealedTo]
+    circle_id: bytes,
+    suite: Suite,
+    epoch: int,
+    prev: bytes,
+    roster_hash: bytes,
+    tag: bytes,
+    keys: Iterable[CommitEntry],
 ) -> tuple[bytes | int, ...]:
-    """A rekey is signed over the transcript hash it follows (``prev``, PROTOCOL.md 5.8): it
-    verifies only for members whose history is the signer's."""
-    parts: list[bytes | int] = [circle_id, epoch, prev]
+    """A rekey is signed over the cipher suite and the transcript hash it follows (``prev``,
+    PROTOCOL.md 9.6): it verifies only for members whose history is the signer's."""
+    parts: list[bytes | int] = [circle_id, int(suite), epoch, prev, roster_hash, tag]
     for entry in keys:
-        parts += [entry.member, entry.sealed]
+        parts += [entry.member, entry.key, entry.sealed]
     return tuple(parts)
 
 
-def _rekey_plain(circle_id: bytes, member: int, epoch: int, key: bytes) -> bytes:
-    return crypto.transcript("rekey-key", circle_id, member, epoch, key)
+def welcome_ad(circle_id: bytes, member: int, epoch: int, suite: Suite) -> bytes:
+    """Associated data of a joiner secret sealed to a joiner's epoch key (9.4)."""
+    return crypto.transcript("circle:v1:kem:welcome", circle_id, member, epoch, int(suite))
+
+
+def _welcome_content_ad(circle_id: bytes, member: int, epoch: int) -> bytes:
+    return crypto.transcript("welcome", circle_id, member, epoch)
+
+
+def _entry_kind(sealed: bytes) -> int:
+    return sealed[0] if sealed else 0
 
 
 # --------------------------------------------------------------------------- sequence tracking
@@ -319,6 +371,24 @@ class Opened:
 # --------------------------------------------------------------------------- member state
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class PreparedCommit:
+    """What the lead derived for a commit into ``epoch`` before signing it (9.4)."""
+
+    epoch: int
+    entries: tuple[CommitEntry, ...]
+    prev: bytes
+    roster_hash: bytes
+    commit: bytes
+    tag: bytes
+    joiner: bytes
+    """The epoch's joiner secret, sealed to each joiner; never kept."""
+    epoch_key: bytes
+
+    def __repr__(self) -> str:
+        return f"PreparedCommit(epoch={self.epoch}, entries={len(self.entries)})"
+
+
 NO_TRANSCRIPT = bytes(limits.KEY_BYTES)
 """The ``prev`` of a circle's first roster: there is no history before it."""
 
@@ -346,6 +416,7 @@ class CircleCrypto:
         root_key: bytes,
         invite_fingerprint: bytes,
         rng: Random = system_random,
+        suite: Suite = kem.DEFAULT_SUITE,
     ) -> None:
         crypto.check_authority(root_key, invite_fingerprint, root_key, None, circle_id)
         self.circle_id = circle_id
@@ -353,9 +424,19 @@ class CircleCrypto:
         self.keys = keys
         self.root_key = root_key
         self.invite_fingerprint = invite_fingerprint
+        self.suite = kem.check_suite(suite, int(suite))
         self._rng = rng
         self.epoch = -1
         self._epoch_keys: dict[int, bytes] = {}
+        """Per epoch, the base key of its roster, message and check-out keys (5.5, 9.4)."""
+        self._schedule: ks.EpochSecrets | None = None
+        self._prev_transcript = NO_TRANSCRIPT  # the transcript hash the current epoch follows
+        self._roster_hash = NO_TRANSCRIPT  # the roster the current epoch's commit named
+        self.last_pq_epoch: int | None = None
+        self._own_keys: dict[int, EpochKeyPair] = {}
+        """This member's fresh epoch keys by id, kept until a commit sealed to a later one."""
+        self.peer_keys: dict[int, tuple[int, EpochPublicKey]] = {}
+        """The newest verified epoch key of each other member: (key id, public key)."""
         self.roster: dict[int, RosterEntry] = {}
         self.roster_content: RosterContent | None = None
         self.roster_version = 0
@@ -373,14 +454,145 @@ class CircleCrypto:
         self.removed = False
 
     # -- joining ---------------------------------------------------------------------------
-    def start(self, epoch_key: bytes, roster: RosterContent) -> None:
-        """The opener's own state: epoch 0 under a key it just drew, itself on the roster."""
+    def start(self, roster: RosterContent) -> None:
+        """The opener's own state: epoch 0 from a commit secret it draws and never sends."""
         if not crypto.constant_time_equal(self.keys.sign.public, self.root_key):
             raise LocalProtocolError("only the facilitator who opened the circle starts it")
         if roster.version != 1 or roster.epoch != 0 or roster.prev != NO_TRANSCRIPT:
             raise LocalProtocolError("a circle starts at roster version 1, epoch 0")
-        self._set_epoch(0, epoch_key)
+        roster_hash = roster_transcript(0, roster)
+        transcript = ks.epoch_transcript(
+            NO_TRANSCRIPT, self.circle_id, self.suite, 0, roster_hash, ks.commit_digest(())
+        )
+        commit_secret = self._rng(limits.SECRET_BYTES)
+        self._enter(ks.EpochSecrets.first(commit_secret, self.suite, self.circle_id, transcript))
+        self._prev_transcript, self._roster_hash = NO_TRANSCRIPT, roster_hash
+        self.last_pq_epoch = 0  # the first secret never travels: nothing to break
         self._set_roster(roster)
+
+    # -- this member's epoch keys (PROTOCOL.md 9.3) -------------------------------------------
+    def knock_key(self) -> EpochPublicKey:
+        """The epoch key a knock announces: this member's newest, or a first one (id 0)."""
+        if not self._own_keys:
+            self._own_keys[0] = EpochKeyPair.for_suite(0, self.suite, self._rng)
+        return self._own_keys[max(self._own_keys)].public
+
+    def knock_key_id(self) -> int:
+        self.knock_key()
+        return max(self._own_keys)
+
+    def key_update(self) -> KeyUpdate | None:
+        """A fresh epoch key for the next commit, signed; once per epoch (None if drawn)."""
+        if self.removed or self.epoch < 0:
+            return None
+        key_id = self.epoch + 1
+        if key_id in self._own_keys:
+            return None
+        pair = EpochKeyPair.for_suite(key_id, self.suite, self._rng)
+        self._own_keys[key_id] = pair
+        signed = kem.sign_key_update(self.keys.sign, self.circle_id, self.member, self.suite, pair)
+        return KeyUpdate(
+            epoch=key_id,
+            x25519=pair.public.x25519,
+            mlkem=pair.public.mlkem,
+            sig=signed.sig,
+            member=None,
+            rseq=None,
+        )
+
+    def take_key_update(self, frame: KeyUpdate) -> bool:
+        """Verify another member's key update and keep it if newer (False: nothing new).
+
+        Signed with the member's roster key, so neither the server nor anyone else can make
+        the lead seal the next commit secret to a key of its choosing (TamperedError).
+        """
+        entry = self.roster.get(frame.member) if frame.member is not None else None
+        if entry is None or frame.member == self.member:
+            return False
+        public = EpochPublicKey(frame.x25519, frame.mlkem)
+        update = kem.KeyUpdate(
+            self.circle_id, entry.member, frame.epoch, int(self.suite), public, frame.sig
+        )
+        kem.verify_key_update(entry.sign_key, update, self.circle_id, frame.epoch, self.suite)
+        held = self.peer_keys.get(entry.member)
+        if held is not None and held[0] >= frame.epoch:
+            return False
+        self.peer_keys[entry.member] = (frame.epoch, public)
+        return True
+
+    def note_knock_key(self, member: int, key_id: int, public: EpochPublicKey) -> None:
+        """A knock's epoch key (bound by the knock's seal): the newest the lead has for it."""
+        held = self.peer_keys.get(member)
+        if held is None or held[0] < key_id:
+            self.peer_keys[member] = (key_id, public)
+
+    def key_for(self, member: int) -> tuple[int, EpochPublicKey]:
+        """The newest epoch key held for ``member`` (this member's own included)."""
+        if member == self.member:
+            key_id = self.knock_key_id()
+            return key_id, self._own_keys[key_id].public
+        held = self.peer_keys.get(member)
+        if held is None:
+            name = self.handle_of(member) or "a member"
+            raise EpochError(
+                f"the fresh keys of {name} have not arrived yet; try again in a moment"
+            )
+        return held
+
+    def _used_key(self, key_id: int) -> EpochKeyPair:
+        """This member's key ``key_id``; every older key is wiped, as no commit needs it."""
+        pair = self._own_keys.get(key_id)
+        if pair is None:
+            raise TamperedError("sealed to an epoch key this member does not hold")
+        for old in [k for k in self._own_keys if k < key_id]:
+            self._own_keys.pop(old).wipe()
+        return pair
+
+    # -- commits (the lead, PROTOCOL.md 9.4) ------------------------------------------------
+    def prepare_commit(self, roster: RosterContent, joiners: Iterable[int]) -> PreparedCommit:
+        """Seal a fresh commit secret to every member of ``roster`` but the ``joiners``,
+        each to its newest verified epoch key, and derive what the next epoch needs."""
+        schedule = self._current()
+        epoch = self.epoch + 1
+        if roster.epoch != epoch or roster.prev != self.transcript_hash:
+            raise LocalProtocolError("the roster does not follow this member's epoch")
+        joining = set(joiners)
+        keys = {e.member: self.key_for(e.member) for e in roster.members if e.member not in joining}
+        changed = set(keys) != set(self.roster) or bool(joining)
+        hybrid = ks.needs_pq_step(self.suite, epoch, self.last_pq_epoch, changed)
+        # A join is a post-quantum step for everyone (the joiner's secret always is), so
+        # every member, the joiner too, counts the same last post-quantum epoch.
+        commit_secret = self._rng(limits.SECRET_BYTES)
+        sealed = kem.seal_commit(
+            {m: public for m, (_, public) in keys.items()},
+            commit_secret,
+            self.circle_id,
+            epoch,
+            self.suite,
+            hybrid,
+            self._rng,
+        )
+        entries = tuple(CommitEntry(member=m, key=keys[m][0], sealed=box) for m, box in sealed)
+        roster_hash = roster_transcript(epoch, roster)
+        commit = ks.commit_digest((e.member, e.key, e.sealed) for e in entries)
+        transcript = ks.epoch_transcript(
+            self.transcript_hash, self.circle_id, self.suite, epoch, roster_hash, commit
+        )
+        joiner = schedule.joiner_for_next(commit_secret, transcript)
+        nxt = ks.EpochSecrets.from_welcome(joiner, self.suite, self.circle_id, epoch, transcript)
+        try:
+            return PreparedCommit(
+                epoch=epoch,
+                entries=entries,
+                prev=self.transcript_hash,
+                roster_hash=roster_hash,
+                commit=commit,
+                tag=nxt.confirmation_tag(),
+                joiner=joiner,
+                epoch_key=nxt.roster_key(),
+            )
+        finally:
+            nxt.wipe()
 
     def accept_welcome(self, body: WelcomeBody) -> WelcomeContent:
         """Verify the facilitator's signature and open the welcome (S2).
@@ -394,18 +606,30 @@ class CircleCrypto:
             raise ForkError("this member was already welcomed")
         if self.epoch >= 0 and body.epoch <= self.epoch:
             raise ForkError("a welcome that does not move this member forward")
+        pair = self._own_keys.get(body.key)
+        if pair is None:
+            raise TamperedError("the welcome is sealed to an epoch key this member does not hold")
         parts = _welcome_parts(
             self.circle_id,
+            self.suite,
             self.member,
             self.keys.sign.public,
             self.keys.box.public,
-            body.epoch,
-            body.sealed,
+            pair.public,
+            body,
         )
         delegate = self._check_signature(body.auth, parts, "welcome")
-        padded = crypto.open_sealed(self.keys.box, body.sealed, "welcome")
-        plain = crypto.unpad(padded, BOX_BUCKETS)
-        content = _decode_inner(WelcomeContent, plain)
+        ad = welcome_ad(self.circle_id, self.member, body.epoch, self.suite)
+        try:
+            joiner = pair.open(body.secret, ad, expect_hybrid=self.suite is Suite.X25519_MLKEM768)
+        except kem.SuiteError:
+            raise
+        except CryptoError:
+            raise TamperedError("the welcome's key could not be opened") from None
+        key = ks.welcome_key(joiner, self.circle_id, body.epoch)
+        content_ad = _welcome_content_ad(self.circle_id, self.member, body.epoch)
+        padded = crypto.open_secret(key, body.sealed, content_ad, "welcome")
+        content = _decode_inner(WelcomeContent, crypto.unpad(padded, SECRET_BUCKETS))
         roster = content.roster
         if (
             content.circle != self.circle_id
@@ -428,13 +652,35 @@ class CircleCrypto:
             raise ForkError("a welcome that does not move this member forward")
         # A delegated lead's welcome is checked against the roster the welcome carries.
         self._check_delegate(delegate, body.auth, entries)
-        self._set_epoch(content.epoch, content.key)
+        roster_hash = roster_transcript(content.epoch, roster)
+        transcript = ks.epoch_transcript(
+            roster.prev, self.circle_id, self.suite, content.epoch, roster_hash, content.commit
+        )
+        self._used_key(body.key)
+        self._enter(
+            ks.EpochSecrets.from_welcome(
+                joiner, self.suite, self.circle_id, content.epoch, transcript
+            )
+        )
+        self._prev_transcript, self._roster_hash = roster.prev, roster_hash
+        self.last_pq_epoch = content.epoch  # a welcome always comes with a post-quantum step
         self._set_roster(roster)
         return content
 
     # -- epochs ----------------------------------------------------------------------------
-    def _set_epoch(self, epoch: int, key: bytes) -> None:
-        self._epoch_keys[epoch] = key
+    def _current(self) -> ks.EpochSecrets:
+        if self._schedule is None or self.removed:
+            raise EpochError("no current epoch: not (or no longer) in the circle")
+        return self._schedule
+
+    def _enter(self, secrets: ks.EpochSecrets) -> None:
+        """Make ``secrets`` the current epoch; the previous epoch's secrets are wiped."""
+        if self._schedule is not None:
+            self._schedule.wipe()
+        self._schedule = secrets
+        self.transcript_hash = secrets.transcript
+        epoch = secrets.epoch
+        self._epoch_keys[epoch] = secrets.roster_key()
         self.epoch = epoch
         self._next_seq = 1
         for old in [e for e in self._epoch_keys if e < epoch - limits.EPOCH_RETENTION]:
@@ -462,12 +708,24 @@ class CircleCrypto:
     def apply_rekey(self, frame: Rekey) -> bool:
         """Move to the next epoch; returns False if this member was left out (removed, S5).
 
-        The rekey must go to exactly the next epoch, be signed over this member's transcript
-        hash, and keep the root facilitator unless it left (S10).
+        The rekey must go to exactly the next epoch, be signed over the suite and this
+        member's transcript hash, keep the root facilitator unless it left (S10), seal this
+        member's commit secret to one of its own fresh keys, with ML-KEM whenever the epoch
+        is a post-quantum step (9.4), and carry the confirmation tag of the epoch this member
+        derives; a tag that differs is a fork (ForkError) and changes nothing.
         """
         if frame.epoch != self.epoch + 1 or self._roster_epoch != self.epoch:
             raise ForkError(f"rekey to epoch {frame.epoch} does not follow epoch {self.epoch}")
-        parts = _rekey_parts(self.circle_id, frame.epoch, self.transcript_hash, frame.keys)
+        schedule = self._current()
+        parts = _rekey_parts(
+            self.circle_id,
+            self.suite,
+            frame.epoch,
+            self.transcript_hash,
+            frame.roster,
+            frame.tag,
+            frame.keys,
+        )
         delegate = self._check_signature(frame.auth, parts, "rekey")
         self._check_delegate(delegate, frame.auth, self.roster)
         recipients = [entry.member for entry in frame.keys]
@@ -476,20 +734,46 @@ class CircleCrypto:
         root = self.root_member()
         if root is not None and root not in recipients and not self.root_left:
             raise TamperedError("a rekey may not leave out the facilitator who opened the circle")
+        kinds = {_entry_kind(entry.sealed) for entry in frame.keys}
+        if len(kinds) != 1:
+            raise TamperedError("a rekey mixes post-quantum and classic entries")
         mine = [entry for entry in frame.keys if entry.member == self.member]
         if not mine:
             self.removed = True
-            self._epoch_keys.clear()
+            self._forget_keys()
             return False
+        changed = set(recipients) != set(self.roster)
+        hybrid = ks.needs_pq_step(self.suite, frame.epoch, self.last_pq_epoch, changed)
+        pair = self._own_keys.get(mine[0].key)
+        if pair is None:
+            raise TamperedError("a rekey sealed to an epoch key this member does not hold")
+        ad = kem.commit_ad(self.circle_id, self.member, frame.epoch, self.suite)
+        try:
+            commit_secret = pair.open(mine[0].sealed, ad, expect_hybrid=hybrid)
+        except kem.SuiteError:
+            raise
+        except CryptoError:
+            raise TamperedError("this member's rekey entry could not be opened") from None
+        commit = ks.commit_digest((e.member, e.key, e.sealed) for e in frame.keys)
+        transcript = ks.epoch_transcript(
+            self.transcript_hash, self.circle_id, self.suite, frame.epoch, frame.roster, commit
+        )
+        joiner = schedule.joiner_for_next(commit_secret, transcript)
+        nxt = ks.EpochSecrets.from_welcome(
+            joiner, self.suite, self.circle_id, frame.epoch, transcript
+        )
+        try:
+            nxt.verify_confirmation(frame.tag)
+        except ForkError:
+            nxt.wipe()
+            raise
+        self._used_key(mine[0].key)
+        previous = self.transcript_hash
+        self._enter(nxt)
+        self._prev_transcript, self._roster_hash = previous, frame.roster
+        if kinds == {kem.KIND_HYBRID}:
+            self.last_pq_epoch = frame.epoch
         self.keyed = set(recipients)
-        plain = crypto.open_sealed(self.keys.box, mine[0].sealed, "rekey")
-        prefix = _rekey_plain(self.circle_id, self.member, frame.epoch, b"")
-        key = plain[len(prefix) :]
-        if len(key) != limits.KEY_BYTES or plain != _rekey_plain(
-            self.circle_id, self.member, frame.epoch, key
-        ):
-            raise TamperedError("rekey entry is for another circle, member or epoch")
-        self._set_epoch(frame.epoch, key)
         return True
 
     # -- roster ----------------------------------------------------------------------------
@@ -511,7 +795,7 @@ class CircleCrypto:
                 return False  # the very roster taken before, sent again (a lead's resume)
             if frame.version == self.roster_version and frame.epoch == self.epoch:
                 content = self._open_roster(frame)
-                if roster_transcript(frame.epoch, content) == self.transcript_hash:
+                if roster_transcript(frame.epoch, content) == self._roster_hash:
                     return False  # the same roster again (an echo, or a resume)
                 raise ForkError("a second, different roster for the same version")
             raise ForkError(f"roster version {frame.version} is older than the one held")
@@ -525,8 +809,12 @@ class CircleCrypto:
                 f"version {self.roster_version} at epoch {self.epoch}"
             )
         content = self._open_roster(frame)
-        if content.prev != self.transcript_hash or content.epoch != frame.epoch:
-            raise ForkError("the roster does not follow the history this member holds")
+        if (
+            content.prev != self._prev_transcript
+            or content.epoch != frame.epoch
+            or roster_transcript(frame.epoch, content) != self._roster_hash
+        ):
+            raise ForkError("the roster is not the one the key change named")
         _check_roster_shape(content)
         self._check_changes(content, delegate)
         self._set_roster(content)
@@ -586,23 +874,23 @@ class CircleCrypto:
         self.ever_seated.update({m: "" for m in content.former if m not in self.ever_seated})
         self.keyed = set(self.roster)
         self._roster_epoch = content.epoch
-        self.transcript_hash = roster_transcript(content.epoch, content)
+        for gone in [m for m in self.peer_keys if m not in self.roster]:
+            del self.peer_keys[gone]
 
     def handle_of(self, member: int) -> str | None:
         entry = self.roster.get(member)
         return entry.handle if entry else None
 
     def fingerprint(self) -> str:
-        """Short circle fingerprint members compare aloud (S4): 5 groups of 4 digits.
+        """The epoch authenticator's digits members compare aloud (S4, PROTOCOL.md 9.6).
 
-        It covers the transcript hash, so it changes with every roster and two members who
-        read the same digits hold the same history: ids, handles, keys, roles, epochs.
+        Derived from the epoch secret and the transcript hash, so it changes with every
+        epoch, only members can compute it, and two members who read the same digits for
+        the same epoch hold the same secret and the same history: ids, handles, keys, roles,
+        roster versions and commits.
         """
-        parts = crypto.transcript(self.circle_id, self.root_key, self.transcript_hash)
-        digest = crypto.hash_bytes("circle-fingerprint", parts, 10)
-        number = int.from_bytes(digest, "big") % 10**20
-        digits = f"{number:020d}"
-        return " ".join(digits[i : i + 4] for i in range(0, 20, 4))
+        digits = ks.authenticator_digits(self._current().authenticator, self.epoch)
+        return digits.partition(" · ")[2]
 
     def _check_signature(
         self, auth: Authority, parts: tuple[bytes | int | str, ...], label: str
@@ -715,9 +1003,27 @@ class CircleCrypto:
         """Missing (sender, epoch) -> seqs: messages the server dropped or has not yet sent."""
         return {k: w.gaps() for k, w in self._windows.items() if w.missing}
 
-    def wipe(self) -> None:
-        """Drop keys and roster (F5). Python cannot zero memory; see SECURITY.md."""
+    def secret_material(self) -> list[bytes]:
+        """Every secret this object holds now (for tests that look for key material)."""
+        found = [bytes(key) for key in self._epoch_keys.values()]
+        if self._schedule is not None:
+            found += [bytes(b) for b in self._schedule.secret_buffers() if any(b)]
+        found += [pair.x25519_secret() for pair in self._own_keys.values() if not pair.wiped]
+        return found
+
+    def _forget_keys(self) -> None:
+        if self._schedule is not None:
+            self._schedule.wipe()
+        self._schedule = None
         self._epoch_keys.clear()
+        for pair in self._own_keys.values():
+            pair.wipe()
+        self._own_keys.clear()
+        self.peer_keys.clear()
+
+    def wipe(self) -> None:
+        """Drop keys and roster (F5); secrets in bytearrays are overwritten (SECURITY.md)."""
+        self._forget_keys()
         self.roster.clear()
         self.roster_content = None
         self.ever_seated.clear()
@@ -772,49 +1078,80 @@ class FacilitatorSigner:
     def _auth(self, label: str, *parts: bytes | int | str) -> Authority:
         return Authority(signer=self.keys.public, sig=self.keys.sign(label, *parts), cert=self.cert)
 
-    def new_epoch_key(self) -> bytes:
-        return self._rng(limits.KEY_BYTES)
-
-    def welcome(
+    def commit(
         self,
-        member: int,
-        sign_key: bytes,
-        box_key: bytes,
-        epoch: int,
-        epoch_key: bytes,
+        circle: CircleCrypto,
         roster: RosterContent,
+        joiners: dict[int, tuple[int, EpochPublicKey]],
         pinned: str | None = None,
+    ) -> tuple[Rekey, Roster, dict[int, WelcomeBody]]:
+        """A commit into the next epoch: the rekey for the remaining members, the roster
+        sealed under the new epoch, and a welcome for each joiner sealed to the epoch key
+        (key id, public key) its knock announced (PROTOCOL.md 9.4)."""
+        prepared = circle.prepare_commit(roster, joiners)
+        entries = {e.member: e for e in roster.members}
+        parts = _rekey_parts(
+            self.circle_id,
+            circle.suite,
+            prepared.epoch,
+            prepared.prev,
+            prepared.roster_hash,
+            prepared.tag,
+            prepared.entries,
+        )
+        rekey = Rekey(
+            epoch=prepared.epoch,
+            keys=prepared.entries,
+            roster=prepared.roster_hash,
+            tag=prepared.tag,
+            auth=self._auth("rekey", *parts),
+            rseq=None,
+        )
+        welcomes = {
+            member: self._welcome(circle.suite, entries[member], key, prepared, roster, pinned)
+            for member, key in joiners.items()
+        }
+        return rekey, self.roster(roster, prepared.epoch, prepared.epoch_key), welcomes
+
+    def _welcome(
+        self,
+        suite: Suite,
+        entry: RosterEntry,
+        key: tuple[int, EpochPublicKey],
+        prepared: PreparedCommit,
+        roster: RosterContent,
+        pinned: str | None,
     ) -> WelcomeBody:
+        key_id, public = key
+        epoch, member = prepared.epoch, entry.member
+        secret = kem.seal_to_epoch_key(
+            public,
+            prepared.joiner,
+            welcome_ad(self.circle_id, member, epoch, suite),
+            suite is Suite.X25519_MLKEM768,
+            self._rng,
+        )
         content = WelcomeContent(
             circle=self.circle_id,
             member=member,
             epoch=epoch,
-            key=epoch_key,
+            commit=prepared.commit,
             roster=roster,
             pinned=pinned,
         )
-        plain = crypto.pad(pack(content.to_map()), BOX_BUCKETS)
-        sealed = crypto.seal_to(box_key, plain, self._rng)
-        parts = _welcome_parts(self.circle_id, member, sign_key, box_key, epoch, sealed)
-        return WelcomeBody(epoch=epoch, sealed=sealed, auth=self._auth("welcome", *parts))
-
-    def rekey(
-        self, epoch: int, epoch_key: bytes, recipients: Iterable[RosterEntry], prev: bytes
-    ) -> Rekey:
-        """A new epoch key sealed to each recipient; whoever is not listed is cut off (S5).
-
-        ``prev`` is the transcript hash the new epoch follows (PROTOCOL.md 5.8)."""
-        keys = tuple(
-            SealedTo(
-                member=r.member,
-                sealed=crypto.seal_to(
-                    r.box_key, _rekey_plain(self.circle_id, r.member, epoch, epoch_key), self._rng
-                ),
-            )
-            for r in recipients
+        sealed = crypto.seal_secret(
+            ks.welcome_key(prepared.joiner, self.circle_id, epoch),
+            crypto.pad(pack(content.to_map()), SECRET_BUCKETS),
+            _welcome_content_ad(self.circle_id, member, epoch),
+            self._rng,
         )
-        auth = self._auth("rekey", *_rekey_parts(self.circle_id, epoch, prev, keys))
-        return Rekey(epoch=epoch, keys=keys, auth=auth, rseq=None)
+        body = WelcomeBody(
+            epoch=epoch, key=key_id, secret=secret, sealed=sealed, auth=self._auth("welcome")
+        )
+        parts = _welcome_parts(
+            self.circle_id, suite, member, entry.sign_key, entry.box_key, public, body
+        )
+        return dataclasses.replace(body, auth=self._auth("welcome", *parts))
 
     def roster(self, content: RosterContent, epoch: int, epoch_key: bytes) -> Roster:
         nonce = self._rng(limits.NONCE_BYTES)

@@ -9,8 +9,10 @@ Format (PROTOCOL.md 4)::
 that serves other things too); without it the websocket is at ``/``.
 
 ``CIRCLE_ID`` is the 16-byte circle id in unpadded base64url. ``SECRET_PART`` is unpadded
-base64url of ``secret(32) || facilitator_fingerprint(16) || check(4)`` where ``check`` is a
-labelled BLAKE2b-32 over everything before it, so typos are caught before any network traffic.
+base64url of ``secret(32) || facilitator_fingerprint(16) || suite(1) || check(4)`` where
+``suite`` is the circle's cipher suite (PROTOCOL.md 9.1; a member refuses keys in a weaker one)
+and ``check`` is a labelled BLAKE2b-32 over everything before it, so typos are caught before
+any network traffic.
 The part after ``#`` is never sent to the server.
 """
 
@@ -27,7 +29,9 @@ from protocol.crypto import Random, hash_bytes, system_random
 from protocol.errors import InviteError
 
 CHECK_BYTES = 4
-_SECRET_PART_BYTES = limits.SECRET_BYTES + limits.FINGERPRINT_BYTES + CHECK_BYTES
+_SECRET_PART_BYTES = limits.SECRET_BYTES + limits.FINGERPRINT_BYTES + 1 + CHECK_BYTES
+SUITES = (1, 2)
+"""Cipher suites an invite may name (``protocol.kem.Suite``); 2, the hybrid, is the default."""
 _SCHEMES = {"circle": "ws", "circles": "wss"}
 _TYPO = (
     "The invite has a typo somewhere (its check code does not match). Copy it again rather "
@@ -52,11 +56,18 @@ def b64decode(text: str) -> bytes:
 
 
 def _check(
-    host: str, port: int, tls: bool, circle_id: bytes, secret: bytes, fpr: bytes, path: str = "/"
+    host: str,
+    port: int,
+    tls: bool,
+    circle_id: bytes,
+    secret: bytes,
+    fpr: bytes,
+    path: str,
+    suite: int,
 ) -> bytes:
-    # The path joins the check only when there is one, so invites without a prefix keep theirs.
+    # The path joins the check only when there is one.
     where = f"{host}:{port}:{int(tls)}" + (f":{path}" if path != "/" else "")
-    data = where.encode() + circle_id + secret + fpr
+    data = where.encode() + circle_id + secret + fpr + bytes([suite])
     return hash_bytes("invite-check", data, CHECK_BYTES)
 
 
@@ -72,6 +83,8 @@ class Invite:
     facilitator_fingerprint: bytes
     path: str = "/"
     """The server's websocket path: ``/`` or a prefix such as ``/circle`` (no trailing slash)."""
+    suite: int = 2
+    """The circle's cipher suite (PROTOCOL.md 9.1)."""
 
     @classmethod
     def create(
@@ -80,6 +93,7 @@ class Invite:
         facilitator_fingerprint: bytes,
         rng: Random = system_random,
         circle_id: bytes | None = None,
+        suite: int = 2,
     ) -> Invite:
         """A fresh invite for a new circle on ``server_url`` (ws://... or wss://...)."""
         host, port, tls = parse_server_url(server_url)
@@ -91,6 +105,7 @@ class Invite:
             secret=rng(limits.SECRET_BYTES),
             facilitator_fingerprint=facilitator_fingerprint,
             path=parse_server_path(server_url),
+            suite=suite,
         )
 
     @property
@@ -110,8 +125,10 @@ class Invite:
             self.secret,
             self.facilitator_fingerprint,
             self.path,
+            self.suite,
         )
-        secret_part = b64encode(self.secret + self.facilitator_fingerprint + check)
+        suite = bytes([self.suite])
+        secret_part = b64encode(self.secret + self.facilitator_fingerprint + suite + check)
         prefix = self.path.rstrip("/")
         return f"{scheme}://{host}:{self.port}{prefix}/{b64encode(self.circle_id)}#{secret_part}"
 
@@ -170,10 +187,16 @@ class Invite:
             raise InviteError(_TYPO) from None
         secret = secret_blob[: limits.SECRET_BYTES]
         fpr = secret_blob[limits.SECRET_BYTES : limits.SECRET_BYTES + limits.FINGERPRINT_BYTES]
+        suite = secret_blob[-CHECK_BYTES - 1]
         check = secret_blob[-CHECK_BYTES:]
-        if check != _check(host, port, tls, circle_id, secret, fpr, path):
+        if check != _check(host, port, tls, circle_id, secret, fpr, path, suite):
             raise InviteError(_TYPO)
-        return cls(host, port, tls, circle_id, secret, fpr, path)
+        if suite not in SUITES:
+            raise InviteError(
+                "This invite names a kind of encryption this version of Circle does not know. "
+                "Update circle and try again."
+            )
+        return cls(host, port, tls, circle_id, secret, fpr, path, suite)
 
 
 def _check_path(path: str) -> str:

@@ -40,37 +40,32 @@ PQ_INTERVAL = 4
 # --------------------------------------------------------------------------- transcript hash
 
 
-@dataclass(frozen=True, slots=True)
-class TranscriptMember:
-    """One roster entry as the transcript hash records it (9.6)."""
-
-    member: int
-    handle: str
-    role: str
-    sign_key: bytes
-    epoch_key: bytes
-    """``EpochPublicKey.digest()`` of the key the epoch's commit secret was sealed to."""
+def commit_digest(entries: Iterable[tuple[int, int, bytes]]) -> bytes:
+    """The hash of a commit's sealed entries ``(member, key id, sealed)`` in member order."""
+    ordered = sorted(entries)
+    parts: list[bytes | int | str] = [len(ordered)]
+    for member, key, sealed in ordered:
+        parts += [member, key, sealed]
+    return crypto.hash_bytes("ks:commit", crypto.transcript(*parts))
 
 
-def transcript_hash(
+def epoch_transcript(
     previous: bytes,
     circle_id: bytes,
     suite: Suite,
     epoch: int,
-    roster_version: int,
-    members: Iterable[TranscriptMember],
+    roster_hash: bytes,
+    commit: bytes,
 ) -> bytes:
-    """Chain the roster of ``epoch`` onto the hash of everything before it (9.6).
+    """The transcript hash of ``epoch`` as the circle's epochs chain it (9.6).
 
-    Covers suite, epoch, roster version and, for each member in id order, id, handle, role,
-    signing key and epoch key. Two members with equal hashes agree on the whole history.
+    ``roster_hash`` covers the epoch's whole roster (version, ids, handles, roles, keys) and
+    names ``previous`` itself; ``commit`` is :func:`commit_digest` of the sealed entries, each
+    bound to the epoch key it was sealed to. Two members with equal hashes agree on every
+    roster and commit since the circle opened (a joiner, since its welcome).
     """
-    ordered = sorted(members, key=lambda m: m.member)
-    parts: list[bytes | int | str] = [previous, circle_id, int(suite), epoch, roster_version]
-    parts.append(len(ordered))
-    for m in ordered:
-        parts += [m.member, m.handle, m.role, m.sign_key, m.epoch_key]
-    return crypto.hash_bytes("ks:transcript", crypto.transcript(*parts))
+    parts = crypto.transcript(previous, circle_id, int(suite), epoch, roster_hash, commit)
+    return crypto.hash_bytes("ks:epoch-transcript", parts)
 
 
 # --------------------------------------------------------------------------- derivations

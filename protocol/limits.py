@@ -18,6 +18,11 @@ MAX_SEALED = 20 * 1024
 """Largest ciphertext field: the biggest padding bucket plus AEAD overhead, with room."""
 MAX_SEALED_TO = 1024
 """Largest sealed box for one member: a rekey entry, a concern, a check-out mood."""
+MAX_COMMIT_ENTRY = 1 + 32 + 1088 + 32 + 16
+"""Largest commit secret sealed to one member's epoch key: 1,169 bytes with ML-KEM-768
+(PROTOCOL.md 9.2), 81 with X25519 alone."""
+MLKEM_PUBLIC_BYTES = 1184
+"""An ML-KEM-768 public key, as a key update or knock announces it (PROTOCOL.md 9.3)."""
 MAX_NOTE = 2048
 """Largest sealed private warning note in a moderation frame."""
 
@@ -55,8 +60,8 @@ MAX_SEQ_JUMP = 1000
 """A sender's sequence number may not jump further ahead than this (caps skipped-gap state)."""
 MAX_EPOCH_JUMP = 16
 """A rekey may skip at most this many epochs (a member that missed some while away)."""
-EPOCH_RETENTION = 2
-"""Previous epoch keys kept for late messages; older ones are wiped."""
+EPOCH_RETENTION = 1
+"""Previous epochs whose keys are kept for late messages; older ones are wiped (9.7)."""
 MAX_OPEN_GAPS = 256
 """Missing sequence numbers remembered per sender; older gaps are reported and forgotten."""
 MAX_RISK_PHRASES = 64

@@ -59,7 +59,18 @@ CIRCLE_TRANSITIONS: dict[tuple[CircleState, str], CircleState] = {
 
 # Frames a connection may send in each state; anything else is OUT_OF_ORDER.
 _TALK = frozenset(
-    {"post", "react", "retract", "pass", "concern", "checkout", "leave", "lobby_request", "knock"}
+    {
+        "post",
+        "react",
+        "retract",
+        "pass",
+        "concern",
+        "checkout",
+        "leave",
+        "lobby_request",
+        "knock",
+        "key_update",
+    }
 )
 """``knock`` from a seated member asks the facilitators to welcome it again, to catch up
 after missing a step of the circle's history (PROTOCOL.md 3.3, Resuming)."""
@@ -123,6 +134,7 @@ _IN_CIRCLE = frozenset(
         "relayed",
         "roster",
         "rekey",
+        "key_update",
         "notice",
         "timer",
         "knocked",

@@ -54,22 +54,23 @@ def _delegate(net: HostileNet, fac: Peer, co: Peer) -> FacilitatorSigner:
 def _co_leaves_out(
     net: HostileNet, co: Peer, signer: FacilitatorSigner, view: Peer, victim: Peer
 ) -> None:
-    """The co signs the next rekey and roster, built on ``view``'s state, without ``victim``,
-    and sends them as a facilitator would."""
-    circle = view.session.circle
+    """The co signs the next rekey and roster, built on its own state (the same history as
+    ``view``'s), without ``victim``, and sends them as a facilitator would."""
+    circle = co.session.circle
     assert circle is not None and circle.roster_content is not None
-    epoch = circle.epoch + 1
-    key = signer.new_epoch_key()
+    assert view.session.circle is not None
+    assert circle.transcript_hash == view.session.circle.transcript_hash
     keep = [e for e in circle.roster.values() if e.member != member_id(victim)]
     content = dataclasses.replace(
         circle.roster_content,
         version=circle.roster_version + 1,
-        epoch=epoch,
+        epoch=circle.epoch + 1,
         prev=circle.transcript_hash,
         members=tuple(keep),
     )
-    net.send_raw(co, signer.rekey(epoch, key, keep, circle.transcript_hash))
-    net.send_raw(co, signer.roster(content, epoch, key))
+    rekey, roster, _ = signer.commit(circle, content, {})
+    net.send_raw(co, rekey)
+    net.send_raw(co, roster)
 
 
 # --------------------------------------------------------------------------- 1: revoke withheld
@@ -279,7 +280,7 @@ def test_s10_concerns_go_only_to_facilitators_who_hold_the_epoch() -> None:
 def test_s10_a_co_signed_welcome_cannot_seat_its_signer_as_lead_without_the_root() -> None:
     """accept_welcome checks a delegate against the roster inside the welcome, which that
     delegate wrote: a co's welcome may carry a roster with no root facilitator, the co as
-    `facilitator`, and an epoch key only the co holds. The joiner accepts it."""
+    `facilitator`, and an epoch only the co holds. The joiner must refuse it."""
     from protocol.content import RosterContent, RosterEntry
     from protocol.frames import Welcome
 
@@ -306,12 +307,16 @@ def test_s10_a_co_signed_welcome_cannot_seat_its_signer_as_lead_without_the_root
         box_key=pending.box_key,
         role="member",
     )
+    own = co.session.circle
     roster = RosterContent(
-        circle=circle_id, version=7, epoch=9, prev=bytes(32), members=(me, newcomer)
+        circle=circle_id,
+        version=7,
+        epoch=own.epoch + 1,
+        prev=own.transcript_hash,
+        members=(me, newcomer),
     )
-    body = signer.welcome(
-        knock.member, pending.sign_key, pending.box_key, 9, signer.new_epoch_key(), roster
-    )
+    _, _, welcomes = signer.commit(own, roster, {knock.member: pending.key})
+    body = welcomes[knock.member]
     frame = Welcome(circle=circle_id, member=knock.member, welcome=body, ends_at=0.0, rseq=0)
     net.inject(joiner, frame)
     assert not joiner.of(ev.Admitted), "a co's self-written roster admitted the joiner"

@@ -12,11 +12,14 @@ from websockets.asyncio.server import ServerConnection, serve
 from circle_client import events as ev
 from circle_client.client import CircleClient, ConnectError
 from protocol import crypto, limits
+from protocol.content import RosterEntry
 from protocol.crypto import MemberKeys
 from protocol.frames import (
     CircleInfo,
     Closed,
     Envelope,
+    Join,
+    Knock,
     Lobby,
     Relayed,
     ServerHello,
@@ -25,8 +28,9 @@ from protocol.frames import (
     decode_frame,
     encode_frame,
 )
-from protocol.group import FacilitatorSigner
+from protocol.group import CircleCrypto, FacilitatorSigner
 from protocol.invite import Invite
+from protocol.kem import EpochPublicKey
 
 
 def hello(version: int = limits.PROTOCOL_VERSION) -> bytes:
@@ -147,16 +151,33 @@ async def test_forged_welcome_is_refused(hostile) -> None:  # type: ignore[no-un
                 )
             )
         )
-        await ws.recv()  # the knock
-        forger = FacilitatorSigner(invite.circle_id, MemberKeys.generate().sign)
-        body: WelcomeBody = forger.welcome(
-            2,
-            join.sign_key,
-            join.box_key,
-            1,
-            b"k" * 32,  # type: ignore[attr-defined]
-            RosterContent(circle=invite.circle_id, version=1, epoch=1, prev=bytes(32), members=()),
+        knock = decode_frame(await ws.recv())
+        assert isinstance(join, Join) and isinstance(knock, Knock)
+        # The server runs a circle of its own under its own key, and welcomes the joiner
+        # into it: every secret is genuine, only the key is not the invite's.
+        keys = MemberKeys.generate()
+        own = CircleCrypto(
+            invite.circle_id, 1, keys, keys.sign.public, crypto.fingerprint(keys.sign.public)
         )
+        seat = RosterEntry(
+            member=1,
+            handle="calm-heron",
+            sign_key=keys.sign.public,
+            box_key=keys.box.public,
+            role="facilitator",
+        )
+        joiner = RosterEntry(
+            member=2,
+            handle="quiet-otter",
+            sign_key=join.sign_key,
+            box_key=join.box_key,
+            role="member",
+        )
+        own.start(RosterContent(invite.circle_id, 1, 0, bytes(32), (seat,)))
+        roster = RosterContent(invite.circle_id, 2, 1, own.transcript_hash, (seat, joiner))
+        forger = FacilitatorSigner(invite.circle_id, keys.sign)
+        knock_key = (knock.key, EpochPublicKey(knock.x25519, knock.mlkem))
+        body: WelcomeBody = forger.commit(own, roster, {2: knock_key})[2][2]
         await ws.send(
             encode_frame(
                 Welcome(circle=invite.circle_id, member=2, welcome=body, ends_at=1.0, rseq=0)
@@ -202,12 +223,20 @@ async def test_frames_out_of_place_are_ignored_not_fatal(hostile) -> None:  # ty
                 member=1,
                 ends_at=1.0,
                 rseq=0,
-                welcome=WelcomeBody(epoch=1, sealed=b"x" * 80, auth=auth),
+                welcome=WelcomeBody(epoch=1, key=0, secret=b"x" * 81, sealed=b"x" * 80, auth=auth),
             ),
-            Knocked(member=2, sign_key=b"k" * 32, box_key=b"b" * 32, sealed=b"x" * 40),
+            Knocked(
+                member=2,
+                sign_key=b"k" * 32,
+                box_key=b"b" * 32,
+                sealed=b"x" * 40,
+                key=0,
+                x25519=b"x" * 32,
+                mlkem=b"",
+            ),
             ConcernNotice(sender=2, sealed=b"x" * 80),
             Roster(version=2, epoch=1, nonce=b"n" * 24, sealed=b"x" * 40, auth=auth, rseq=1),
-            Rekey(epoch=1, keys=(), auth=auth, rseq=2),
+            Rekey(epoch=1, keys=(), roster=b"r" * 32, tag=b"t" * 32, auth=auth, rseq=2),
             Resumed(circle=b"c" * 16, member=1, missed=0, lost=False, ends_at=1.0),
             CircleInfo(
                 circle=b"c" * 16, member=2, facilitator_key=b"k" * 32, info=b"x" * 64, ends_at=1.0

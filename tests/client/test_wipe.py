@@ -3,12 +3,12 @@ object a client session still reaches holds key material."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from typing import Any
 
 from circle_client import events as ev
 from circle_client.session import Session
-from protocol.content import WelcomeContent
 from tests.pair import Net, Peer
 
 
@@ -22,7 +22,8 @@ def secrets_of(session: Session) -> set[bytes]:
             session.secrets.knock_key,
             session.secrets.info_key,
         }
-    found |= {session.circle.epoch_key(e) for e in session.circle.held_epochs}
+    found |= set(session.circle.secret_material())
+    assert len(found) > 8  # member keys, invite, admission, epoch secrets, own epoch keys
     return found
 
 
@@ -102,19 +103,22 @@ def test_the_walk_finds_a_secret_that_is_still_there() -> None:
     assert a.session.keys.sign.seed in reachable(a.session)
 
 
-def test_key_bearing_contents_print_no_key() -> None:
+def test_key_bearing_objects_print_no_key() -> None:
     net, fac, a, b = busy_circle()
     circle = a.session.circle
-    assert circle is not None and circle.roster_content is not None and a.session.keys
-    key = circle.epoch_key(circle.epoch)
-    content = WelcomeContent(
-        circle=circle.circle_id,
-        member=circle.member,
-        epoch=circle.epoch,
-        key=key,
-        roster=circle.roster_content,
-        pinned=None,
+    assert circle is not None and a.session.keys and fac.session.lead is not None
+    lead = fac.session.lead.circle
+    assert lead.roster_content is not None
+    roster = dataclasses.replace(
+        lead.roster_content,
+        version=lead.roster_version + 1,
+        epoch=lead.epoch + 1,
+        prev=lead.transcript_hash,
     )
-    printed = repr(content) + repr(a.session.keys) + repr(a.session.secrets)
-    for secret in (key, a.session.keys.sign.seed, a.session.keys.box.secret):
+    prepared = lead.prepare_commit(roster, ())
+    printed = repr(circle) + repr(a.session.keys) + repr(a.session.secrets) + repr(prepared)
+    printed += "".join(repr(pair) for pair in circle._own_keys.values())
+    secrets = [a.session.keys.sign.seed, a.session.keys.box.secret, prepared.joiner]
+    secrets += [prepared.epoch_key, *circle.secret_material()]
+    for secret in secrets:
         assert secret.hex() not in printed and repr(secret) not in printed

@@ -6,6 +6,7 @@ the recorded bytes are exactly what a server would see on the wire.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -13,10 +14,12 @@ from typing import TypeVar
 from protocol import crypto
 from protocol.content import InfoContent, KnockContent, PostContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, MemberKeys
+from protocol.errors import CircleError
 from protocol.frames import (
     CircleInfo,
     Frame,
     Join,
+    KeyUpdate,
     Knock,
     Knocked,
     OpenCircle,
@@ -25,6 +28,7 @@ from protocol.frames import (
     Relayed,
     Roster,
     Welcome,
+    WelcomeBody,
     decode_frame,
     encode_frame,
 )
@@ -35,12 +39,12 @@ from protocol.group import (
     Opened,
     open_info,
     open_knock,
-    roster_transcript,
     seal_info,
     seal_knock,
 )
 from protocol.handshake import sign_open, verify_open
 from protocol.invite import Invite
+from protocol.kem import EpochPublicKey
 
 F = TypeVar("F", bound=Frame)
 
@@ -112,8 +116,6 @@ class Group:
         self.open_frame = opened
         fac_member = next(self.member_ids)
         self.signer = FacilitatorSigner(cid, fac_keys.sign)
-        self.epoch = 0
-        self.epoch_key = self.signer.new_epoch_key()
         self.entries: dict[int, RosterEntry] = {
             fac_member: RosterEntry(
                 member=fac_member,
@@ -123,27 +125,82 @@ class Group:
                 role="facilitator",
             )
         }
-        self.roster_version = 1
-        self.prev = NO_TRANSCRIPT  # the transcript hash the next roster follows
         fac_circle = CircleCrypto(
             cid, fac_member, fac_keys, fac_keys.sign.public, self.invite.facilitator_fingerprint
         )
-        fac_circle.start(self.epoch_key, self.roster_content())
-        self.prev = fac_circle.transcript_hash
+        fac_circle.start(
+            RosterContent(
+                circle=cid,
+                version=1,
+                epoch=0,
+                prev=NO_TRANSCRIPT,
+                members=tuple(self.entries.values()),
+            )
+        )
         self.facilitator = Party("calm-heron", fac_keys, fac_member, fac_circle)
+        self.lead = self.facilitator
+        """Whose state the next commit is made from: the lead facilitator."""
         self.parties: dict[int, Party] = {fac_member: self.facilitator}
+        self.announce(self.facilitator)
 
-    def roster_content(self) -> RosterContent:
+    @property
+    def epoch(self) -> int:
+        return self.lead.circle.epoch
+
+    def roster_content(self, by: Party | None = None) -> RosterContent:
+        """The roster of the next epoch from ``by``'s state (the lead's), with ``entries``."""
+        circle = (by or self.lead).circle
         return RosterContent(
             circle=self.invite.circle_id,
-            version=self.roster_version,
-            epoch=self.epoch,
-            prev=self.prev,
+            version=circle.roster_version + 1,
+            epoch=circle.epoch + 1,
+            prev=circle.transcript_hash,
             members=tuple(self.entries[m] for m in sorted(self.entries)),
         )
 
-    def _advance(self, content: RosterContent) -> None:
-        self.prev = roster_transcript(self.epoch, content)
+    def announce(self, party: Party) -> KeyUpdate | None:
+        """``party`` announces a fresh epoch key; every party on the roster takes it in."""
+        update = party.circle.key_update()
+        if update is None:
+            return None
+        carried = self.relay.carry(
+            dataclasses.replace(update, member=party.member, rseq=next(self.relay.rseq))
+        )
+        for other in self.parties.values():
+            if other is not party and party.member in other.circle.roster:
+                other.circle.take_key_update(carried)
+        return carried
+
+    def candidate(self, member: int, handle: str = "") -> tuple[CircleCrypto, RosterEntry]:
+        """A joiner's fresh state (with its knock key, id 0), and its entry on ``entries``."""
+        keys = MemberKeys.generate()
+        circle = CircleCrypto(
+            self.invite.circle_id,
+            member,
+            keys,
+            self.facilitator.keys.sign.public,
+            self.invite.facilitator_fingerprint,
+        )
+        circle.knock_key()
+        entry = RosterEntry(
+            member=member,
+            handle=handle or f"new-{member}",
+            sign_key=keys.sign.public,
+            box_key=keys.box.public,
+            role="member",
+        )
+        self.entries[member] = entry
+        return circle, entry
+
+    def welcome_for(
+        self, circle: CircleCrypto, signer: FacilitatorSigner | None = None
+    ) -> tuple[Rekey, Roster, WelcomeBody]:
+        """A commit that admits ``circle``'s member, made from the lead's state, not taken."""
+        joiners = {circle.member: (0, circle.knock_key())}
+        rekey, roster, welcomes = (signer or self.signer).commit(
+            self.lead.circle, self.roster_content(), joiners
+        )
+        return rekey, roster, welcomes[circle.member]
 
     # -- joining ------------------------------------------------------------------------------
     def join(self, handle: str) -> Party:
@@ -183,11 +240,21 @@ class Group:
         )
         info = open_info(secrets, invite.circle_id, info_frame.facilitator_key, info_frame.info)
         assert info.rules == self.rules
+        circle = CircleCrypto(
+            invite.circle_id,
+            member,
+            keys,
+            info_frame.facilitator_key,
+            invite.facilitator_fingerprint,
+        )
+        public = circle.knock_key()
+        content = KnockContent(handle=handle, mood="low")
         knock = self.relay.carry(
             Knock(
-                sealed=seal_knock(
-                    secrets, invite.circle_id, keys, KnockContent(handle=handle, mood="low")
-                )
+                sealed=seal_knock(secrets, invite.circle_id, keys, 0, public, content),
+                key=0,
+                x25519=public.x25519,
+                mlkem=public.mlkem,
             )
         )
         knocked = self.relay.carry(
@@ -196,23 +263,26 @@ class Group:
                 sign_key=keys.sign.public,
                 box_key=keys.box.public,
                 sealed=knock.sealed,
+                key=knock.key,
+                x25519=knock.x25519,
+                mlkem=knock.mlkem,
             )
         )
+        knock_key = EpochPublicKey(knocked.x25519, knocked.mlkem)
         seen = open_knock(
-            self.secrets, invite.circle_id, knocked.sign_key, knocked.box_key, knocked.sealed
-        )
-        circle = CircleCrypto(
+            self.secrets,
             invite.circle_id,
-            member,
-            keys,
-            info_frame.facilitator_key,
-            invite.facilitator_fingerprint,
+            knocked.sign_key,
+            knocked.box_key,
+            knocked.key,
+            knock_key,
+            knocked.sealed,
         )
         party = Party(seen.handle, keys, member, circle)
-        self.admit(party)
+        self.admit(party, (knocked.key, knock_key))
         return party
 
-    def admit(self, party: Party) -> None:
+    def admit(self, party: Party, key: tuple[int, EpochPublicKey]) -> None:
         self.entries[party.member] = RosterEntry(
             member=party.member,
             handle=party.handle,
@@ -220,44 +290,28 @@ class Group:
             box_key=party.keys.box.public,
             role="member",
         )
-        self.roster_version += 1
         old_members = list(self.parties.values())
-        self.epoch += 1
-        self.epoch_key = self.signer.new_epoch_key()
-        content = self.roster_content()
-        welcome = self.signer.welcome(
-            party.member,
-            party.keys.sign.public,
-            party.keys.box.public,
-            self.epoch,
-            self.epoch_key,
-            content,
+        rekey, roster, welcomes = self.signer.commit(
+            self.lead.circle, self.roster_content(), {party.member: key}
         )
-        rekey = self.relay.carry(
-            self.signer.rekey(
-                self.epoch,
-                self.epoch_key,
-                [self.entries[p.member] for p in old_members],
-                self.prev,
-            )
-        )
+        rekey, roster = self.relay.carry(rekey), self.relay.carry(roster)
+        self.lead.circle.note_knock_key(party.member, *key)
         for other in old_members:
             assert other.circle.apply_rekey(rekey)
-        roster = self.relay.carry(self.signer.roster(content, self.epoch, self.epoch_key))
-        for other in old_members:
             assert other.circle.apply_roster(roster)
-        self._advance(content)
         carried = self.relay.carry(
             Welcome(
                 circle=self.invite.circle_id,
                 member=party.member,
-                welcome=welcome,
+                welcome=welcomes[party.member],
                 ends_at=1.0,
                 rseq=0,
             )
         )
         party.circle.accept_welcome(carried.welcome)
         self.parties[party.member] = party
+        for other in [*old_members, party]:
+            self.announce(other)
 
     def remove(self, member: int) -> tuple[Rekey, Roster]:
         """Facilitator removes a member: new epoch for everyone else, new roster (S5)."""
@@ -265,26 +319,33 @@ class Group:
         del self.parties[member]
         return self.rekey_all()
 
-    def rekey_all(self, signer: FacilitatorSigner | None = None) -> tuple[Rekey, Roster]:
-        """One step of the group's history: a new epoch for everyone on the roster, and the
-        roster that starts it, signed by ``signer`` (the facilitator by default)."""
+    def rekey_all(
+        self, signer: FacilitatorSigner | None = None, by: Party | None = None
+    ) -> tuple[Rekey, Roster]:
+        """One step of the group's history: a commit into a new epoch for everyone on the
+        roster, made from ``by``'s state (the lead's) and signed by ``signer`` (the root key
+        by default). ``by`` takes it at once if it verifies for it, as a lead's client does."""
         signer = signer or self.signer
-        self.roster_version += 1
-        self.epoch += 1
-        self.epoch_key = signer.new_epoch_key()
-        content = self.roster_content()
-        recipients = [self.entries[m] for m in sorted(self.entries)]
-        rekey = self.relay.carry(signer.rekey(self.epoch, self.epoch_key, recipients, self.prev))
-        roster = self.relay.carry(signer.roster(content, self.epoch, self.epoch_key))
-        self._advance(content)
+        by = by or self.lead
+        rekey, roster, _ = signer.commit(by.circle, self.roster_content(by), {})
+        rekey, roster = self.relay.carry(rekey), self.relay.carry(roster)
+        try:
+            by.circle.apply_rekey(rekey)
+            by.circle.apply_roster(roster)
+        except CircleError:
+            pass  # not a commit its own maker may take (a test of who may sign)
+        else:
+            self.announce(by)
         return rekey, roster
 
     def apply(self, step: tuple[Rekey, Roster], parties: list[Party] | None = None) -> None:
-        """Every party (all by default) takes the step."""
+        """Every party (all by default) takes the step and announces a fresh key."""
         rekey, roster = step
         for party in parties if parties is not None else list(self.parties.values()):
-            assert party.circle.apply_rekey(rekey)
-            assert party.circle.apply_roster(roster)
+            if party.circle.epoch < rekey.epoch:
+                assert party.circle.apply_rekey(rekey)
+            party.circle.apply_roster(roster)
+            self.announce(party)
 
     # -- talking ------------------------------------------------------------------------------
     def post(self, sender: Party, body: str) -> Relayed:

@@ -23,7 +23,7 @@ from protocol.content import (
 )
 from protocol.crypto import CircleSecrets, MemberKeys, SigningKeys
 from protocol.errors import CryptoError, LocalProtocolError, TamperedError
-from protocol.frames import Authority, ConcernNotice, Relayed, WelcomeBody
+from protocol.frames import ConcernNotice, Relayed
 from protocol.group import (
     CONCERN_BUCKETS,
     MOOD_BUCKETS,
@@ -45,6 +45,7 @@ from protocol.handshake import (
     verify_open,
     verify_resume,
 )
+from protocol.kem import EpochKeyPair, Suite
 
 from .harness import Group
 
@@ -104,47 +105,40 @@ def test_sealed_box_is_tamper_evident() -> None:
 
 
 def test_welcome_is_tamper_evident(group: Group) -> None:
-    joiner = MemberKeys.generate()
-    fac = group.facilitator.keys.sign
-    seat = RosterEntry(
-        member=77,
-        handle="new-wren",
-        sign_key=joiner.sign.public,
-        box_key=joiner.box.public,
-        role="member",
-    )
-    roster = group.roster_content()
-    roster = dataclasses.replace(roster, epoch=5, members=(*roster.members, seat))
-    body = group.signer.welcome(77, joiner.sign.public, joiner.box.public, 5, b"e" * 32, roster)
+    """Every byte of the sealed secret, the sealed content and the signature counts."""
+    joiner, _ = group.candidate(77)
+    _, _, body = group.welcome_for(joiner)
+    del group.entries[77]  # the group is shared by this module's tests: never admitted
 
-    def open_(sealed: bytes) -> object:
+    def fresh() -> CircleCrypto:
         circle = CircleCrypto(
-            group.invite.circle_id, 77, joiner, fac.public, group.invite.facilitator_fingerprint
+            group.invite.circle_id,
+            77,
+            joiner.keys,
+            group.facilitator.keys.sign.public,
+            group.invite.facilitator_fingerprint,
         )
-        return circle.accept_welcome(WelcomeBody(epoch=5, sealed=sealed, auth=body.auth))
+        circle._own_keys = joiner._own_keys  # the same knock key, a state not yet welcomed
+        return circle
 
-    assert_tamper_evident(body.sealed, open_)
-
-    def open_sig(sig: bytes) -> object:
-        circle = CircleCrypto(
-            group.invite.circle_id, 77, joiner, fac.public, group.invite.facilitator_fingerprint
-        )
-        auth = Authority(signer=fac.public, sig=sig, cert=None)
-        return circle.accept_welcome(WelcomeBody(epoch=5, sealed=body.sealed, auth=auth))
-
+    for field in ("secret", "sealed"):
+        for bad in flips(getattr(body, field)):
+            with pytest.raises(TamperedError):
+                fresh().accept_welcome(dataclasses.replace(body, **{field: bad}))
     for bad in flips(body.auth.sig):
         with pytest.raises(TamperedError):
-            open_sig(bad)
+            fresh().accept_welcome(
+                dataclasses.replace(body, auth=dataclasses.replace(body.auth, sig=bad))
+            )
+    assert fresh().accept_welcome(body).member == 77  # control
 
 
 def test_rekey_entry_and_roster_are_tamper_evident(group: Group) -> None:
-    from protocol.frames import SealedTo
-
     c = group.parties[3]
     rekey, roster = group.rekey_all()
     entry = next(e for e in rekey.keys if e.member == c.member)
     for bad in flips(entry.sealed):
-        forged = dataclasses.replace(rekey, keys=(SealedTo(member=c.member, sealed=bad),))
+        forged = dataclasses.replace(rekey, keys=(dataclasses.replace(entry, sealed=bad),))
         with pytest.raises(TamperedError):
             c.circle.apply_rekey(forged)
     assert c.circle.apply_rekey(rekey)
@@ -226,10 +220,18 @@ def test_key_file_is_tamper_evident() -> None:
 def test_knock_and_info_are_tamper_evident() -> None:
     secrets = CircleSecrets.from_secret(b"s" * 32, b"i" * 16)
     keys = MemberKeys.generate()
-    knock = seal_knock(secrets, b"i" * 16, keys, KnockContent(handle="quiet-otter", mood=None))
+    epoch_key = EpochKeyPair.for_suite(0, Suite.X25519_MLKEM768).public
+    content = KnockContent(handle="quiet-otter", mood=None)
+    knock = seal_knock(secrets, b"i" * 16, keys, 0, epoch_key, content)
+    sign, box = keys.sign.public, keys.box.public
     assert_tamper_evident(
-        knock, lambda d: open_knock(secrets, b"i" * 16, keys.sign.public, keys.box.public, d)
+        knock, lambda d: open_knock(secrets, b"i" * 16, sign, box, 0, epoch_key, d)
     )
+    # The knock binds the epoch key it announces: a server cannot swap in its own.
+    swapped = EpochKeyPair.for_suite(0, Suite.X25519_MLKEM768).public
+    for key_id, public in ((0, swapped), (1, epoch_key)):
+        with pytest.raises(TamperedError):
+            open_knock(secrets, b"i" * 16, sign, box, key_id, public, knock)
     info = seal_info(
         secrets, b"i" * 16, b"f" * 32, InfoContent(title="t", rules="r", facilitator_box=b"b" * 32)
     )
@@ -238,7 +240,7 @@ def test_knock_and_info_are_tamper_evident() -> None:
     with pytest.raises(TamperedError):
         open_info(secrets, b"j" * 16, b"f" * 32, info)
     with pytest.raises(TamperedError):
-        open_knock(secrets, b"i" * 16, b"x" * 32, keys.box.public, knock)
+        open_knock(secrets, b"i" * 16, b"x" * 32, keys.box.public, 0, epoch_key, knock)
 
 
 def test_admission_proof_is_bound_to_challenge_circle_and_keys() -> None:
@@ -352,8 +354,9 @@ WIDE = "\U0001f33f"  # four bytes of UTF-8
 def test_knocks_are_one_size_whatever_the_handle_and_mood() -> None:
     secrets = CircleSecrets.from_secret(b"s" * 32, b"i" * 16)
     keys = MemberKeys.generate()
+    epoch_key = EpochKeyPair.for_suite(0, Suite.X25519_MLKEM768).public
     sizes = {
-        len(seal_knock(secrets, b"i" * 16, keys, KnockContent(handle=handle, mood=mood)))
+        len(seal_knock(secrets, b"i" * 16, keys, 0, epoch_key, KnockContent(handle, mood)))
         for handle in ("a", "quiet-otter", WIDE * limits.MAX_HANDLE)
         for mood in (None, "low", "okay", "great")
     }
@@ -394,14 +397,14 @@ def test_rosters_and_welcomes_hide_handle_lengths() -> None:
     rosters = [group.signer.roster(r, 1, b"e" * 32).sealed for r in (short, long)]
     assert len(rosters[0]) == len(rosters[1])
     assert len(rosters[0]) - crypto.AEAD_OVERHEAD in limits.PAD_BUCKETS
-    # A welcome carries the epoch key besides the roster: compare two in the next bucket.
-    short, long = roster("a" * 20), roster(WIDE * limits.MAX_HANDLE)
-    welcomes = [
-        group.signer.welcome(2, joiner.sign.public, joiner.box.public, 1, b"e" * 32, r).sealed
-        for r in (short, long)
-    ]
+    # A welcome seals the roster with the joiner on it: two handles of different lengths.
+    welcomes = []
+    for member, handle in ((2, "a"), (3, "gentle-lynx-7-and-more")):
+        joining, _ = group.candidate(member, handle)
+        welcomes.append(group.welcome_for(joining)[2].sealed)
+        del group.entries[member]
     assert len(welcomes[0]) == len(welcomes[1])
-    assert len(welcomes[0]) - crypto.BOX_OVERHEAD in limits.PAD_BUCKETS
+    assert len(welcomes[0]) - limits.NONCE_BYTES - crypto.AEAD_OVERHEAD in limits.PAD_BUCKETS
 
 
 # --------------------------------------------------------------------------- padded sealed boxes

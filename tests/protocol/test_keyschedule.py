@@ -202,39 +202,25 @@ def test_key_updates_are_signed_and_bound() -> None:
 # --------------------------------------------------------------------------- epoch chain
 
 
-def members(
-    keys: list[EpochKeyPair], handles: tuple[str, ...] = ("a", "b", "c")
-) -> list[ks.TranscriptMember]:
-    return [
-        ks.TranscriptMember(i + 1, handles[i], "member", bytes([i]) * 32, k.public.digest())
-        for i, k in enumerate(keys)
-    ]
-
-
-def test_transcript_hash_covers_every_field() -> None:
+def test_epoch_transcript_covers_every_field() -> None:
     keys = [EpochKeyPair.generate(0, hybrid=False) for _ in range(3)]
-    base = ks.transcript_hash(ks.GENESIS, CIRCLE, SUITE, 1, 2, members(keys))
-    assert ks.transcript_hash(ks.GENESIS, CIRCLE, SUITE, 1, 2, members(keys)[::-1]) == base
+    entries = [(i + 1, 0, k.public.digest()) for i, k in enumerate(keys)]
+    commit = ks.commit_digest(entries)
+    assert ks.commit_digest(entries[::-1]) == commit  # member order, whatever the input order
+    roster = bytes([9]) * 32
+    base = ks.epoch_transcript(ks.GENESIS, CIRCLE, SUITE, 1, roster, commit)
     variants = [
-        ks.transcript_hash(bytes([1]) * 32, CIRCLE, SUITE, 1, 2, members(keys)),
-        ks.transcript_hash(ks.GENESIS, bytes(16), SUITE, 1, 2, members(keys)),
-        ks.transcript_hash(ks.GENESIS, CIRCLE, Suite.X25519, 1, 2, members(keys)),
-        ks.transcript_hash(ks.GENESIS, CIRCLE, SUITE, 2, 2, members(keys)),
-        ks.transcript_hash(ks.GENESIS, CIRCLE, SUITE, 1, 3, members(keys)),
-        ks.transcript_hash(ks.GENESIS, CIRCLE, SUITE, 1, 2, members(keys, ("b", "a", "c"))),
-        ks.transcript_hash(ks.GENESIS, CIRCLE, SUITE, 1, 2, members(keys[:2])),
-        ks.transcript_hash(
-            ks.GENESIS,
-            CIRCLE,
-            SUITE,
-            1,
-            2,
-            [
-                *members(keys)[:2],
-                ks.TranscriptMember(
-                    3, "c", "co_facilitator", bytes([2]) * 32, keys[2].public.digest()
-                ),
-            ],
+        ks.epoch_transcript(bytes([1]) * 32, CIRCLE, SUITE, 1, roster, commit),
+        ks.epoch_transcript(ks.GENESIS, bytes(16), SUITE, 1, roster, commit),
+        ks.epoch_transcript(ks.GENESIS, CIRCLE, Suite.X25519, 1, roster, commit),
+        ks.epoch_transcript(ks.GENESIS, CIRCLE, SUITE, 2, roster, commit),
+        ks.epoch_transcript(ks.GENESIS, CIRCLE, SUITE, 1, bytes([8]) * 32, commit),
+        ks.epoch_transcript(ks.GENESIS, CIRCLE, SUITE, 1, roster, ks.commit_digest(entries[:2])),
+        ks.epoch_transcript(
+            ks.GENESIS, CIRCLE, SUITE, 1, roster, ks.commit_digest([*entries[:2], (3, 1, b"x")])
+        ),
+        ks.epoch_transcript(
+            ks.GENESIS, CIRCLE, SUITE, 1, roster, ks.commit_digest([*entries[:2], (4, 0, b"x")])
         ),
     ]
     assert len({base, *variants}) == len(variants) + 1

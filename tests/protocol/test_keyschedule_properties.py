@@ -87,11 +87,11 @@ class Circle:
         return {m: mem.keys.public for m, mem in self.members.items()}
 
     def _transcript(self, previous: bytes, epoch: int) -> bytes:
-        entries = [
-            ks.TranscriptMember(m, f"m{m}", "member", bytes([m]) * 32, mem.keys.public.digest())
-            for m, mem in self.members.items()
-        ]
-        return ks.transcript_hash(previous, CIRCLE, self.suite, epoch, epoch + 1, entries)
+        commit = ks.commit_digest(
+            (m, epoch, mem.keys.public.digest()) for m, mem in self.members.items()
+        )
+        roster = crypto.hash_bytes("test-roster", bytes([epoch % 256]))
+        return ks.epoch_transcript(previous, CIRCLE, self.suite, epoch, roster, commit)
 
     def _seal(self, secret: bytes, epoch: int, hybrid: bool, skip: int) -> dict[int, bytes]:
         recipients = {m: mem.keys.public for m, mem in self.members.items() if m != skip}

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from protocol import crypto, limits
-from protocol.content import PostContent, ReactContent, RosterEntry
+from protocol.content import PostContent, ReactContent
 from protocol.crypto import MemberKeys
 from protocol.errors import (
     EpochError,
@@ -72,8 +72,9 @@ def test_removed_member_cannot_read_after_rekey(group: Group) -> None:
     """S5: the removed member gets no key for the new epoch, and old keys do not open it."""
     fac, a, b, removed = members(group)
     old_key = removed.circle.epoch_key(removed.circle.epoch)
-    rekey, roster = group.remove(removed.member)
-    for party in (fac, a, b):
+    rekey, roster = group.remove(removed.member)  # the lead takes its own commit at once
+    assert fac.circle.epoch == rekey.epoch
+    for party in (a, b):
         assert party.circle.apply_rekey(rekey)
         assert party.circle.apply_roster(roster)
     assert removed.circle.apply_rekey(rekey) is False
@@ -96,41 +97,33 @@ def test_removed_member_cannot_read_after_rekey(group: Group) -> None:
 def test_welcome_signed_by_another_key_is_rejected(group: Group) -> None:
     """S2: a server cannot pose as the facilitator, with its own key or a forged root key."""
     impostor = FacilitatorSigner(group.invite.circle_id, MemberKeys.generate().sign)
-    joiner = MemberKeys.generate()
-    circle = CircleCrypto(
-        group.invite.circle_id,
-        99,
-        joiner,
-        group.facilitator.keys.sign.public,
-        group.invite.facilitator_fingerprint,
-    )
-    forged = impostor.welcome(
-        99, joiner.sign.public, joiner.box.public, 7, b"k" * 32, group.roster_content()
-    )
+    circle, _ = group.candidate(99)
+    # Even from the lead's own state (every secret a welcome needs), another key's signature
+    # is refused.
+    _, _, forged = group.welcome_for(circle, impostor)
     with pytest.raises(WrongFacilitatorError):
         circle.accept_welcome(forged)
+    assert circle.epoch == -1
     # A server that swaps in its own root key fails the invite fingerprint check.
     with pytest.raises(WrongFacilitatorError):
         CircleCrypto(
             group.invite.circle_id,
             99,
-            joiner,
+            MemberKeys.generate(),
             impostor.keys.public,
             group.invite.facilitator_fingerprint,
         )
 
 
 def test_welcome_for_someone_else_is_rejected(group: Group) -> None:
-    fac = group.signer
-    joiner, other = MemberKeys.generate(), MemberKeys.generate()
-    welcome = fac.welcome(
-        50, other.sign.public, other.box.public, 9, b"k" * 32, group.roster_content()
-    )
-    circle = CircleCrypto(
-        group.invite.circle_id, 50, joiner, fac.keys.public, group.invite.facilitator_fingerprint
-    )
+    """A welcome made for one joiner opens for nobody else, even with the same member id."""
+    other, _ = group.candidate(50)
+    intended, _ = group.candidate(50)
+    _, _, welcome = group.welcome_for(intended)
     with pytest.raises(TamperedError):
-        circle.accept_welcome(welcome)
+        other.accept_welcome(welcome)
+    intended.accept_welcome(welcome)
+    assert intended.epoch == group.lead.circle.epoch + 1
 
 
 def test_member_cannot_pass_off_a_message_as_anothers(group: Group) -> None:
@@ -202,16 +195,12 @@ def test_fingerprints_match_and_detect_split_rosters(group: Group) -> None:
     assert len(prints) == 1
     fac, a, b, c = members(group)
     # A new member joins; the relay withholds the roster update from c.
-    newcomer_keys = MemberKeys.generate()
-    group.entries[42] = RosterEntry(
-        member=42,
-        handle="silent-hare",
-        sign_key=newcomer_keys.sign.public,
-        box_key=newcomer_keys.box.public,
-        role="member",
-    )
-    group.apply(group.rekey_all(), [fac, a, b])
-    assert a.circle.fingerprint() == b.circle.fingerprint() != c.circle.fingerprint()
+    newcomer, _ = group.candidate(42)
+    rekey, roster, welcome = group.welcome_for(newcomer)
+    group.apply((rekey, roster), [fac, a, b])
+    newcomer.accept_welcome(welcome)
+    assert newcomer.fingerprint() == a.circle.fingerprint() == b.circle.fingerprint()
+    assert a.circle.fingerprint() != c.circle.fingerprint()
 
 
 def test_stale_roster_cannot_roll_back(group: Group) -> None:
@@ -220,10 +209,12 @@ def test_stale_roster_cannot_roll_back(group: Group) -> None:
     fac, a, b, c = members(group)
     old_rekey, old_roster = group.rekey_all()
     group.apply((old_rekey, old_roster))
+    taken = a.circle.roster_content
+    assert taken is not None
     other = group.signer.roster(
-        dataclasses.replace(group.roster_content(), version=old_roster.version),
+        dataclasses.replace(taken, members=taken.members[:-1]),
         old_roster.epoch,
-        group.epoch_key,
+        a.circle.epoch_key(old_roster.epoch),
     )
     assert a.circle.apply_roster(old_roster) is False  # the same roster again
     group.apply(group.rekey_all())
@@ -244,21 +235,19 @@ def test_only_the_lead_signs_rekeys_not_a_co_facilitator(group: Group) -> None:
     group.entries[a.member] = dataclasses.replace(group.entries[a.member], role="co")
     group.apply(group.rekey_all())
     co = FacilitatorSigner(group.invite.circle_id, a.keys.sign, cert=co_cert)
-    bad, _ = group.rekey_all(signer=co)
+    bad, _ = group.rekey_all(signer=co, by=a)
     with pytest.raises(WrongFacilitatorError):
         b.circle.apply_rekey(bad)
-    group.epoch -= 1  # that step never happened
-    group.roster_version -= 1
-    group.prev = b.circle.transcript_hash
+    assert a.circle.epoch == b.circle.epoch  # not even its maker took it
     lead_cert = group.signer.delegate(c.member, c.keys.sign.public, "facilitator")
     group.entries[c.member] = dataclasses.replace(group.entries[c.member], role="facilitator")
     group.entries[fac.member] = dataclasses.replace(group.entries[fac.member], role="member")
-    group.apply(group.rekey_all(), [b])  # the root hands over
+    group.apply(group.rekey_all(), [b, c])  # the root hands over
     lead = FacilitatorSigner(group.invite.circle_id, c.keys.sign, cert=lead_cert)
-    group.apply(group.rekey_all(signer=lead), [b])
+    group.apply(group.rekey_all(signer=lead, by=c), [b])
     # A member who was never delegated cannot rekey, even with a copied certificate.
     rogue = FacilitatorSigner(group.invite.circle_id, a.keys.sign, cert=lead_cert)
-    forged, _ = group.rekey_all(signer=rogue)
+    forged, _ = group.rekey_all(signer=rogue, by=c)
     with pytest.raises(WrongFacilitatorError):
         b.circle.apply_rekey(forged)
 

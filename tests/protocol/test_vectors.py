@@ -15,6 +15,7 @@ from protocol.crypto import BoxKeys, CircleSecrets, MemberKeys, SigningKeys
 from protocol.frames import Authority, WelcomeBody
 from protocol.group import CircleCrypto
 from protocol.invite import Invite
+from protocol.kem import Suite
 from tests.vectors.generate import GENERATORS
 
 VECTORS = Path(__file__).parent.parent / "vectors"
@@ -36,6 +37,7 @@ def test_invite_vectors_parse_back() -> None:
         assert invite.circle_id.hex() == v["circle_id"]
         assert invite.secret.hex() == v["secret"]
         assert invite.facilitator_fingerprint.hex() == v["fingerprint"]
+        assert invite.suite == v["suite"]
 
 
 def test_admission_vector_verifies() -> None:
@@ -72,14 +74,26 @@ def test_welcome_vector_opens() -> None:
         sign=SigningKeys.from_seed(bytes.fromhex(v["joiner_sign_seed"])),
         box=BoxKeys.from_seed(bytes.fromhex(v["joiner_box_seed"])),
     )
+    knock_seed = bytes.fromhex(v["knock_x25519_seed"])
     circle = CircleCrypto(
-        circle_id, v["member"], joiner, facilitator.public, crypto.fingerprint(facilitator.public)
+        circle_id,
+        v["member"],
+        joiner,
+        facilitator.public,
+        crypto.fingerprint(facilitator.public),
+        lambda n: knock_seed[:n],  # the knock key is drawn from this member's rng
+        Suite(v["suite"]),
     )
+    circle.knock_key()
     body = WelcomeBody(
         epoch=v["epoch"],
+        key=v["key"],
+        secret=bytes.fromhex(v["secret"]),
         sealed=bytes.fromhex(v["sealed"]),
         auth=Authority(signer=facilitator.public, sig=bytes.fromhex(v["sig"]), cert=None),
     )
     content: WelcomeContent = circle.accept_welcome(body)
-    assert content.key.hex() == v["epoch_key"]
+    assert content.epoch == v["epoch"]
     assert circle.roster[2].handle == "quiet-otter"
+    assert circle.transcript_hash.hex() == v["transcript_hash"]
+    assert circle.fingerprint() == v["digits"]  # the lead's digits, derived by the joiner

@@ -131,7 +131,7 @@ def test_the_phase_survives_a_snapshot_and_a_take_over(net: Net) -> None:
     net.pump()
     (circle,) = net.registry.circles.values()
     data = dump_circle(circle)
-    assert msgpack.unpackb(data)[-2] == "sharing"  # before the listing approval (version 3)
+    assert msgpack.unpackb(data)[-3] == "sharing"  # before the listing approval and epoch
     # Another node takes the circle over; the members resume there.
     for peer in (fac, a, b):
         del net.peers[peer.conn]
@@ -151,17 +151,19 @@ def test_older_and_broken_snapshots(net: Net) -> None:
     (circle,) = net.registry.circles.values()
     circle.phase = "check-in"
     raw = msgpack.unpackb(dump_circle(circle))
-    version_1 = msgpack.packb([1, *raw[1:-2]])  # written before phases existed
+    version_1 = msgpack.packb([1, *raw[1:-3]])  # written before phases existed
     assert load_circle(version_1, [], 512, net.clock()).phase is None
-    version_2 = msgpack.packb([2, *raw[1:-1]])  # before listing approvals
+    version_2 = msgpack.packb([2, *raw[1:-2]])  # before listing approvals
     loaded = load_circle(version_2, [], 512, net.clock())
     assert loaded.phase == "check-in" and loaded.listing_approval is None
+    version_3 = msgpack.packb([3, *raw[1:-1]])  # before the epoch was counted
+    assert load_circle(version_3, [], 512, net.clock()).epoch == 0
     broken_cases = (
         [1, *raw[1:]],
-        [2, *raw[1:-2]],
-        [4, *raw[1:]],
-        [2, *raw[1:-2], "lunch"],
-        [3, *raw[1:-1], [b"k", b"s"]],
+        [2, *raw[1:-3]],
+        [5, *raw[1:]],
+        [2, *raw[1:-3], "lunch"],
+        [3, *raw[1:-2], [b"k", b"s"]],
     )
     for broken in broken_cases:
         with pytest.raises(SnapshotError):

@@ -97,7 +97,12 @@ async def test_malformed_frames_get_errors_and_others_are_unaffected(server: Ser
         (b"\xc1", ErrorCode.MALFORMED),
         (msgpack.packb({"t": "launch_missiles"}), ErrorCode.UNKNOWN_FRAME),
         (msgpack.packb({"t": "join", "circle": "not bytes"}), ErrorCode.BAD_FIELD),
-        (msgpack.packb({"t": "knock", "sealed": b"x" * 40}), ErrorCode.OUT_OF_ORDER),
+        (
+            msgpack.packb(
+                {"t": "knock", "sealed": b"x" * 40, "key": 0, "x25519": b"x" * 32, "mlkem": b""}
+            ),
+            ErrorCode.OUT_OF_ORDER,
+        ),
     ]
     for data, code in cases:
         await ws.send(data)

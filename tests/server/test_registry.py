@@ -59,7 +59,7 @@ def test_wrong_order_frames_get_out_of_order(net: Net) -> None:
     peer = net.connect()
     net.send_raw(peer, Post(env=_env()))
     assert errors(peer) == [ErrorCode.OUT_OF_ORDER]
-    net.send_raw(peer, Knock(sealed=b"x" * 40))
+    net.send_raw(peer, Knock(sealed=b"x" * 40, key=0, x25519=b"x" * 32, mlkem=b""))
     assert errors(peer)[-1] == ErrorCode.OUT_OF_ORDER
 
 

@@ -25,7 +25,7 @@ from protocol import keyschedule as ks
 from protocol.codec import pack
 from protocol.content import PostContent, RosterContent, RosterEntry
 from protocol.crypto import CircleSecrets, MemberKeys, SigningKeys
-from protocol.group import FacilitatorSigner, roster_transcript
+from protocol.group import NO_TRANSCRIPT, CircleCrypto, FacilitatorSigner
 from protocol.invite import Invite
 
 HERE = Path(__file__).parent
@@ -58,6 +58,7 @@ def invite_vectors() -> list[dict[str, Any]]:
                 "circle_id": invite.circle_id.hex(),
                 "secret": invite.secret.hex(),
                 "fingerprint": fpr.hex(),
+                "suite": invite.suite,
                 "invite": str(invite),
             }
         )
@@ -133,52 +134,58 @@ def message_vectors() -> list[dict[str, Any]]:
 
 
 def welcome_vectors() -> list[dict[str, Any]]:
+    """A suite-1 welcome (suite 2 would need OpenSSL's ML-KEM randomness), made by a real
+    lead's state: epoch 0 opened, then a commit that admits member 2."""
     rng = DeterministicRandom(b"welcome")
+    suite = kem.Suite.X25519
     circle_id = rng(16)
-    facilitator = SigningKeys.generate(rng)
-    joiner_seed_sign, joiner_seed_box = rng(32), rng(32)
+    facilitator = MemberKeys(sign=SigningKeys.generate(rng), box=crypto.BoxKeys.from_seed(rng(32)))
+    joiner_seed_sign, joiner_seed_box, knock_seed = rng(32), rng(32), rng(32)
     joiner = MemberKeys(
         sign=SigningKeys.from_seed(joiner_seed_sign), box=crypto.BoxKeys.from_seed(joiner_seed_box)
     )
-    epoch_key = rng(32)
-    prev = rng(32)
-    roster = RosterContent(
-        circle=circle_id,
-        version=2,
-        epoch=1,
-        prev=prev,
-        members=(
-            RosterEntry(
-                member=1,
-                handle="calm-heron",
-                sign_key=facilitator.public,
-                box_key=rng(32),
-                role="facilitator",
-            ),
-            RosterEntry(
-                member=2,
-                handle="quiet-otter",
-                sign_key=joiner.sign.public,
-                box_key=joiner.box.public,
-                role="member",
-            ),
+    knock = kem.EpochKeyPair.generate(0, False, lambda n: knock_seed[:n])
+    fpr = crypto.fingerprint(facilitator.sign.public)
+    lead = CircleCrypto(circle_id, 1, facilitator, facilitator.sign.public, fpr, rng, suite)
+    entries = (
+        RosterEntry(
+            member=1,
+            handle="calm-heron",
+            sign_key=facilitator.sign.public,
+            box_key=facilitator.box.public,
+            role="facilitator",
+        ),
+        RosterEntry(
+            member=2,
+            handle="quiet-otter",
+            sign_key=joiner.sign.public,
+            box_key=joiner.box.public,
+            role="member",
         ),
     )
-    signer = FacilitatorSigner(circle_id, facilitator, rng=rng)
-    body = signer.welcome(2, joiner.sign.public, joiner.box.public, 1, epoch_key, roster)
+    lead.start(RosterContent(circle_id, 1, 0, NO_TRANSCRIPT, entries[:1]))
+    lead.key_update()
+    roster = RosterContent(circle_id, 2, 1, lead.transcript_hash, entries)
+    signer = FacilitatorSigner(circle_id, facilitator.sign, rng=rng)
+    rekey, _, welcomes = signer.commit(lead, roster, {2: (0, knock.public)})
+    lead.apply_rekey(rekey)
+    body = welcomes[2]
     return [
         {
+            "suite": int(suite),
             "circle_id": circle_id.hex(),
-            "facilitator_seed": facilitator.seed.hex(),
+            "facilitator_seed": facilitator.sign.seed.hex(),
             "joiner_sign_seed": joiner_seed_sign.hex(),
             "joiner_box_seed": joiner_seed_box.hex(),
+            "knock_x25519_seed": knock_seed.hex(),
             "member": 2,
-            "epoch": 1,
-            "epoch_key": epoch_key.hex(),
-            "prev": prev.hex(),
-            "transcript_hash": roster_transcript(1, roster).hex(),
+            "epoch": body.epoch,
+            "key": body.key,
+            "secret": body.secret.hex(),
             "sealed": body.sealed.hex(),
             "sig": body.auth.sig.hex(),
+            "transcript_hash": lead.transcript_hash.hex(),
+            "digits": lead.fingerprint(),
         }
     ]
 
@@ -212,11 +219,12 @@ def keyschedule_vectors() -> list[dict[str, Any]]:
     secrets: ks.EpochSecrets | None = None
     for epoch in range(3):
         keys = [kem.EpochKeyPair.generate(epoch, hybrid=epoch != 1, rng=rng) for _ in range(3)]
-        members = [
-            ks.TranscriptMember(i + 1, handles[i], roles[i], signers[i].public, k.public.digest())
-            for i, k in enumerate(keys)
-        ]
-        th = ks.transcript_hash(previous, circle_id, suite, epoch, epoch + 1, members)
+        roster_hash = crypto.hash_bytes(
+            "vector-roster",
+            crypto.transcript(epoch, *handles, *roles, *(s.public for s in signers)),
+        )
+        digest = ks.commit_digest((i + 1, epoch, k.public.digest()) for i, k in enumerate(keys))
+        th = ks.epoch_transcript(previous, circle_id, suite, epoch, roster_hash, digest)
         commit = rng(32)
         if secrets is None:
             joiner = ks.joiner_secret(ks.GENESIS, commit, suite, circle_id, 0, th)
@@ -233,6 +241,8 @@ def keyschedule_vectors() -> list[dict[str, Any]]:
             {
                 "epoch": epoch,
                 "commit_secret": commit.hex(),
+                "roster_hash": roster_hash.hex(),
+                "commit_digest": digest.hex(),
                 "transcript_hash": th.hex(),
                 "joiner_secret": joiner.hex(),
                 "welcome_key": ks.welcome_key(joiner, circle_id, epoch).hex(),
