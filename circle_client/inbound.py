@@ -392,7 +392,9 @@ class Inbound:
         circle = self.circle
         if circle is None:
             return []
-        if frame.env.epoch > circle.epoch:
+        if frame.env.epoch > circle.epoch or (
+            frame.env.epoch == circle.epoch and circle.awaiting_roster
+        ):
             circle.verify_sender(frame)  # only what verifies is held (S10)
             return self._hold(frame)
         try:
@@ -477,6 +479,7 @@ class Inbound:
             return []
         self._unshown_roster = 0
         out: list[ev.Event] = [self._roster_event()]
+        out += self._release_held()
         held, self._held = self._held, []
         for notice in held:
             if notice.target in circle.roster or len(held) > PENDING_LIMIT:
@@ -497,6 +500,10 @@ class Inbound:
             self.wipe()
             return [ev.Removed(banned=False, signed=False)]
         self._announce_key()
+        return self._release_held()
+
+    def _release_held(self) -> list[ev.Event]:
+        """Frames held for the key change (or roster) that just arrived, in order."""
         out: list[ev.Event] = []
         pending, self._pending = list(self._pending), deque(maxlen=PENDING_LIMIT)
         self._held_since = None

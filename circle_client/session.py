@@ -258,6 +258,11 @@ class Session(Inbound):
         if problem is not None:
             raise LocalProtocolError(problem)
         handle = normalise_handle(handle)
+        if not 2 <= capacity <= limits.MAX_HYBRID_CAPACITY:
+            raise LocalProtocolError(
+                f"A circle has between 2 and {limits.MAX_HYBRID_CAPACITY} seats; choose a "
+                "number in that range."
+            )
         if listed and auto_admit:
             raise LocalProtocolError(
                 "a listed circle cannot admit everyone automatically: anyone, the server "

@@ -50,6 +50,7 @@ from protocol.frames import (
 )
 from protocol.kem import EpochKeyPair, EpochPublicKey, Suite
 from protocol.names import handle_problem, skeleton
+from protocol.ratchet import EpochRatchets
 
 T = TypeVar("T", bound=Struct)
 
@@ -449,7 +450,11 @@ class CircleCrypto:
         to someone else, and notices about someone who has gone still name them."""
         self.root_left = False
         """The root facilitator signed its own leave: later rosters may go on without it."""
-        self._next_seq = 1
+        self._ratchets: dict[int, EpochRatchets] = {}
+        """Per epoch, every sender's hash ratchet (9.5), made when the epoch's roster is here."""
+        self._sent: dict[tuple[int, int], tuple[str, Struct]] = {}
+        """What this member sealed, by (epoch, seq), to show when the server relays it back:
+        there is no receiving chain for oneself (9.5)."""
         self._windows: dict[tuple[int, int], SenderWindow] = {}
         self.removed = False
 
@@ -682,11 +687,20 @@ class CircleCrypto:
         epoch = secrets.epoch
         self._epoch_keys[epoch] = secrets.roster_key()
         self.epoch = epoch
-        self._next_seq = 1
         for old in [e for e in self._epoch_keys if e < epoch - limits.EPOCH_RETENTION]:
             del self._epoch_keys[old]
+        for old in [e for e in self._ratchets if e not in self._epoch_keys]:
+            self._ratchets.pop(old).wipe()
         for wkey in [k for k in self._windows if k[1] not in self._epoch_keys]:
             del self._windows[wkey]
+        for sent in [k for k in self._sent if k[0] not in self._epoch_keys]:
+            del self._sent[sent]
+
+    @property
+    def awaiting_roster(self) -> bool:
+        """A rekey was taken and the roster that starts its epoch is not here yet: messages
+        of this epoch wait for it (their senders' chains come from the roster)."""
+        return self.epoch >= 0 and self._roster_epoch != self.epoch
 
     def epoch_key(self, epoch: int) -> bytes:
         try:
@@ -874,6 +888,10 @@ class CircleCrypto:
         self.ever_seated.update({m: "" for m in content.former if m not in self.ever_seated})
         self.keyed = set(self.roster)
         self._roster_epoch = content.epoch
+        schedule = self._schedule
+        if schedule is not None and schedule.epoch == content.epoch:
+            if content.epoch not in self._ratchets:  # the sender root is wiped once used
+                self._ratchets[content.epoch] = schedule.ratchets(self.member, self.roster)
         for gone in [m for m in self.peer_keys if m not in self.roster]:
             del self.peer_keys[gone]
 
@@ -952,20 +970,22 @@ class CircleCrypto:
 
     # -- messages --------------------------------------------------------------------------
     def seal(self, kind: str, content: Struct) -> Envelope:
-        """Seal and sign a message of ``kind`` from this member in the current epoch."""
+        """Seal and sign a message of ``kind`` from this member in the current epoch, under
+        the next key of its own hash ratchet (9.5)."""
         expected = KIND_CONTENT.get(kind)
         if expected is None or not isinstance(content, expected):
             raise LocalProtocolError(f"{kind!r} needs {expected.__name__ if expected else '?'}")
         if self.removed or self.epoch < 0:
             raise EpochError("no current epoch key: not (or no longer) in the circle")
-        seq = self._next_seq
-        key = crypto.epoch_subkey(self.epoch_key(self.epoch), "message")
+        ratchets = self._ratchets.get(self.epoch)
+        if ratchets is None:
+            raise EpochError("this epoch's roster has not arrived yet; try again in a moment")
+        plain = pack(content.to_map())
+        crypto.pad(plain)  # too large fails here, before a number is used up (S6)
+        seq, key = ratchets.next_send()
         ad = crypto.message_ad(self.circle_id, self.epoch, self.member, seq, kind)
-        nonce, ct, sig = crypto.seal_message(
-            key, self.keys.sign, ad, pack(content.to_map()), self._rng
-        )
-        # Only a sealed message uses up its number: a failure must not look like a gap (S6).
-        self._next_seq = seq + 1
+        nonce, ct, sig = crypto.seal_message(key, self.keys.sign, ad, plain, self._rng)
+        self._sent[(self.epoch, seq)] = (kind, content)
         return Envelope(epoch=self.epoch, seq=seq, nonce=nonce, ct=ct, sig=sig)
 
     def verify_sender(self, frame: Relayed) -> None:
@@ -978,15 +998,34 @@ class CircleCrypto:
         crypto.verify(sender.sign_key, env.sig, "message-sig", ad, env.nonce, env.ct)
 
     def open(self, frame: Relayed) -> Opened:
-        """Verify, decrypt and de-duplicate a relayed message (S1, S3, S6)."""
+        """Verify, decrypt and de-duplicate a relayed message (S1, S3, S6).
+
+        The key comes from the sender's ratchet and is deleted once the message opened; a
+        forged message never burns a genuine key. This member's own messages come back as
+        what it sealed (after their signature is checked).
+        """
         env = frame.env
         sender = self.roster.get(frame.sender)
         if sender is None:
             raise TamperedError("message from someone not on the roster")
-        key = crypto.epoch_subkey(self.epoch_key(env.epoch), "message")
+        ratchets = self._ratchets.get(env.epoch)
+        if ratchets is None:
+            raise EpochError(f"no keys for epoch {env.epoch}")
+        window = self._windows.get((frame.sender, env.epoch))
+        if env.seq - (window.highest if window else 0) > limits.MAX_SEQ_JUMP:
+            raise RemoteProtocolError("sequence number jumps too far ahead")  # before any key
         ad = crypto.message_ad(self.circle_id, env.epoch, frame.sender, env.seq, frame.kind)
-        plain = crypto.open_message(key, sender.sign_key, ad, env.nonce, env.ct, env.sig)
-        content = _decode_inner(KIND_CONTENT[frame.kind], plain)
+        if frame.sender == self.member:
+            crypto.verify(sender.sign_key, env.sig, "message-sig", ad, env.nonce, env.ct)
+            sent = self._sent.pop((env.epoch, env.seq), None)
+            if sent is None or sent[0] != frame.kind:
+                raise ReplayError("this member's own message, already shown")
+            content: Struct = sent[1]
+        else:
+            key = ratchets.key_for(frame.sender, env.seq)
+            plain = crypto.open_message(key, sender.sign_key, ad, env.nonce, env.ct, env.sig)
+            content = _decode_inner(KIND_CONTENT[frame.kind], plain)
+            ratchets.consume(frame.sender, env.seq)
         window = self._windows.setdefault((frame.sender, env.epoch), SenderWindow())
         new_gaps, filled = window.accept(env.seq)
         return Opened(
@@ -1009,6 +1048,8 @@ class CircleCrypto:
         if self._schedule is not None:
             found += [bytes(b) for b in self._schedule.secret_buffers() if any(b)]
         found += [pair.x25519_secret() for pair in self._own_keys.values() if not pair.wiped]
+        for ratchets in self._ratchets.values():
+            found += [bytes(b) for b in ratchets.secret_buffers() if any(b)]
         return found
 
     def _forget_keys(self) -> None:
@@ -1016,6 +1057,10 @@ class CircleCrypto:
             self._schedule.wipe()
         self._schedule = None
         self._epoch_keys.clear()
+        for ratchets in self._ratchets.values():
+            ratchets.wipe()
+        self._ratchets.clear()
+        self._sent.clear()
         for pair in self._own_keys.values():
             pair.wipe()
         self._own_keys.clear()

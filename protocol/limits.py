@@ -21,6 +21,8 @@ MAX_SEALED_TO = 1024
 MAX_COMMIT_ENTRY = 1 + 32 + 1088 + 32 + 16
 """Largest commit secret sealed to one member's epoch key: 1,169 bytes with ML-KEM-768
 (PROTOCOL.md 9.2), 81 with X25519 alone."""
+MAX_HYBRID_CAPACITY = 50
+"""Seats in a suite-2 circle: a post-quantum commit to everyone must fit one frame (9.9)."""
 MLKEM_PUBLIC_BYTES = 1184
 """An ML-KEM-768 public key, as a key update or knock announces it (PROTOCOL.md 9.3)."""
 MAX_NOTE = 2048

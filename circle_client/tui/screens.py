@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 from circle_client.events import ListedCircle
 from circle_client.handles import check_handle
 from circle_client.tui.wording import FORGOTTEN, GENTLE, Ending, clean_invite, lives_here
+from protocol import limits
 from protocol.errors import InviteError
 from protocol.invite import Invite
 
@@ -326,8 +327,8 @@ class OpenScreen(CircleScreenBase):
         if minutes is None or not 1 <= minutes <= 1440:
             self.show_error("Minutes must be a whole number, like 60.")
             return
-        if capacity is None or not 2 <= capacity <= 256:
-            self.show_error("Seats must be between 2 and 256.")
+        if capacity is None or not 2 <= capacity <= limits.MAX_HYBRID_CAPACITY:
+            self.show_error(f"Seats must be between 2 and {limits.MAX_HYBRID_CAPACITY}.")
             return
         problem = check_handle(handle)
         if problem:

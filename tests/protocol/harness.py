@@ -44,7 +44,7 @@ from protocol.group import (
 )
 from protocol.handshake import sign_open, verify_open
 from protocol.invite import Invite
-from protocol.kem import EpochPublicKey
+from protocol.kem import EpochPublicKey, Suite
 
 F = TypeVar("F", bound=Frame)
 
@@ -79,7 +79,12 @@ class Party:
 class Group:
     """Facilitator plus members, admitted through the real join flow, over a :class:`Relay`."""
 
-    def __init__(self, rules: str = "Be kind. What is said here stays here.") -> None:
+    def __init__(
+        self,
+        rules: str = "Be kind. What is said here stays here.",
+        suite: Suite = Suite.X25519_MLKEM768,
+    ) -> None:
+        self.suite = suite
         self.relay = Relay()
         self.member_ids = itertools.count(1)
         fac_keys = MemberKeys.generate()
@@ -126,7 +131,12 @@ class Group:
             )
         }
         fac_circle = CircleCrypto(
-            cid, fac_member, fac_keys, fac_keys.sign.public, self.invite.facilitator_fingerprint
+            cid,
+            fac_member,
+            fac_keys,
+            fac_keys.sign.public,
+            self.invite.facilitator_fingerprint,
+            suite=suite,
         )
         fac_circle.start(
             RosterContent(
@@ -180,6 +190,7 @@ class Group:
             keys,
             self.facilitator.keys.sign.public,
             self.invite.facilitator_fingerprint,
+            suite=self.suite,
         )
         circle.knock_key()
         entry = RosterEntry(
@@ -246,6 +257,7 @@ class Group:
             keys,
             info_frame.facilitator_key,
             invite.facilitator_fingerprint,
+            suite=self.suite,
         )
         public = circle.knock_key()
         content = KnockContent(handle=handle, mood="low")

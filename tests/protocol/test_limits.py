@@ -103,14 +103,59 @@ def test_caps_hold_through_circle_crypto() -> None:
     group = Group()
     a = group.join("quiet-otter")
     b = group.join("gentle-lynx")
-    a.circle._next_seq = limits.MAX_SEQ_JUMP + 1  # a sender skipping too far ahead
+    chain = a.circle._ratchets[a.circle.epoch]  # a sender stepping its own ratchet ahead
+    for _ in range(limits.MAX_SEQ_JUMP - 1):
+        chain.next_send()
+    near = a.circle.seal("post", PostContent(body="near", reply_to=None, warning=None, me=False))
     far = a.circle.seal("post", PostContent(body="far", reply_to=None, warning=None, me=False))
+    assert (near.seq, far.seq) == (limits.MAX_SEQ_JUMP, limits.MAX_SEQ_JUMP + 1)
     with pytest.raises(RemoteProtocolError):
         b.circle.open(relayed(a, far))
     assert b.circle.open_gaps() == {}
-    a.circle._next_seq = limits.MAX_SEQ_JUMP
-    near = a.circle.seal("post", PostContent(body="near", reply_to=None, warning=None, me=False))
     opened = b.circle.open(relayed(a, near))
     assert len(opened.new_gaps) == limits.MAX_SEQ_JUMP - 1
     gaps = b.circle.open_gaps()[(a.member, a.circle.epoch)]
     assert len(gaps) == limits.MAX_OPEN_GAPS and max(gaps) == limits.MAX_SEQ_JUMP - 1
+
+
+def test_a_post_quantum_commit_to_a_full_circle_fits_one_frame() -> None:
+    """50 seats (the suite-2 cap) all sealed with ML-KEM: rekey, roster and a welcome each fit
+    the default frame (PROTOCOL.md 9.4)."""
+    from protocol import crypto as c
+    from protocol.content import RosterContent, RosterEntry
+    from protocol.crypto import MemberKeys
+    from protocol.frames import Admit, encode_frame
+    from protocol.group import CircleCrypto, FacilitatorSigner
+    from protocol.kem import KIND_HYBRID, EpochKeyPair, Suite
+
+    keys = [MemberKeys.generate() for _ in range(limits.MAX_HYBRID_CAPACITY)]
+    cid = bytes(16)
+    entries = tuple(
+        RosterEntry(
+            member=i + 1,
+            handle=f"member-{i:02d}-with-a-long-handle"[: limits.MAX_HANDLE],
+            sign_key=k.sign.public,
+            box_key=k.box.public,
+            role="facilitator" if i == 0 else "member",
+        )
+        for i, k in enumerate(keys)
+    )
+    root = keys[0].sign.public
+    lead = CircleCrypto(cid, 1, keys[0], root, c.fingerprint(root))
+    lead.start(RosterContent(cid, 1, 0, bytes(32), entries[:1]))
+    lead.key_update()
+    for entry in entries[1:-1]:
+        lead.note_knock_key(
+            entry.member, 1, EpochKeyPair.for_suite(1, Suite.X25519_MLKEM768).public
+        )
+    joiner = EpochKeyPair.for_suite(0, Suite.X25519_MLKEM768).public
+    roster = RosterContent(cid, 2, 1, lead.transcript_hash, entries)
+    rekey, roster_frame, welcomes = FacilitatorSigner(cid, keys[0].sign).commit(
+        lead, roster, {limits.MAX_HYBRID_CAPACITY: (0, joiner)}
+    )
+    assert len(rekey.keys) == limits.MAX_HYBRID_CAPACITY - 1
+    assert {e.sealed[0] for e in rekey.keys} == {KIND_HYBRID}
+    admit = Admit(member=limits.MAX_HYBRID_CAPACITY, welcome=welcomes[limits.MAX_HYBRID_CAPACITY])
+    for frame in (rekey, roster_frame, admit):
+        assert len(encode_frame(frame)) <= limits.MAX_FRAME_BYTES
+    assert len(encode_frame(rekey)) > limits.MAX_FRAME_BYTES * 0.8  # close to the limit: 9.9

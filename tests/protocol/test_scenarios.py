@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from protocol import crypto, limits
+from protocol import crypto, kem, limits
 from protocol.content import PostContent, ReactContent
 from protocol.crypto import MemberKeys
 from protocol.errors import (
@@ -17,8 +17,8 @@ from protocol.errors import (
     TamperedError,
     WrongFacilitatorError,
 )
-from protocol.frames import Relayed
-from protocol.group import CircleCrypto, FacilitatorSigner
+from protocol.frames import CommitEntry, Rekey, Relayed
+from protocol.group import CircleCrypto, FacilitatorSigner, _rekey_parts
 
 from .harness import Group
 
@@ -282,3 +282,51 @@ def test_sealing_wrong_content_type_is_a_local_error(group: Group) -> None:
         group.facilitator.circle.seal(
             "react", PostContent(body="x", reply_to=None, warning=None, me=False)
         )
+
+
+def _resigned(group: Group, rekey: Rekey, **changes: object) -> Rekey:
+    """``rekey`` with ``changes``, signed again by the lead: what a dishonest lead could send."""
+    lead = group.lead.circle
+    forged = dataclasses.replace(rekey, **changes)  # type: ignore[arg-type]
+    parts = _rekey_parts(
+        lead.circle_id,
+        lead.suite,
+        forged.epoch,
+        lead.transcript_hash,
+        forged.roster,
+        forged.tag,
+        forged.keys,
+    )
+    return dataclasses.replace(forged, auth=group.signer._auth("rekey", *parts))
+
+
+def test_a_rekey_whose_confirmation_tag_differs_is_a_fork(group: Group) -> None:
+    """9.6: members who derive another epoch than the committer's refuse it, changing nothing."""
+    fac, a, b, c = members(group)
+    rekey, _, _ = group.signer.commit(fac.circle, group.roster_content(), {})
+    held = (a.circle.epoch, a.circle.transcript_hash, a.circle.fingerprint())
+    with pytest.raises(ForkError):
+        a.circle.apply_rekey(_resigned(group, rekey, tag=bytes(32)))
+    with pytest.raises(ForkError):  # the roster hash feeds the transcript, hence the tag
+        a.circle.apply_rekey(_resigned(group, rekey, roster=bytes(32)))
+    assert (a.circle.epoch, a.circle.transcript_hash, a.circle.fingerprint()) == held
+    assert a.circle.apply_rekey(rekey)  # control
+
+
+def test_a_removal_sealed_without_ml_kem_is_refused(group: Group) -> None:
+    """9.4: a removal is a post-quantum step; entries sealed with X25519 alone are refused by
+    every member that counts it as one, even when the lead signed them."""
+    fac, a, b, c = members(group)
+    lead = fac.circle
+    del group.entries[c.member]
+    roster = group.roster_content()
+    rekey, _, _ = group.signer.commit(lead, roster, {})
+    assert {e.sealed[0] for e in rekey.keys} == {kem.KIND_HYBRID}
+    secret = crypto.system_random(32)
+    recipients = {e.member: lead.key_for(e.member)[1] for e in rekey.keys}
+    classic = kem.seal_commit(recipients, secret, lead.circle_id, rekey.epoch, lead.suite, False)
+    ids = {e.member: e.key for e in rekey.keys}
+    entries = tuple(CommitEntry(member=m, key=ids[m], sealed=box) for m, box in classic)
+    with pytest.raises(kem.SuiteError):
+        a.circle.apply_rekey(_resigned(group, rekey, keys=entries))
+    assert a.circle.apply_rekey(rekey)  # control
