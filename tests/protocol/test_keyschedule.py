@@ -7,6 +7,7 @@ properties (forward secrecy, post-compromise, removal, X25519-only break) are in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -564,3 +565,21 @@ def test_interleaved_look_ups_still_consume_the_right_keys() -> None:
     bob.consume(3, 2)  # consumed without a look-up of its own
     bob.consume(1, 2)
     assert bob.key_for(1, 3) == from_one[3] and bob.key_for(3, 3) == from_three[3]
+
+
+def test_key_update_vector_verifies() -> None:
+    """A key update rebuilt from the stored seeds verifies under the stored signature."""
+    (v,) = [v for v in load_vectors() if v.get("key_update")]
+    first = load_vectors()[0]
+    circle_id = bytes.fromhex(first["circle_id"])
+    sign_key = bytes.fromhex(first["sign_keys"][1])
+    _, x_public = crypto.x25519_keypair(bytes.fromhex(v["x25519_seed"]))
+    public = kem.EpochPublicKey(x_public, pq.public_from_seed(bytes.fromhex(v["mlkem_seed"])))
+    assert public.x25519.hex() == v["x25519_public"]
+    update = kem.KeyUpdate(
+        circle_id, v["member"], v["key_epoch"], int(SUITE), public, bytes.fromhex(v["sig"])
+    )
+    assert kem.verify_key_update(sign_key, update, circle_id, v["key_epoch"], SUITE) == public
+    wrong = dataclasses.replace(update, epoch=v["key_epoch"] + 1)
+    with pytest.raises(TamperedError):
+        kem.verify_key_update(sign_key, wrong, circle_id, v["key_epoch"] + 1, SUITE)

@@ -290,6 +290,23 @@ def keyschedule_vectors() -> list[dict[str, Any]]:
             "out": kem.combine(2, ss_m, ss_x, ct_m, ct_x, pk_m, b"\x06" * 32).hex(),
         }
     )
+    # A member's signed key update (9.3): member 2 announces its key for epoch 4.
+    x_seed, m_seed = rng(32), rng(pq.SEED_BYTES)
+    seeds = iter((x_seed, m_seed))
+    announced = kem.EpochKeyPair.generate(4, True, lambda n: next(seeds))
+    update = kem.sign_key_update(signers[1], circle_id, 2, suite, announced)
+    out.append(
+        {
+            "key_update": True,
+            "member": 2,
+            "key_epoch": 4,
+            "x25519_seed": x_seed.hex(),
+            "mlkem_seed": m_seed.hex(),
+            "x25519_public": announced.public.x25519.hex(),
+            "mlkem_public_blake2b": _digest(announced.public.mlkem),
+            "sig": update.sig.hex(),
+        }
+    )
     return out
 
 
