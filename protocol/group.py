@@ -1047,7 +1047,8 @@ class CircleCrypto:
         found = [bytes(key) for key in self._epoch_keys.values()]
         if self._schedule is not None:
             found += [bytes(b) for b in self._schedule.secret_buffers() if any(b)]
-        found += [pair.x25519_secret() for pair in self._own_keys.values() if not pair.wiped]
+        for pair in self._own_keys.values():
+            found += [bytes(b) for b in pair.secret_buffers() if any(b)]
         for ratchets in self._ratchets.values():
             found += [bytes(b) for b in ratchets.secret_buffers() if any(b)]
         return found

@@ -162,6 +162,10 @@ class EpochKeyPair:
         crypto.wipe(self._x25519)
         crypto.wipe(self._mlkem_seed)
 
+    def secret_buffers(self) -> tuple[bytearray, bytearray]:
+        """Both secret buffers (for tests that look for key material after wipe)."""
+        return (self._x25519, self._mlkem_seed)
+
     @classmethod
     def for_suite(cls, epoch: int, suite: Suite, rng: Random = system_random) -> EpochKeyPair:
         """A member's fresh keys for ``epoch`` in ``suite``: hybrid in suite 2, else classic."""
