@@ -255,6 +255,13 @@ def _validate(c: ServerConfig) -> None:
         "max_frame_bytes",
         "must be between 4096 and 16777216",
     )
+    seats = min(c.max_members, limits.MAX_HYBRID_CAPACITY)
+    need(
+        c.max_frame_bytes >= limits.hybrid_commit_frame_bytes(seats),
+        "max_frame_bytes",
+        f"must be at least {limits.hybrid_commit_frame_bytes(seats)}, so that a post-quantum "
+        f"key change for a circle of {seats} fits in one message (or lower max_members)",
+    )
     need(c.max_connections_per_ip >= 1, "max_connections_per_ip", "must be at least 1")
     need(c.max_connections >= 1, "max_connections", "must be at least 1")
     need(c.max_handshakes >= 1, "max_handshakes", "must be at least 1")

@@ -158,4 +158,7 @@ def test_a_post_quantum_commit_to_a_full_circle_fits_one_frame() -> None:
     admit = Admit(member=limits.MAX_HYBRID_CAPACITY, welcome=welcomes[limits.MAX_HYBRID_CAPACITY])
     for frame in (rekey, roster_frame, admit):
         assert len(encode_frame(frame)) <= limits.MAX_FRAME_BYTES
+    # The bound the server's config check uses holds, and the default frame meets it.
+    assert len(encode_frame(rekey)) <= limits.hybrid_commit_frame_bytes(len(rekey.keys))
+    assert limits.hybrid_commit_frame_bytes(limits.MAX_HYBRID_CAPACITY) <= limits.MAX_FRAME_BYTES
     assert len(encode_frame(rekey)) > limits.MAX_FRAME_BYTES * 0.8  # close to the limit: 9.9

@@ -244,3 +244,13 @@ def test_the_redis_password_comes_from_a_file_and_is_never_printed(tmp_path: Pat
     env["CIRCLE_BROKER_PASSWORD_FILE"] = str(tmp_path / "missing")
     with pytest.raises(ConfigError, match="'broker_password_file': cannot read"):
         load_config(env=env)
+
+
+def test_frames_too_small_for_a_post_quantum_key_change_are_refused(tmp_path: Path) -> None:
+    """A host lowering max_frame_bytes would break every rekey of a full suite-2 circle."""
+    with pytest.raises(
+        ConfigError, match="max_frame_bytes.*post-quantum key change for a circle of 50"
+    ):
+        load_config(write(tmp_path, "max_frame_bytes = 16384\n"), env={})
+    small = load_config(write(tmp_path, "max_frame_bytes = 16384\nmax_members = 12\n"), env={})
+    assert small.max_frame_bytes >= limits.hybrid_commit_frame_bytes(small.max_members)
