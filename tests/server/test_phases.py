@@ -168,3 +168,42 @@ def test_older_and_broken_snapshots(net: Net) -> None:
     for broken in broken_cases:
         with pytest.raises(SnapshotError):
             load_circle(msgpack.packb(broken), [], 512, net.clock())
+
+
+def _take_over(net: Net, peers: list[Peer]) -> None:
+    """The owner node dies and another adopts the circle from its snapshot."""
+    (circle,) = net.registry.circles.values()
+    data, buffer = dump_circle(circle), list(circle.buffer)
+    for peer in peers:
+        del net.peers[peer.conn]
+        peer.session.reconnecting()
+    net.registry = Registry(net.config, net.clock)
+    net.registry.adopt_circle(load_circle(data, buffer, 512, net.clock()))
+
+
+def paused(peer: Peer) -> list[Notice]:
+    return [f for f in peer.frames if isinstance(f, Notice) and f.action == "paused"]
+
+
+def test_a_facilitator_missing_after_a_take_over_pauses_the_circle_when_the_window_ends(
+    net: Net,
+) -> None:
+    """Members have 10 s to resume on the new node; a facilitator still missing then pauses
+    admissions (F6) once, and its return ends the pause."""
+    fac, (a, b) = circle_of(net)
+    _take_over(net, [fac, a, b])
+    back = [net.connect(p.session, p.address, p.events) for p in (a, b)]
+    net.tick(5.0)
+    assert not [n for p in back for n in paused(p)]  # still inside the settle window
+    net.tick(6.0)
+    assert [len(paused(p)) for p in back] == [1, 1]
+    assert back[0].last(ev.NoticeReceived).action == "paused"
+    net.tick(1.0)
+    assert [len(paused(p)) for p in back] == [1, 1]  # told once
+    fac_back = net.connect(fac.session, fac.address, fac.events)
+    assert fac_back.last(ev.Resumed) and not errors(fac_back)
+    (circle,) = net.registry.circles.values()
+    assert circle.paused_until is None
+    fac_back.session.post("back with you")
+    net.pump()
+    assert back[1].last(ev.MessageReceived).content.body == "back with you"
