@@ -29,6 +29,8 @@ def hybrid_commit_frame_bytes(members: int) -> int:
     """An upper bound on the encoded rekey that seals a post-quantum commit to ``members``:
     each entry with its field names and lengths, and the frame's other fields (9.4)."""
     return 1024 + members * (MAX_COMMIT_ENTRY + 32)
+
+
 MLKEM_PUBLIC_BYTES = 1184
 """An ML-KEM-768 public key, as a key update or knock announces it (PROTOCOL.md 9.3)."""
 MAX_NOTE = 2048
