@@ -262,6 +262,7 @@ def resume(reg: Registry, conn: Conn, frame: Resume) -> list[Action]:
     missed = [f for rseq, f in circle.buffer if rseq > frame.last_rseq]
     oldest = circle.buffer[0][0] if circle.buffer else circle.rseq + 1
     lost = frame.last_rseq + 1 < oldest and frame.last_rseq < circle.rseq
+    reg.stats.resumes["lost" if lost else "complete"] += 1
     out.append(
         Send(
             conn.id,

@@ -129,6 +129,18 @@ class Metrics:
             "circle_rejects", "Frames rejected, by error code", ["code", "name"], registry=r
         )
         self.opened = Counter("circle_circles_opened", "Circles opened since start", registry=r)
+        self.take_overs = Counter(
+            "circle_take_overs",
+            "Circles this node took over from a node that stopped (scale-out)",
+            registry=r,
+        )
+        self.resumes = Counter(
+            "circle_resumes",
+            "Members resuming after a dropped connection, by outcome: 'complete' (every missed "
+            "frame replayed) or 'lost' (some too old to replay: the member catches up)",
+            ["outcome"],
+            registry=r,
+        )
         self.refusals = Counter(
             "circle_refusals",
             "Connections refused or closed by the server without an error frame, by reason",
@@ -156,7 +168,10 @@ class Metrics:
             buckets=LAG_SECONDS,
             registry=r,
         )
-        self._seen_in = self._seen_out = self._seen_opened = 0
+        self._seen_in = self._seen_out = self._seen_opened = self._seen_take_overs = 0
+        self._seen_resumes: dict[str, int] = {}
+        for outcome in registry.stats.resumes:
+            self.resumes.labels(outcome=outcome)  # exported as 0 before the first resume
         self._seen_rejects: dict[int, int] = {}
 
     def closed_by_server(self, code: int | None) -> None:
@@ -192,6 +207,11 @@ class Metrics:
         self.opened.inc(stats.circles_opened - self._seen_opened)
         self._seen_in, self._seen_out = stats.frames_in, stats.frames_out
         self._seen_opened = stats.circles_opened
+        self.take_overs.inc(stats.take_overs - self._seen_take_overs)
+        self._seen_take_overs = stats.take_overs
+        for outcome, count in stats.resumes.items():
+            self.resumes.labels(outcome=outcome).inc(count - self._seen_resumes.get(outcome, 0))
+            self._seen_resumes[outcome] = count
         for kind, count in self.frame_type_counts.items():
             self.frame_types.labels(type=kind).inc(count - self._seen_types.get(kind, 0))
             self._seen_types[kind] = count

@@ -101,6 +101,10 @@ class Stats:
     frames_out: int = 0
     rejects: dict[int, int] = field(default_factory=dict)
     circles_opened: int = 0
+    take_overs: int = 0
+    """Circles this node adopted from a node that stopped (scale-out)."""
+    resumes: dict[str, int] = field(default_factory=lambda: {"complete": 0, "lost": 0})
+    """Resumes by outcome: every missed frame replayed, or some too old to replay."""
 
 
 class Registry:
@@ -161,6 +165,7 @@ class Registry:
     def adopt_circle(self, circle: Circle) -> list[Action]:
         """Take over a circle whose owner node died (scale-out); its members resume here."""
         self.circles[circle.id] = circle
+        self.stats.take_overs += 1
         circle.settling_until = self.clock() + min(self.config.resume_grace, TAKE_OVER_SETTLE)
         return []
 

@@ -6,6 +6,7 @@ import msgpack
 import pytest
 
 from circle_client import events as ev
+from circle_server.metrics import Metrics
 from circle_server.registry import Registry
 from circle_server.snapshot import SnapshotError, dump_circle, load_circle
 from protocol.errors import ErrorCode, LocalProtocolError
@@ -207,3 +208,35 @@ def test_a_facilitator_missing_after_a_take_over_pauses_the_circle_when_the_wind
     fac_back.session.post("back with you")
     net.pump()
     assert back[1].last(ev.MessageReceived).content.body == "back with you"
+
+
+def _values(metrics: Metrics) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in metrics.render().decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def test_take_overs_and_resumes_are_counted_in_the_metrics() -> None:
+    net = Net(resume_buffer=16, rate_burst=100)
+    fac, (a, b) = circle_of(net)
+    net.drop(b)
+    for i in range(20):  # more than the resume buffer keeps: b's resume loses some
+        a.session.post(f"while b was away {i}")
+    net.pump()
+    before = Metrics(net.registry)
+    assert _values(before)['circle_resumes_total{outcome="lost"}'] == 0
+    b = net.reconnect(b)
+    values = _values(before)
+    assert values['circle_resumes_total{outcome="lost"}'] == 1
+    assert values['circle_resumes_total{outcome="complete"}'] == 0
+    assert values["circle_take_overs_total"] == 0
+    _take_over(net, [fac, a, b])
+    metrics = Metrics(net.registry)
+    for peer in (fac, a):
+        net.connect(peer.session, peer.address, peer.events)
+    values = _values(metrics)
+    assert values["circle_take_overs_total"] == 1
+    assert values['circle_resumes_total{outcome="complete"}'] == 2
