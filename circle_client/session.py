@@ -344,7 +344,7 @@ class Session(Inbound):
         circle = self.circle
         if circle is None:
             raise LocalProtocolError("the circle's details have not arrived yet")
-        public, key_id = circle.knock_key(), circle.knock_key_id()
+        key_id, public = circle.newest_key()
         sealed = seal_knock(
             self.secrets, self.invite.circle_id, self.keys, key_id, public, content, self.rng
         )

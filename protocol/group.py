@@ -476,15 +476,16 @@ class CircleCrypto:
         self._set_roster(roster)
 
     # -- this member's epoch keys (PROTOCOL.md 9.3) -------------------------------------------
-    def knock_key(self) -> EpochPublicKey:
-        """The epoch key a knock announces: this member's newest, or a first one (id 0)."""
+    def newest_key(self) -> tuple[int, EpochPublicKey]:
+        """This member's newest epoch key (id, public), which a knock announces; a first one
+        (id 0) is drawn if there is none yet."""
         if not self._own_keys:
             self._own_keys[0] = EpochKeyPair.for_suite(0, self.suite, self._rng)
-        return self._own_keys[max(self._own_keys)].public
+        key_id = max(self._own_keys)
+        return key_id, self._own_keys[key_id].public
 
-    def knock_key_id(self) -> int:
-        self.knock_key()
-        return max(self._own_keys)
+    def knock_key(self) -> EpochPublicKey:
+        return self.newest_key()[1]
 
     def key_update(self) -> KeyUpdate | None:
         """A fresh epoch key for the next commit, signed; once per epoch (None if drawn)."""
@@ -534,8 +535,7 @@ class CircleCrypto:
     def key_for(self, member: int) -> tuple[int, EpochPublicKey]:
         """The newest epoch key held for ``member`` (this member's own included)."""
         if member == self.member:
-            key_id = self.knock_key_id()
-            return key_id, self._own_keys[key_id].public
+            return self.newest_key()
         held = self.peer_keys.get(member)
         if held is None:
             name = self.handle_of(member) or "a member"
@@ -543,6 +543,39 @@ class CircleCrypto:
                 f"the fresh keys of {name} have not arrived yet; try again in a moment"
             )
         return held
+
+    def _open_sealed(self, key_id: int, sealed: bytes, ad: bytes, hybrid: bool, what: str) -> bytes:
+        """Open a secret sealed to this member's epoch key ``key_id`` (kept, not yet wiped).
+
+        A missing post-quantum part stays a SuiteError; any other failure is TamperedError.
+        """
+        pair = self._own_keys.get(key_id)
+        if pair is None:
+            raise TamperedError(f"{what} is sealed to an epoch key this member does not hold")
+        try:
+            return pair.open(sealed, ad, expect_hybrid=hybrid)
+        except kem.SuiteError:
+            raise
+        except CryptoError:
+            raise TamperedError(f"{what} could not be opened") from None
+
+    def _next_epoch(
+        self,
+        schedule: ks.EpochSecrets,
+        commit_secret: bytes,
+        epoch: int,
+        roster_hash: bytes,
+        entries: Iterable[CommitEntry],
+    ) -> tuple[bytes, bytes, ks.EpochSecrets]:
+        """(commit digest, joiner secret, secrets) of the epoch a commit makes; ``schedule``
+        keeps its init secret, so nothing changes until the caller adopts the result."""
+        commit = ks.commit_digest((e.member, e.key, e.sealed) for e in entries)
+        transcript = ks.epoch_transcript(
+            self.transcript_hash, self.circle_id, self.suite, epoch, roster_hash, commit
+        )
+        joiner = schedule.joiner_for_next(commit_secret, transcript)
+        nxt = ks.EpochSecrets.from_welcome(joiner, self.suite, self.circle_id, epoch, transcript)
+        return commit, joiner, nxt
 
     def _used_key(self, key_id: int) -> EpochKeyPair:
         """This member's key ``key_id``; every older key is wiped, as no commit needs it."""
@@ -579,12 +612,7 @@ class CircleCrypto:
         )
         entries = tuple(CommitEntry(member=m, key=keys[m][0], sealed=box) for m, box in sealed)
         roster_hash = roster_transcript(epoch, roster)
-        commit = ks.commit_digest((e.member, e.key, e.sealed) for e in entries)
-        transcript = ks.epoch_transcript(
-            self.transcript_hash, self.circle_id, self.suite, epoch, roster_hash, commit
-        )
-        joiner = schedule.joiner_for_next(commit_secret, transcript)
-        nxt = ks.EpochSecrets.from_welcome(joiner, self.suite, self.circle_id, epoch, transcript)
+        commit, joiner, nxt = self._next_epoch(schedule, commit_secret, epoch, roster_hash, entries)
         try:
             return PreparedCommit(
                 epoch=epoch,
@@ -625,12 +653,8 @@ class CircleCrypto:
         )
         delegate = self._check_signature(body.auth, parts, "welcome")
         ad = welcome_ad(self.circle_id, self.member, body.epoch, self.suite)
-        try:
-            joiner = pair.open(body.secret, ad, expect_hybrid=self.suite is Suite.X25519_MLKEM768)
-        except kem.SuiteError:
-            raise
-        except CryptoError:
-            raise TamperedError("the welcome's key could not be opened") from None
+        hybrid = self.suite is Suite.X25519_MLKEM768
+        joiner = self._open_sealed(body.key, body.secret, ad, hybrid, "the welcome")
         key = ks.welcome_key(joiner, self.circle_id, body.epoch)
         content_ad = _welcome_content_ad(self.circle_id, self.member, body.epoch)
         padded = crypto.open_secret(key, body.sealed, content_ad, "welcome")
@@ -758,24 +782,9 @@ class CircleCrypto:
             return False
         changed = set(recipients) != set(self.roster)
         hybrid = ks.needs_pq_step(self.suite, frame.epoch, self.last_pq_epoch, changed)
-        pair = self._own_keys.get(mine[0].key)
-        if pair is None:
-            raise TamperedError("a rekey sealed to an epoch key this member does not hold")
         ad = kem.commit_ad(self.circle_id, self.member, frame.epoch, self.suite)
-        try:
-            commit_secret = pair.open(mine[0].sealed, ad, expect_hybrid=hybrid)
-        except kem.SuiteError:
-            raise
-        except CryptoError:
-            raise TamperedError("this member's rekey entry could not be opened") from None
-        commit = ks.commit_digest((e.member, e.key, e.sealed) for e in frame.keys)
-        transcript = ks.epoch_transcript(
-            self.transcript_hash, self.circle_id, self.suite, frame.epoch, frame.roster, commit
-        )
-        joiner = schedule.joiner_for_next(commit_secret, transcript)
-        nxt = ks.EpochSecrets.from_welcome(
-            joiner, self.suite, self.circle_id, frame.epoch, transcript
-        )
+        commit_secret = self._open_sealed(mine[0].key, mine[0].sealed, ad, hybrid, "the rekey")
+        _, _, nxt = self._next_epoch(schedule, commit_secret, frame.epoch, frame.roster, frame.keys)
         try:
             nxt.verify_confirmation(frame.tag)
         except ForkError:
