@@ -204,14 +204,12 @@ class Session(Inbound):
             if isinstance(frame, Rekey | Roster):
                 self._adopt(frame)
                 adopted = True
-        if adopted and self.circle is not None:
-            # After its own commit, the lead too announces a fresh key for the next one.
-            update = self.circle.key_update()
-            frames = (*frames, update) if update is not None else frames
         if self._resuming:
             self._held_out.extend(frames)
         else:
             self._outbox.extend(frames)
+        if adopted:
+            self._announce_key()  # after its own commit, the lead too announces its next key
 
     def _adopt(self, frame: Rekey | Roster) -> None:
         """The lead moves to the epoch and roster it just signed, before the server echoes them.
