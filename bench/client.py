@@ -111,6 +111,9 @@ async def tui_rows(messages: int = 10_000) -> list[tuple[str, list[float], str]]
         def fingerprint(self) -> str:
             return "0000 0000 0000 0000 0000"
 
+        def role(self) -> str:
+            return "member"
+
     class Client:
         server_url = "ws://127.0.0.1:1"
         session = Session()
@@ -126,7 +129,7 @@ async def tui_rows(messages: int = 10_000) -> list[tuple[str, list[float], str]]
     async with app.run_test(size=(120, 40)) as pilot:
         app.client = Client()  # type: ignore[assignment]
         app.circle_title = "bench"
-        app.enter_circle(lead=False)
+        app.enter_circle()
         await pilot.pause()
         empty_keys: list[float] = []
         app.screen.query_one(Composer).focus()

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from circle_client.clipboard import invite_from_clipboard
 from circle_client.proxy import check_proxy
 from circle_client.session import Session
 from circle_client.trust import tls_context
@@ -20,7 +21,8 @@ DESCRIPTION = """\
 Circle: small, anonymous, end-to-end encrypted support circles in the terminal.
 
   circle                         the home screen: join, open, browse, help
-  circle join                    join a circle: paste the invite you were given
+  circle join                    join a circle: paste the invite you were given, or
+                                 copy it first and Circle fills it in from the clipboard
                                  (or pipe it in: circle join < invite.txt)
   circle open                    open a circle as its facilitator; without --server it
                                  lives in this window, reachable from this computer only
@@ -80,8 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     join.add_argument(
         "invite",
         nargs="?",
-        help="the invite (circle://... or circles://...); better left out and pasted when "
-        "asked, since an argument stays in your shell history",
+        help="the invite (circle://... or circles://...); better left out: Circle then "
+        "takes it from the clipboard (only if an invite is there) or asks for it, since an "
+        "argument stays in your shell history",
+    )
+    join.add_argument(
+        "--no-clipboard",
+        action="store_true",
+        help="do not look on the clipboard for the invite; ask for it instead",
     )
     join.add_argument("--handle", help="your throwaway handle (default: a random suggestion)")
     opened = sub.add_parser("open", help="open a circle as its facilitator")
@@ -202,10 +210,14 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     trusted = trusted_keys(args.trust_key)
     from_argument = args.command == "join" and args.invite is not None
+    from_clipboard = False
     if args.command == "join" and args.invite is None:
         args.invite = invite_from_stdin(sys.stdin)
         if args.invite is not None:
             use_terminal_for_input()
+        elif not args.no_clipboard:
+            args.invite = invite_from_clipboard()
+            from_clipboard = args.invite is not None
     if args.command == "facilitator":
         sys.exit(facilitator_init(args.output))
     server = getattr(args, "open_server", None) or args.server
@@ -274,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         server_url=server.rstrip("/") if server else None,
         invite=(args.invite or "") if args.command == "join" else None,
         invite_from_argument=from_argument,
+        invite_from_clipboard=from_clipboard,
         handle=getattr(args, "handle", None) if args.command == "join" else None,
         open_defaults=open_defaults,
         auto_open=args.command == "open" and (args.now or bool(args.title)),

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import ssl
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -26,7 +26,7 @@ from websockets.protocol import State
 
 from circle_client import events as ev
 from circle_client.proxy import check_proxy, proxy_from_environment, shown
-from circle_client.session import Session
+from circle_client.session import ModerateOptions, Session
 from circle_client.trust import certificate_problem, tls_context
 from protocol.errors import CircleError, RemoteProtocolError
 from protocol.frames import decode_frame, encode_frame
@@ -270,16 +270,27 @@ class CircleClient:
                     raise ConnectError(getattr(event, "message", "refused"))
 
     # ------------------------------------------------------------------ commands
-    async def open_circle(self, **kwargs: Any) -> Invite:
-        """Open a circle as facilitator (keyword arguments as :meth:`Session.open_circle`)."""
-        self.session.open_circle(self.server_url, **kwargs)
+    # Each sends what the session made of it at once. The ``send_`` ones return without
+    # waiting for the answer (an app reading :attr:`events` itself uses them); the others wait
+    # for it, for scripts and tests.
+    async def send_open(self, **options: Any) -> None:
+        """Ask to open a circle as facilitator (options as :meth:`Session.open_circle`)."""
+        self.session.open_circle(self.server_url, **options)
         await self._flush()
+
+    async def open_circle(self, **options: Any) -> Invite:
+        """Open a circle as facilitator and wait for its invite."""
+        await self.send_open(**options)
         opened: ev.CircleOpened = await self.next_event(ev.CircleOpened)
         return opened.invite
 
-    async def join(self, invite: Invite | str) -> ev.RulesToAccept:
+    async def send_join(self, invite: Invite | str) -> None:
         self.session.join(invite)
         await self._flush()
+
+    async def join(self, invite: Invite | str) -> ev.RulesToAccept:
+        """Ask to join with ``invite`` and wait for the ground rules to accept."""
+        await self.send_join(invite)
         rules: ev.RulesToAccept = await self.next_event(ev.RulesToAccept)
         return rules
 
@@ -288,15 +299,59 @@ class CircleClient:
         self.session.accept_rules(handle, mood)
         await self._flush()
 
-    async def do(self, command: str, *args: Any, **kwargs: Any) -> Any:
-        """Run any session command (post, react, retract, pin, admit, moderate, ...) and send."""
-        result = getattr(self.session, command)(*args, **kwargs)
+    async def request_lobby(self) -> None:
+        self.session.request_lobby()
         await self._flush()
-        return result
 
-    async def post(self, body: str, **kwargs: Any) -> tuple[int, int, int]:
-        result: tuple[int, int, int] = await self.do("post", body, **kwargs)
-        return result
+    async def post(
+        self,
+        body: str,
+        *,
+        reply_to: tuple[int, int, int] | None = None,
+        warning: str | None = None,
+        me: bool = False,
+    ) -> tuple[int, int, int]:
+        """Send a message; returns its id (member, epoch, sequence)."""
+        sent = self.session.post(body, reply_to=reply_to, warning=warning, me=me)
+        await self._flush()
+        return sent
+
+    async def react(self, target: tuple[int, int, int], reaction: str) -> None:
+        self.session.react(target, reaction)
+        await self._flush()
+
+    async def retract(self, target: tuple[int, int, int]) -> None:
+        self.session.retract(target)
+        await self._flush()
+
+    async def concern(self, target: tuple[int, int, int] | None, note: str) -> None:
+        self.session.concern(target, note)
+        await self._flush()
+
+    async def pass_turn(self) -> None:
+        self.session.pass_turn()
+        await self._flush()
+
+    async def pin(self, body: str) -> None:
+        self.session.pin(body)
+        await self._flush()
+
+    async def admit(self, member: int) -> None:
+        self.session.admit(member)
+        await self._flush()
+
+    async def decline(self, member: int) -> None:
+        self.session.decline(member)
+        await self._flush()
+
+    async def moderate(self, action: str, **options: Unpack[ModerateOptions]) -> None:
+        """A signed moderation action (options as :meth:`Session.moderate`)."""
+        self.session.moderate(action, **options)
+        await self._flush()
+
+    async def set_phase(self, phase: str | None) -> None:
+        self.session.set_phase(phase)
+        await self._flush()
 
     async def drop_connection(self) -> None:
         """Close the socket without leaving (as a network failure would); it reconnects."""

@@ -6,18 +6,48 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from protocol.content import MOODS
 from protocol.frames import PHASES
+
+if TYPE_CHECKING:
+    from circle_client.session import ModerateOptions
 
 
 class CommandError(ValueError):
     """A command could not be understood; the message shows the right usage."""
 
 
+class Actions(Protocol):
+    """What commands send: the typed methods of :class:`~circle_client.client.CircleClient`."""
+
+    async def react(self, target: tuple[int, int, int], reaction: str) -> None: ...
+
+    async def retract(self, target: tuple[int, int, int]) -> None: ...
+
+    async def concern(self, target: tuple[int, int, int] | None, note: str) -> None: ...
+
+    async def pass_turn(self) -> None: ...
+
+    async def pin(self, body: str) -> None: ...
+
+    async def admit(self, member: int) -> None: ...
+
+    async def decline(self, member: int) -> None: ...
+
+    async def moderate(self, action: str, **options: Unpack[ModerateOptions]) -> None: ...
+
+    async def set_phase(self, phase: str | None) -> None: ...
+
+
 class Circle(Protocol):
     """What a slash command may do to the circle on this screen."""
+
+    @property
+    def actions(self) -> Actions:
+        """Where commands that reach the others go (the connection)."""
+        ...
 
     @property
     def facilitating(self) -> bool: ...
@@ -61,8 +91,8 @@ class Circle(Protocol):
         """Send a message after the local safety checks (F13, F14)."""
         ...
 
-    async def act(self, command: str, *args: Any, **kwargs: Any) -> None:
-        """Run a session command (react, retract, moderate, ...) and send it."""
+    def knock_answered(self, member: int) -> None:
+        """A knock was admitted or declined: it leaves the waiting room at once."""
         ...
 
     async def confirm(self, title: str, text: str, yes: str, no: str = "Cancel") -> bool: ...
@@ -118,11 +148,11 @@ async def do_react(circle: Circle, call: Call) -> None:
     reaction = REACTION_WORDS.get(call.words[1] if len(call.words) > 1 else "")
     if reaction is None:
         raise call.usage()
-    await circle.act("react", target, reaction)
+    await circle.actions.react(target, reaction)
 
 
 async def do_takeback(circle: Circle, call: Call) -> None:
-    await circle.act("retract", circle.message_id(call.number(), mine=True))
+    await circle.actions.retract(circle.message_id(call.number(), mine=True))
 
 
 async def do_cw(circle: Circle, call: Call) -> None:
@@ -139,7 +169,7 @@ async def do_open(circle: Circle, call: Call) -> None:
 
 async def do_concern(circle: Circle, call: Call) -> None:
     target = circle.message_id(call.number())
-    await circle.act("concern", target, call.after_first() or "(no note)")
+    await circle.actions.concern(target, call.after_first() or "(no note)")
     circle.note("Your concern was sent privately to the facilitators.")
 
 
@@ -162,7 +192,7 @@ async def do_show(circle: Circle, call: Call) -> None:
 
 
 async def do_pass(circle: Circle, call: Call) -> None:
-    await circle.act("pass_turn")
+    await circle.actions.pass_turn()
 
 
 async def do_leave(circle: Circle, call: Call) -> None:
@@ -175,7 +205,11 @@ async def do_leave(circle: Circle, call: Call) -> None:
 
 async def do_admit(circle: Circle, call: Call) -> None:
     member = circle.knocker(call.words[0] if call.words else "")
-    await circle.act(call.command.name, member)
+    if call.command.name == "admit":
+        await circle.actions.admit(member)
+    else:
+        await circle.actions.decline(member)
+    circle.knock_answered(member)
 
 
 async def do_warn(circle: Circle, call: Call) -> None:
@@ -183,7 +217,7 @@ async def do_warn(circle: Circle, call: Call) -> None:
     note = call.after_first()
     if not note:
         raise call.usage()
-    await circle.act("moderate", "warn", target=target, note=note)
+    await circle.actions.moderate("warn", target=target, note=note)
     circle.note(f"Your private note went to {circle.handle(target)}; only they see it.")
 
 
@@ -191,19 +225,19 @@ async def do_mute(circle: Circle, call: Call) -> None:
     target = call.first_member(circle)
     if len(call.words) < 2 or not call.words[1].isdigit():
         raise call.usage()
-    await circle.act("moderate", "mute", target=target, minutes=int(call.words[1]))
+    await circle.actions.moderate("mute", target=target, minutes=int(call.words[1]))
 
 
 async def do_extend(circle: Circle, call: Call) -> None:
     if not call.words or not call.words[0].isdigit():
         raise call.usage()
-    await circle.act("moderate", "extend", target=None, minutes=int(call.words[0]))
+    await circle.actions.moderate("extend", minutes=int(call.words[0]))
 
 
 async def do_slow(circle: Circle, call: Call) -> None:
     if not call.words or not call.words[0].isdigit():
         raise call.usage()
-    await circle.act("moderate", "slow", seconds=int(call.words[0]))
+    await circle.actions.moderate("slow", seconds=int(call.words[0]))
 
 
 MODERATE_ACTIONS = {"co": "delegate", "next": "round_next", "endround": "round_end"}
@@ -214,12 +248,12 @@ async def do_moderate(circle: Circle, call: Call) -> None:
     name = call.command.name
     action = MODERATE_ACTIONS.get(name, name)
     if "HANDLE" not in call.command.usage:
-        await circle.act("moderate", action)
+        await circle.actions.moderate(action)
         return
     target = call.first_member(circle)
     if name == "handover" and not await circle.confirm_ends_here("hand it over"):
         return
-    await circle.act("moderate", action, target=target)
+    await circle.actions.moderate(action, target=target)
 
 
 async def do_close(circle: Circle, call: Call) -> None:
@@ -229,25 +263,25 @@ async def do_close(circle: Circle, call: Call) -> None:
         "Close it for everyone",
         "Keep it open",
     ):
-        await circle.act("moderate", "close")
+        await circle.actions.moderate("close")
 
 
 async def do_round(circle: Circle, call: Call) -> None:
     seconds = int(call.words[0]) if call.words and call.words[0].isdigit() else None
     handles = [w for w in call.words if not w.isdigit()]
     order = tuple(circle.member(h) for h in handles) or circle.everyone()
-    await circle.act("moderate", "round_start", order=order, seconds=seconds)
+    await circle.actions.moderate("round_start", order=order, seconds=seconds)
 
 
 async def do_phase(circle: Circle, call: Call) -> None:
     phase = choice_arg(call.words, call.command)
-    await circle.act("set_phase", None if phase == "none" else phase)
+    await circle.actions.set_phase(None if phase == "none" else phase)
 
 
 async def do_pin(circle: Circle, call: Call) -> None:
     if not call.rest:
         raise call.usage()
-    await circle.act("pin", call.rest)
+    await circle.actions.pin(call.rest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from circle_client import events as ev
 from circle_client.facilitation import Facilitation
@@ -99,6 +99,16 @@ def echo_key(frame: Frame) -> EchoKey | None:
         env: Envelope = frame.env  # type: ignore[attr-defined]
         return (frame.TYPE, env.epoch, env.seq)
     return None
+
+
+class ModerateOptions(TypedDict, total=False):
+    """What a moderation action may carry (the keywords of :meth:`Session.moderate`)."""
+
+    target: int | None
+    minutes: int | None
+    seconds: int | None
+    order: tuple[int, ...]
+    note: str | None
 
 
 class Session(Inbound):

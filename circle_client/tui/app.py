@@ -1,4 +1,5 @@
-"""``circle``: the Textual app. Screens ask it to act; it owns the connection and routes events."""
+"""``circle``: the Textual app. It owns the connection and routes events down to the screens;
+screens ask it for what only it can do (join, open, leave, other screens) with a Request."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from circle_client.tui.modals import (
     ConfirmScreen,
     CrisisScreen,
     HelpScreen,
-    InviteScreen,
     LockScreen,
 )
 from circle_client.tui.screens import (
@@ -77,6 +77,7 @@ class CircleApp(App[str]):
         server_url: str | None = None,
         invite: str | None = None,
         invite_from_argument: bool = False,
+        invite_from_clipboard: bool = False,
         handle: str | None = None,
         open_defaults: dict[str, Any] | None = None,
         auto_open: bool = False,
@@ -92,6 +93,7 @@ class CircleApp(App[str]):
         self.server_url = server_url
         self.start_invite = invite
         self.invite_from_argument = invite_from_argument
+        self.invite_from_clipboard = invite_from_clipboard
         self.start_handle = handle
         self.open_defaults = open_defaults or {}
         self.auto_open = auto_open
@@ -123,7 +125,13 @@ class CircleApp(App[str]):
         self.push_screen(HomeScreen())
         if self.start_invite is not None:
             self.push_screen(
-                self.join_screen(self.start_invite, self.start_handle, self.invite_from_argument)
+                JoinScreen(
+                    self.start_invite,
+                    self.start_handle or "",
+                    self.invite_from_argument,
+                    suggestion=self.suggest(),
+                    from_clipboard=self.invite_from_clipboard,
+                )
             )
             if self.start_handle and self.start_invite:
                 self.call_after_refresh(self._auto_join)
@@ -134,10 +142,8 @@ class CircleApp(App[str]):
             self.set_interval(min(5.0, self.idle_lock_seconds / 2), self._check_idle)
 
     # ------------------------------------------------------------------ screens ask, the App acts
-    def join_screen(
-        self, invite: str = "", handle: str | None = None, from_argument: bool = False
-    ) -> JoinScreen:
-        return JoinScreen(invite, handle or "", from_argument, suggestion=self.suggest())
+    def join_screen(self, invite: str = "") -> JoinScreen:
+        return JoinScreen(invite, suggestion=self.suggest())
 
     def open_screen(self) -> OpenScreen:
         return OpenScreen(self.open_defaults, self.server_url, self.share, self.suggest())
@@ -155,6 +161,8 @@ class CircleApp(App[str]):
                 self.push_screen(self.open_screen())
             elif screen == "lobby":
                 self.push_screen(LobbyScreen(self.server_url))
+            elif screen == "crisis":
+                self.action_crisis()
             else:
                 self.action_help()
             return
@@ -164,6 +172,7 @@ class CircleApp(App[str]):
             "knock_again": self.knock_again,
             "open": lambda: self.open_circle(**details["options"]),
             "lobby": lambda: self.fetch_lobby(details["url"]),
+            "leave": lambda: self.leave_circle(details["mood"]),
             "home": self.back_home,
         }[what]
         self.run_worker(work(), group=what, exclusive=what in ("join", "open", "lobby"))
@@ -314,13 +323,12 @@ class CircleApp(App[str]):
             self.circle_title = event.title
             self.push_screen(RulesScreen(event.title, event.rules, event.guidelines, self.handle))
         elif isinstance(event, ev.Admitted):
-            self.enter_circle(lead=False)
+            self.enter_circle()
             if event.pinned:
                 self.pending.append(ev.Pinned(event.pinned, 0))
         elif isinstance(event, ev.CircleOpened):
             self.invite = event.invite
-            self.enter_circle(lead=True)
-            self.call_after_refresh(self.show_invite)
+            self.enter_circle()
         elif isinstance(event, ev.Declined):
             self.end("declined")
         elif isinstance(event, ev.Removed):
@@ -347,9 +355,20 @@ class CircleApp(App[str]):
             elif isinstance(screen, CircleScreenBase):
                 screen.show_error(plain_error(event.message))
 
-    def enter_circle(self, lead: bool) -> None:
+    def enter_circle(self) -> None:
+        assert self.client is not None
         title = self.circle_title or self.open_defaults.get("title", "Circle")
-        self.circle_screen = CircleScreen(title, lead, bell=self.bell_on)
+        self.circle_screen = CircleScreen(
+            title,
+            self.client,
+            clock=self.clock,
+            crisis=self.crisis_text,
+            risk_phrases=self.connected.risk_phrases if self.connected else (),
+            handle=self.handle,
+            invite=str(self.invite) if self.invite is not None else None,
+            lives_here=lives_here_short(self.share) if self.embedded is not None else None,
+            bell=self.bell_on,
+        )
         self.switch_screen(self.circle_screen)
         self.call_after_refresh(self._flush_pending)
 
@@ -372,29 +391,12 @@ class CircleApp(App[str]):
         self.invite = None
         self.switch_screen(EndedScreen(ending(kind, detail), self.crisis_text))
 
-    def show_invite(self, dialog: bool = False) -> None:
-        if self.invite is None or self.circle_screen is None:
-            return
-        text = str(self.invite)
-        if dialog:
-            self.push_screen(InviteScreen(text))
-            return
-        screen = self.circle_screen
-        screen.note(
-            "Share this invite privately with the people you want here. F4 (or /invite) shows "
-            "it on one line, ready to copy:",
-            "system",
-        )
-        screen.note(text, "system")
-        self.copy_to_clipboard(text)  # OSC 52: the terminal puts it on the clipboard, if it may
-        self.notify("Invite copied, if your terminal allows. F4 shows it to copy.", timeout=8)
-
     # ------------------------------------------------------------------ actions from screens
     async def join_circle(self, invite: Invite, handle: str) -> None:
         self.handle = handle
         try:
             client = await self.ensure_client(invite.server_url.rstrip("/"))
-            await client.do("join", invite)
+            await client.send_join(invite)
         except (ConnectError, CircleError) as exc:
             if isinstance(self.screen, CircleScreenBase):
                 self.screen.show_error(plain_error(exc))
@@ -418,7 +420,7 @@ class CircleApp(App[str]):
         try:
             url = self.server_url or await self.ensure_local_server()
             client = await self.ensure_client(url)
-            await client.do("open_circle", url, **options)
+            await client.send_open(**options)
         except (ConnectError, CircleError) as exc:
             if isinstance(self.screen, CircleScreenBase):
                 self.screen.show_error(plain_error(exc))
@@ -426,15 +428,10 @@ class CircleApp(App[str]):
     async def fetch_lobby(self, url: str) -> None:
         try:
             client = await self.ensure_client(url)
-            await client.do("request_lobby")
+            await client.request_lobby()
         except (ConnectError, CircleError) as exc:
             if isinstance(self.screen, CircleScreenBase):
                 self.screen.show_error(plain_error(exc))
-
-    async def send(self, command: str, *args: Any, **kwargs: Any) -> Any:
-        if self.client is None:
-            raise ConnectError("Not connected.")
-        return await self.client.do(command, *args, **kwargs)
 
     async def leave_circle(self, mood: str | None = None) -> None:
         if self.client is not None:

@@ -1,15 +1,21 @@
-"""The circle: transcript, members, composer, clock; the facilitator's waiting room and inbox."""
+"""The circle: transcript, members, composer, clock; the facilitator's waiting room and inbox.
+
+The screen gets what it needs in its constructor (the connection's typed methods, the clock,
+the crisis text, the invite) and asks the App for the rest with a :class:`Request`: it never
+reaches into the App. It keeps no copy of the session's state: the go-around, the share timer
+and the phase are read from the session whenever they are shown.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 
 from circle_client import commands
@@ -17,16 +23,18 @@ from circle_client import events as ev
 from circle_client.commands import CommandError
 from circle_client.safety import oversharing, risk_language
 from circle_client.transcript import Transcript
-from circle_client.tui.modals import ConfirmScreen, CrisisScreen, LeaveScreen
+from circle_client.tui.modals import ConfirmScreen, CrisisScreen, InviteScreen, LeaveScreen
 from circle_client.tui.picker import SHOWN, Choice, MessagePicker
+from circle_client.tui.screens import CircleScreenBase
+from circle_client.tui.side import SidePanel
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
-from circle_client.tui.wording import ends_here, plain_error
+from circle_client.tui.wording import ends_here, plain_error, status_line
 from protocol.errors import CircleError, ErrorCode
 from protocol.limits import MAX_BODY
 
 if TYPE_CHECKING:
+    from circle_client.client import CircleClient
     from circle_client.session import Session
-    from circle_client.tui.app import CircleApp
 
 RISK_CHECK_NOTES = {
     True: "The private check of your drafts is on: if a draft sounds like you may be in danger, "
@@ -35,24 +43,51 @@ RISK_CHECK_NOTES = {
     "is not sent anywhere. F2 still shows the crisis resources, and /riskcheck on turns it back.",
 }
 REFUSALS = {ErrorCode.MUTED, ErrorCode.NOT_YOUR_TURN, ErrorCode.SLOW_MODE, ErrorCode.RATE_LIMITED}
+INVITE_NOTE = (
+    "Your circle is open. F4 (or /invite) shows its invite on one line, ready to copy; share "
+    "it privately with the people you want here."
+)
+"""The invite itself is never written into the conversation: it would wrap, and be read."""
 
 
-class CircleScreen(Screen[None]):
+class CircleScreen(CircleScreenBase):
     AUTO_FOCUS = "#composer"  # typed keys go to the composer, never to the transcript
     BINDINGS = [
         Binding("ctrl+f", "fingerprint", "Fingerprint", show=False),
         Binding("ctrl+l", "leave", "Leave"),
         Binding("f3", "waiting_room", "Knocks"),
-        Binding("f4", "invite", "Invite", show=False),
+        Binding("f4", "invite", "Invite"),
         Binding("f5", "pick_message", "Act on a message", show=False),
     ]
 
-    def __init__(self, title: str, lead: bool, bell: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        client: CircleClient,
+        *,
+        clock: Callable[[], float],
+        crisis: str,
+        risk_phrases: tuple[str, ...] = (),
+        handle: str = "",
+        invite: str | None = None,
+        lives_here: str | None = None,
+        bell: bool = False,
+    ) -> None:
         super().__init__()
         self.circle_title = title
-        self.lead = lead
+        self.client = client
+        self.clock = clock
+        self.crisis = crisis
+        self.risk_phrases = risk_phrases
+        self.wanted_handle = handle
+        """The handle the person asked for (the lead's client may have made it unique)."""
+        self.invite = invite
+        """The facilitator's invite: a secret, shown only in its own dialog, wiped at the end."""
+        self.lives_here = lives_here
+        """Words for the status line when the circle's server runs in this window."""
         self.bell_on = bell
-        self.transcript = Transcript(clock=self.circle_app_clock)
+        self.lead = client.session.lead is not None
+        self.transcript = Transcript(clock=clock)
         self.roster: tuple[tuple[int, str, str], ...] = ()
         self.last_draft = ""
         self.risk_check = True  # the person's own choice for this circle; never sent (F13)
@@ -60,124 +95,80 @@ class CircleScreen(Screen[None]):
         self.turn_started = 0.0
         """When this screen saw the current turn begin (for the share timer's countdown)."""
         self.flags: dict[str, str] = {}
-        self.concerns: list[str] = []
         self.told_renamed = False
         self.away = False
         """The idle lock is up: the first message that arrives gets an unread marker."""
 
-    def circle_app_clock(self) -> float:
-        return self.circle_app.clock()
-
-    @property
-    def circle_app(self) -> CircleApp:
-        return self.app  # type: ignore[return-value]
-
-    # The go-around and the agenda phase are the session's state; the screen only shows them.
-    @property
-    def round(self) -> tuple[int, ...]:
-        client = self.circle_app.client
-        return client.session.round if client is not None else ()
-
-    @property
-    def share_seconds(self) -> int | None:
-        client = self.circle_app.client
-        return client.session.share_seconds if client is not None else None
-
-    @property
-    def phase(self) -> str | None:
-        client = self.circle_app.client
-        return client.session.phase if client is not None else None
-
     @property
     def session(self) -> Session:
-        client = self.circle_app.client
-        assert client is not None
-        return client.session
+        return self.client.session
+
+    @property
+    def actions(self) -> CircleClient:
+        """Where commands send what reaches the others (the commands.Circle protocol)."""
+        return self.client
+
+    @property
+    def round(self) -> tuple[int, ...]:
+        return self.session.round
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
         with Horizontal(id="circle-body"):
             yield TranscriptView(self.transcript, id="transcript")
-            with Vertical(id="side"):
-                yield Static("", id="members")
-                yield WaitingRoom(id="waiting-room")
-                yield Static("", id="inbox")
-                yield Static("", id="pinned")
+            yield SidePanel(id="side")
         composer = Composer(id="composer", soft_wrap=True, show_line_numbers=False)
         composer.facilitator = self.lead
         yield composer
         yield Static(
-            "Enter sends · Ctrl+J new line · PageUp reads back · F5 acts on a message",
+            "Enter sends · Ctrl+J new line · PageUp reads back · F5 or a click acts on a message",
             id="composer-hint",
         )
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(Composer).focus()
+        self.composer.focus()
         self.set_interval(1.0, self.refresh_status)
         self.refresh_status()
-        room = self.query_one("#waiting-room", OptionList)
-        room.border_title = "Waiting room"
-        room.border_subtitle = "Enter admits · d declines"
-        self.query_one("#inbox", Static).border_title = "Concerns"
         self.show_role()
-        self.query_one("#members", Static).border_title = "In the circle"
-        self.query_one("#pinned", Static).border_title = "Pinned"
-        self.query_one("#transcript", TranscriptView).border_title = self.circle_title
+        self.query_one(TranscriptView).border_title = self.circle_title
+        if self.invite is not None:
+            self.note(INVITE_NOTE, "system")
+            self.app.copy_to_clipboard(self.invite)  # OSC 52: the terminal may allow it
+            self.notify("Invite copied, if your terminal allows. F4 shows it to copy.", timeout=8)
+
+    @property
+    def side(self) -> SidePanel:
+        return self.query_one(SidePanel)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
 
     def show_role(self) -> None:
         """Facilitator boxes appear for whoever leads now (hand-over, co-facilitation)."""
-        client = self.circle_app.client
-        lead = client is not None and client.session.lead is not None
-        self.lead = lead
+        self.lead = self.session.lead is not None
         self.refresh_bindings()
-        self.query_one("#waiting-room").display = lead
-        self.query_one("#inbox").display = self.facilitating
-        self.query_one(Composer).facilitator = self.facilitating
+        self.side.show_role(self.lead, self.facilitating)
+        self.composer.facilitator = self.facilitating
 
     @property
     def facilitating(self) -> bool:
-        if self.lead:
-            return True
-        role = getattr(self.session, "role", None)
-        return callable(role) and role() in ("facilitator", "co")
+        return self.lead or self.session.role() in ("facilitator", "co")
 
     # ------------------------------------------------------------------ status
     def refresh_status(self) -> None:
-        app = self.circle_app
-        if app.client is None:  # the circle was left or ended; this screen is on its way out
+        if self.session.closed:  # the circle was left or ended; this screen is on its way out
             return
-        left = max(0, int(self.session.ends_at - app.clock())) if self.session.ends_at else 0
-        clock = f"{left // 60:02d}:{left % 60:02d} left"
-        if self.phase:  # the agenda phase goes with the clock (F4): "Sharing, 41:59 left"
-            clock = f"{self.phase.capitalize()}, {clock}"
-        parts = [f"{self.circle_title}", clock]
-        if app.lives_here:
-            parts.append(app.lives_here)
-        if self.round:
-            parts.append(self.round_status(app.clock()))
-        muted = int(self.session.muted_until - app.clock())
-        if muted > 0:
-            parts.append(f"you are muted ({muted // 60}:{muted % 60:02d} left)")
-        parts += list(self.flags.values())
-        self.query_one("#status", Static).update("  ·  ".join(parts))
-
-    def round_status(self, now: float) -> str:
-        """Whose turn it is, the share timer (F9) and who is next."""
-        speaker = self.round[0]
-        who = "you are" if speaker == self.session.member else f"{self.handle(speaker)} is"
-        text = f"Go-around: {who} sharing"
-        if self.share_seconds:
-            left = max(0, int(self.turn_started + self.share_seconds - now))
-            text += f" ({left // 60}:{left % 60:02d} left)"
-        if len(self.round) > 1:
-            following = self.round[1]
-            text += (
-                ", then you"
-                if following == self.session.member
-                else f", then {self.handle(following)}"
-            )
-        return text
+        line = status_line(
+            self.circle_title,
+            self.session,
+            self.clock(),
+            turn_started=self.turn_started,
+            lives_here=self.lives_here,
+            flags=self.flags.values(),
+        )
+        self.query_one("#status", Static).update(line)
 
     def handle(self, member: int) -> str:
         return self.session.handle_of(member)
@@ -187,28 +178,20 @@ class CircleScreen(Screen[None]):
 
     def update_members(self) -> None:
         speaking = self.round[0] if self.round else None
-        lines = []
-        for member, handle, role in self.roster:
-            marks = {"facilitator": " (facilitator)", "co": " (co-facilitator)"}.get(role, "")
-            you = " (you)" if member == self.session.member else ""
-            talk = " ◀ sharing" if member == speaking else ""
-            hidden = " [hidden]" if member in self.transcript.muted else ""
-            lines.append(f"{handle}{marks}{you}{talk}{hidden}")
-        self.query_one("#members", Static).update("\n".join(lines))
+        self.side.show_members(self.roster, self.session.member, speaking, self.transcript.muted)
 
     def wipe(self) -> None:
         """Forget everything shown or typed in this circle (F5): nothing outlives it."""
         self.transcript.wipe()
         self.transcript.muted.clear()
         self.transcript.filters.clear()
-        self.roster, self.concerns = (), []
+        self.roster = ()
         self.last_draft = ""
+        self.invite = None
         if self.is_mounted:
             self.query_one(TranscriptView).clear()
             self.composer.clear_draft()
-            for box in ("#members", "#inbox", "#pinned"):
-                self.query_one(box, Static).update("")
-            self.query_one("#waiting-room", OptionList).clear_options()
+            self.side.wipe()
 
     # ------------------------------------------------------------------ events
     def handle_event(self, event: ev.Event) -> None:  # noqa: C901 - one switch over event types
@@ -240,7 +223,7 @@ class CircleScreen(Screen[None]):
             if t.retract(event.target, event.sender):
                 view.redraw()
         elif isinstance(event, ev.Pinned):
-            self.query_one("#pinned", Static).update(event.body)
+            self.side.show_pinned(event.body)
         elif isinstance(event, ev.Gap):
             plural = "s" if event.count > 1 else ""
             self.note(f"{event.count} message{plural} from {event.handle} never arrived", "gap")
@@ -253,7 +236,7 @@ class CircleScreen(Screen[None]):
             self.note(event.text)
             self.notice_flags(event)
         elif isinstance(event, ev.RoundChanged):
-            self.turn_started = self.circle_app.clock()
+            self.turn_started = self.clock()
             if event.speaker is not None and event.speaker == self.session.member:
                 self.notify("Your turn to share. /pass if you would rather not.", timeout=8)
             self.update_members()
@@ -268,15 +251,14 @@ class CircleScreen(Screen[None]):
                 self.flags.pop("paused", None)
             self.refresh_status()
         elif isinstance(event, ev.KnockReceived):
-            self.query_one(WaitingRoom).add_knock(event.member, event.handle)
+            self.side.add_knock(event.member, event.handle)
             self.ring()
             self.notify(f"{event.handle} is in the waiting room (F3, then Enter admits)", timeout=5)
         elif isinstance(event, ev.KnockWithdrawn):
-            self.remove_knock(event.member)
+            self.knock_answered(event.member)
         elif isinstance(event, ev.ConcernReceived):
             about = f" about #{self.number_of(event.target)}" if event.target else ""
-            self.concerns.append(f"{event.handle}{about}: {event.note}")
-            self.query_one("#inbox", Static).update("\n".join(self.concerns[-8:]))
+            self.side.add_concern(f"{event.handle}{about}: {event.note}")
             self.notify("A member raised a concern (see the Concerns box)", timeout=8)
             self.ring()
         elif isinstance(event, ev.PrivateWarning):
@@ -305,19 +287,18 @@ class CircleScreen(Screen[None]):
             self.app.bell()
 
     async def confirm(self, title: str, text: str, yes: str, no: str = "Cancel") -> bool:
-        question = ConfirmScreen(title, text, yes, no)
-        answer: bool = await self.circle_app.push_screen_wait(question)
+        answer: bool = await self.app.push_screen_wait(ConfirmScreen(title, text, yes, no))
         return answer
 
     async def confirm_ends_here(self, doing: str) -> bool:
         """Before leaving or handing over a circle that lives in this window: say so."""
-        if not self.circle_app.lives_here:
+        if not self.lives_here:
             return True
         return await self.confirm("Before you go on", ends_here(doing), "Go ahead")
 
     def tell_renamed(self) -> None:
         """Handles are unique in a circle (F3): say so if the facilitator's client changed ours."""
-        wanted = self.circle_app.handle
+        wanted = self.wanted_handle
         mine = next((h for m, h, _ in self.roster if m == self.session.member), None)
         if wanted and mine and mine != wanted and not self.told_renamed:
             self.told_renamed = True
@@ -342,26 +323,16 @@ class CircleScreen(Screen[None]):
         elif event.action in ("joined", "handover", "delegate"):
             self.flags.pop("paused", None)
         if event.action == "joined" and event.target is not None:
-            self.remove_knock(event.target)
+            self.knock_answered(event.target)
         self.refresh_status()
 
-    def remove_knock(self, member: int) -> None:
-        if not self.lead:
-            return
-        room = self.query_one("#waiting-room", OptionList)
-        try:
-            index = room.get_option_index(str(member))
-        except Exception:  # noqa: BLE001 - OptionDoesNotExist across Textual versions
-            return
-        room.remove_option_at_index(index)
+    def knock_answered(self, member: int) -> None:
+        if self.lead:
+            self.side.remove_knock(member)
 
     def number_of(self, target: tuple[int, ...] | None) -> str:
         entry = self.transcript.entry_for(target) if target else None
         return str(entry.number) if entry and entry.number else "?"
-
-    @property
-    def composer(self) -> Composer:
-        return self.query_one(Composer)
 
     # ------------------------------------------------------------------ sending
     @on(Composer.Submitted)
@@ -379,7 +350,7 @@ class CircleScreen(Screen[None]):
         """In a worker, so the safety dialogs can wait for an answer."""
         try:
             if text.startswith("/"):
-                await self.run_command(text)
+                await commands.run(self, text)
             else:
                 await self.guarded_send(text, draft=text)
         except CommandError as exc:
@@ -395,7 +366,7 @@ class CircleScreen(Screen[None]):
         self.note(text, "error")
         self.notify(text, severity=severity, timeout=10)
 
-    async def guarded_send(self, body: str, *, draft: str, **kwargs: object) -> None:
+    async def guarded_send(self, body: str, *, draft: str, **options: Any) -> None:
         """Check the draft locally (F13, F14) before it leaves the machine.
 
         ``draft`` is the whole line as typed (``/cw grief: ...`` included): it is what comes
@@ -408,11 +379,9 @@ class CircleScreen(Screen[None]):
                 f"Your message is too long to send in one piece (about {MAX_BODY:,} letters "
                 "at most). Split it into a few messages."
             )
-        app = self.circle_app
-        phrases = app.connected.risk_phrases if app.connected else ()
-        if self.risk_check and not self.risk_prompted and risk_language(body, phrases):
+        if self.risk_check and not self.risk_prompted and risk_language(body, self.risk_phrases):
             self.risk_prompted = True
-            if not await app.push_screen_wait(CrisisScreen(app.crisis_text, draft=True)):
+            if not await self.app.push_screen_wait(CrisisScreen(self.crisis, draft=True)):
                 self.restore_draft(draft, refused=False)
                 return
         found = oversharing(body)
@@ -422,15 +391,12 @@ class CircleScreen(Screen[None]):
                 f"This looks like it contains {' and '.join(found)}. Anyone in the circle "
                 "will see it and could keep it. Send anyway?",
             )
-            if not await app.push_screen_wait(question):
+            if not await self.app.push_screen_wait(question):
                 self.restore_draft(draft, refused=False)
                 return
         self.last_draft = draft
-        await app.send("post", body, **kwargs)
+        await self.client.post(body, **options)
         self.risk_prompted = False
-
-    async def run_command(self, text: str) -> None:
-        await commands.run(self, text)
 
     # ------------------------------------------------------------------ what commands do
     # (the commands.Circle protocol: the handlers in commands.COMMANDS act through these)
@@ -487,15 +453,12 @@ class CircleScreen(Screen[None]):
         self.query_one(TranscriptView).redraw()
 
     def show(self, what: str) -> None:
-        app = self.circle_app
         if what == "fingerprint":
             self.action_fingerprint()
-        elif what == "crisis":
-            app.action_crisis()
-        elif what == "help":
-            app.action_help()
+        elif what in ("crisis", "help"):
+            self.request("show", screen=what)
         elif what == "invite":
-            app.show_invite(dialog=True)
+            self.action_invite()
         elif what == "tally":
             lead = self.session.lead
             for label, tally in (
@@ -508,13 +471,8 @@ class CircleScreen(Screen[None]):
     async def post(self, body: str, *, draft: str, **options: Any) -> None:
         await self.guarded_send(body, draft=draft, **options)
 
-    async def act(self, command: str, *args: Any, **kwargs: Any) -> None:
-        await self.circle_app.send(command, *args, **kwargs)
-        if command in ("admit", "decline"):
-            self.remove_knock(int(args[0]))
-
     async def leave(self, mood: str | None) -> None:
-        await self.circle_app.leave_circle(mood)
+        self.request("leave", mood=mood)
 
     # ------------------------------------------------------------------ keys
     @on(Composer.PageRequested)
@@ -525,16 +483,28 @@ class CircleScreen(Screen[None]):
         else:
             view.scroll_page_up(animate=False)
 
+    @on(TranscriptView.Picked)
+    def picked_in_transcript(self, message: TranscriptView.Picked) -> None:
+        """A click on a message (or Enter on the one selected in the transcript)."""
+        self.pick_message(message.number)
+
+    def action_pick_message(self) -> None:
+        """F5: pick a message and what to do with it."""
+        self.pick_message(None)
+
     @work(group="pick", exclusive=True)
-    async def action_pick_message(self) -> None:
-        """F5 (or Enter in the transcript): pick a message and what to do with it."""
+    async def pick_message(self, number: int | None) -> None:
+        """Act on a message: ``number`` goes straight to what to do with that one."""
         messages = [
             e
             for e in self.transcript.recent(SHOWN * 2)
             if e.kind == "message" and e.number and not e.retracted
         ]
-        picker = MessagePicker(messages, self.facilitating, set(self.transcript.muted))
-        choice: Choice | None = await self.circle_app.push_screen_wait(picker)
+        chosen = self.transcript.find(number) if number is not None else None
+        if chosen is not None and (chosen.kind != "message" or chosen.retracted):
+            chosen = None
+        picker = MessagePicker(messages, self.facilitating, set(self.transcript.muted), chosen)
+        choice: Choice | None = await self.app.push_screen_wait(picker)
         composer = self.composer
         composer.focus()
         if choice is None:
@@ -560,10 +530,11 @@ class CircleScreen(Screen[None]):
         return True
 
     def action_invite(self) -> None:
-        self.circle_app.show_invite(dialog=True)
+        if self.invite is not None:
+            self.app.push_screen(InviteScreen(self.invite))
 
     def action_waiting_room(self) -> None:
-        room = self.query_one(WaitingRoom)
+        room = self.side.waiting_room
         room.focus()
         if room.highlighted is None and room.option_count:
             room.highlighted = 0
@@ -572,14 +543,14 @@ class CircleScreen(Screen[None]):
     @on(OptionList.OptionSelected, "#waiting-room")
     async def admit_selected(self, event: OptionList.OptionSelected) -> None:
         member = int(event.option.id or 0)
-        await self.circle_app.send("admit", member)
-        self.remove_knock(member)
+        await self.client.admit(member)
+        self.knock_answered(member)
         self.composer.focus()
 
     @on(WaitingRoom.DeclineRequested)
     async def decline_selected(self, event: WaitingRoom.DeclineRequested) -> None:
-        await self.circle_app.send("decline", event.member)
-        self.remove_knock(event.member)
+        await self.client.decline(event.member)
+        self.knock_answered(event.member)
         self.composer.focus()
 
     def action_fingerprint(self) -> None:
@@ -589,6 +560,6 @@ class CircleScreen(Screen[None]):
     @work(group="leave")
     async def action_leave(self) -> None:
         """Ask first (with an optional check-out mood); quick exit is the no-questions way."""
-        leave, mood = await self.circle_app.push_screen_wait(LeaveScreen())
+        leave, mood = await self.app.push_screen_wait(LeaveScreen())
         if leave and await self.confirm_ends_here("leave"):
-            await self.circle_app.leave_circle(mood)
+            self.request("leave", mood=mood)

@@ -147,6 +147,12 @@ class LockScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+TOO_WIDE = (
+    "The invite is wider than this window, so only part of it shows: use Copy, or widen the "
+    "window to see it whole on one line."
+)
+
+
 class InviteScreen(ModalScreen[None]):
     """The invite, on its own, ready to copy (F2): one line, no borders in the way."""
 
@@ -164,9 +170,20 @@ class InviteScreen(ModalScreen[None]):
                 "it can knock; you decide who comes in."
             )
             yield Input(self.invite, id="invite-text")
+            yield Static(TOO_WIDE, id="invite-too-wide", classes="hint")
             with Horizontal():
                 yield Button("Copy to clipboard (c)", id="copy", variant="primary")
                 yield Button("Close (Esc)", id="close")
+
+    def on_mount(self) -> None:
+        field = self.query_one("#invite-text", Input)
+        field.cursor_position = 0  # the start shows: where it begins is what people check
+        self.query_one("#invite-too-wide").display = False
+
+    def on_resize(self) -> None:
+        field = self.query_one("#invite-text", Input)
+        fits = len(self.invite) < field.content_size.width
+        self.query_one("#invite-too-wide").display = not fits
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "copy":

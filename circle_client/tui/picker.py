@@ -64,15 +64,25 @@ def summary(entry: Entry, width: int = 60) -> str:
 
 
 class MessagePicker(ModalScreen[Choice | None]):
-    """Step one: which message; step two: what to do with it."""
+    """Step one: which message; step two: what to do with it. A message already chosen (a
+    click in the transcript) starts at step two."""
 
     BINDINGS = [Binding("escape", "back", "Back")]
 
-    def __init__(self, entries: list[Entry], facilitating: bool, hidden: set[int]) -> None:
+    def __init__(
+        self,
+        entries: list[Entry],
+        facilitating: bool,
+        hidden: set[int],
+        chosen: Entry | None = None,
+    ) -> None:
         super().__init__()
         self.entries = {e.number: e for e in entries if e.number is not None}
+        if chosen is not None and chosen.number is not None:
+            self.entries.setdefault(chosen.number, chosen)
         self.facilitating = facilitating
         self.hidden = hidden
+        self.start = chosen
         self.chosen: Entry | None = None
 
     def compose(self) -> ComposeResult:
@@ -80,7 +90,7 @@ class MessagePicker(ModalScreen[Choice | None]):
             yield Static("Act on a message", classes="title")
             yield Static("Pick a message (newest first), then what to do.", id="picker-hint")
             options = [
-                Option(summary(e), id=str(n)) for n, e in reversed(list(self.entries.items()))
+                Option(summary(e), id=str(n)) for n, e in sorted(self.entries.items(), reverse=True)
             ][:SHOWN]
             yield OptionList(*options, id="picker-messages")
             actions_list = OptionList(id="picker-actions")
@@ -94,10 +104,14 @@ class MessagePicker(ModalScreen[Choice | None]):
         else:
             self.query_one("#picker-hint", Static).update("There are no messages yet.")
         messages.focus()
+        if self.start is not None:
+            self.show_actions(self.start)
 
     @on(OptionList.OptionSelected, "#picker-messages")
     def message_picked(self, event: OptionList.OptionSelected) -> None:
-        entry = self.entries[int(event.option.id or 0)]
+        self.show_actions(self.entries[int(event.option.id or 0)])
+
+    def show_actions(self, entry: Entry) -> None:
         self.chosen = entry
         menu = self.query_one("#picker-actions", OptionList)
         menu.clear_options()

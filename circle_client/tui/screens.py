@@ -105,24 +105,36 @@ HISTORY_WARNING = (
     "The invite you typed on the command line stays in your shell's history. Next time, run "
     "'circle join' and paste the invite here instead."
 )
+FROM_CLIPBOARD = (
+    "The invite was filled in from your clipboard. Check that it is the one you were given, "
+    "then choose a handle."
+)
 
 
 class JoinScreen(CircleScreenBase):
     BINDINGS = [Binding("escape", "back", "Back")]
 
     def __init__(
-        self, invite: str = "", handle: str = "", from_argument: bool = False, suggestion: str = ""
+        self,
+        invite: str = "",
+        handle: str = "",
+        from_argument: bool = False,
+        suggestion: str = "",
+        from_clipboard: bool = False,
     ) -> None:
         super().__init__()
         self.invite_text = invite
         self.handle_text = handle or suggestion
         self.from_argument = from_argument
+        self.from_clipboard = from_clipboard
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="join"):
             yield Static("Join a circle", classes="title")
             if self.from_argument:
                 yield Static(HISTORY_WARNING, classes="hint", id="history-warning")
+            if self.from_clipboard:
+                yield Static(FROM_CLIPBOARD, classes="hint", id="from-clipboard")
             yield Label("Paste the invite you were given:")
             yield InviteInput(self.invite_text, placeholder="circle://...", id="invite")
             yield Label("Choose a throwaway handle (not your real name):")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from textual import events
@@ -166,6 +168,27 @@ def render_entry(entry: Entry, transcript: Transcript) -> Table:
     return grid
 
 
+class Drawn:
+    """A rendered line that remembers which message it shows, so that the view knows which
+    message a click landed on (RichLog keeps only the drawn lines). It survives RichLog's
+    deferred writes, since it is the content itself."""
+
+    def __init__(self, table: Table, number: int | None) -> None:
+        self.table = table
+        self.number = number
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.table)
+
+
+def drawn(entry: Entry, transcript: Transcript) -> Drawn:
+    number = entry.number if entry.kind == "message" and not entry.retracted else None
+    return Drawn(render_entry(entry, transcript), number)
+
+
 def entry_words(entry: Entry, transcript: Transcript) -> Text:
     """The words of a line, styled; personal filters and content warnings applied."""
     if entry.kind == "marker":
@@ -209,9 +232,17 @@ class TranscriptView(RichLog):
 
     Reading back stays put: a line that arrives while the view is scrolled up does not move
     it, and the border says how many new messages wait below. A resize re-wraps every line.
+    A click on a message picks it (:class:`Picked`): the circle screen offers what to do.
     """
 
     BINDINGS = [Binding("enter", "screen.pick_message", "Act on a message")]
+
+    class Picked(Message):
+        """A message was clicked: ``number`` is its number, as everyone sees it."""
+
+        def __init__(self, number: int) -> None:
+            super().__init__()
+            self.number = number
 
     class Typed(Message):
         """A key typed while the transcript has the focus: it belongs in the composer."""
@@ -227,6 +258,8 @@ class TranscriptView(RichLog):
         self.drawn_width = 0
         self.following = True
         """At the newest line: new lines scroll into view. False while the person reads back."""
+        self.owners: list[int | None] = []
+        """For each drawn line, the number of the message it shows (None for notices)."""
 
     @property
     def at_end(self) -> bool:
@@ -234,12 +267,39 @@ class TranscriptView(RichLog):
 
     def append(self, entry: Entry) -> None:
         follow = self.following
-        self.write(
-            render_entry(entry, self.transcript), expand=True, shrink=True, scroll_end=follow
-        )
+        self.write(drawn(entry, self.transcript), expand=True, shrink=True, scroll_end=follow)
         if not follow and entry.kind == "message":
             self.unread += 1
             self.show_unread()
+
+    def write(
+        self,
+        content: object,
+        width: int | None = None,
+        expand: bool = False,
+        shrink: bool = True,
+        scroll_end: bool | None = None,
+        animate: bool = False,
+    ) -> TranscriptView:
+        """RichLog's write, keeping :attr:`owners` in step with the lines drawn."""
+        before = self._start_line + len(self.lines)
+        super().write(content, width, expand, shrink, scroll_end, animate)
+        added = self._start_line + len(self.lines) - before
+        self.owners.extend([getattr(content, "number", None)] * added)
+        del self.owners[: max(0, len(self.owners) - len(self.lines))]
+        return self
+
+    def number_at(self, y: int) -> int | None:
+        """The message shown on line ``y`` of the view (0 is the top one showing), if any."""
+        line = y + int(self.scroll_offset.y)
+        return self.owners[line] if 0 <= line < len(self.owners) else None
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        number = self.number_at(offset.y) if offset is not None else None
+        if number is not None:
+            event.stop()
+            self.post_message(self.Picked(number))
 
     def on_key(self, event: events.Key) -> None:
         if event.is_printable and event.character:
@@ -276,9 +336,7 @@ class TranscriptView(RichLog):
         at_end, y = self.following, self.scroll_offset.y
         self.clear()
         for entry in self.transcript.recent(RENDER_WINDOW):
-            self.write(
-                render_entry(entry, self.transcript), expand=True, shrink=True, scroll_end=False
-            )
+            self.write(drawn(entry, self.transcript), expand=True, shrink=True, scroll_end=False)
         if at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         else:
@@ -286,6 +344,7 @@ class TranscriptView(RichLog):
 
     def clear(self) -> TranscriptView:
         self.unread = 0
+        self.owners = []
         self.show_unread()
         super().clear()
         return self

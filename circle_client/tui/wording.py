@@ -1,4 +1,4 @@
-"""Plain words for what goes wrong and for how a circle ends.
+"""Plain words for what goes wrong, for how a circle ends, and for the status line.
 
 Errors reach a person as full sentences without internal names (no ``PostContent.body``, no
 ``ConnectionRefusedError``); every way a circle can end for someone has its own title, what
@@ -8,7 +8,12 @@ happened, and what they can do next. Pure functions and data: tested without Tex
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from circle_client.session import Session
 
 FIELD_ERROR = re.compile(r"^(?P<struct>[A-Z]\w*)\.(?P<field>\w+): (?P<why>.+)$")
 EXCEPTION_NAME = re.compile(r"\s*\((?:[A-Z]\w*(?:Error|Exception)|Invalid[A-Z]\w*)\)")
@@ -165,3 +170,49 @@ def ends_here(doing: str) -> str:
         f"This circle lives in this window. If you {doing}, it still ends for everyone when "
         "this window closes. Go ahead?"
     )
+
+
+def round_status(session: Session, turn_started: float, now: float) -> str:
+    """Whose turn it is in a go-around, the share timer (F9) and who is next; "you" for the
+    person reading it."""
+    speaker, *rest = session.round
+    who = "you are" if speaker == session.member else f"{session.handle_of(speaker)} is"
+    text = f"Go-around: {who} sharing"
+    if session.share_seconds:
+        left = max(0, int(turn_started + session.share_seconds - now))
+        text += f" ({left // 60}:{left % 60:02d} left)"
+    if rest:
+        following = rest[0]
+        text += (
+            ", then you"
+            if following == session.member
+            else f", then {session.handle_of(following)}"
+        )
+    return text
+
+
+def status_line(
+    title: str,
+    session: Session,
+    now: float,
+    *,
+    turn_started: float,
+    lives_here: str | None,
+    flags: Iterable[str],
+) -> str:
+    """The circle's status line: title, clock and phase, where it lives, the go-around,
+    a mute, and flags (locked, slow mode, reconnecting)."""
+    left = max(0, int(session.ends_at - now)) if session.ends_at else 0
+    clock = f"{left // 60:02d}:{left % 60:02d} left"
+    if session.phase:  # the agenda phase goes with the clock (F4): "Sharing, 41:59 left"
+        clock = f"{session.phase.capitalize()}, {clock}"
+    parts = [title, clock]
+    if lives_here:
+        parts.append(lives_here)
+    if session.round:
+        parts.append(round_status(session, turn_started, now))
+    muted = int(session.muted_until - now)
+    if muted > 0:
+        parts.append(f"you are muted ({muted // 60}:{muted % 60:02d} left)")
+    parts += list(flags)
+    return "  ·  ".join(parts)

@@ -18,6 +18,7 @@ from circle_client.tui.modals import CrisisScreen, HelpScreen
 from circle_client.tui.screens import WaitingScreen
 from circle_client.tui.widgets import Composer
 from protocol.content import PostContent
+from protocol.invite import Invite
 
 NOW = 1_800_000_000.0
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
@@ -52,6 +53,9 @@ class FakeSession:
 
     def fingerprint(self) -> str:
         return "1234 5678 9012 3456 7890"
+
+    def role(self) -> str:
+        return "facilitator" if self.lead is not None else "member"
 
 
 class FakeClient:
@@ -106,7 +110,9 @@ CIRCLE_EVENTS: list[ev.Event] = [
 async def setup_circle(app: CircleApp, lead: bool, events: list[ev.Event]) -> None:
     app.client = FakeClient(lead)  # type: ignore[assignment]
     app.circle_title = "Night owls"
-    app.enter_circle(lead=lead)
+    if lead:  # the facilitator's screen says where the invite is, never writing it out
+        app.invite = Invite.create("ws://127.0.0.1:8765", b"\x01" * 16)
+    app.enter_circle()
     for event in events:
         app.route(event)
 

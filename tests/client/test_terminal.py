@@ -89,9 +89,14 @@ def test_two_terminals_talk(server: ServerProcess, tmux: Tmux) -> None:
             "--now",
         ],
     )
+    screen = tmux.wait("host", lambda s: "F4 (or /invite) shows" in s, "the circle")
+    assert "Quick exit" in screen and "Crisis help" in screen
+    assert not INVITE.search(screen)  # never written into the conversation
+    tmux.keys("host", "F4")  # the invite on one line, ready to copy
     screen = tmux.wait("host", lambda s: bool(INVITE.search(s)), "the invite")
     invite = INVITE.search(screen).group(0)  # type: ignore[union-attr]
-    assert "Quick exit" in screen and "Crisis help" in screen
+    tmux.keys("host", "Escape")
+    tmux.wait("host", lambda s: not INVITE.search(s), "the invite dialog closed")
     # No invite on the command line (it would stay in shell history): paste it when asked,
     # as a terminal that wrapped it would, with a line break in the middle.
     tmux.start("guest", [str(CIRCLE), "--idle-lock", "0", "join", "--handle", "guest-two"])

@@ -59,7 +59,7 @@ async def test_malformed_invite_says_what_to_do() -> None:
 
 async def test_unknown_circle_and_unreachable_server(server: ServerProcess) -> None:
     fac, invite = await facilitator(server.url)
-    await fac.do("moderate", "close")
+    await fac.moderate("close")
     await fac.close()
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -84,7 +84,7 @@ async def test_participant_flow_rules_waiting_admitted_talk(server: ServerProces
         await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), "the waiting room")
         knock = await fac.next_event(ev.KnockReceived)
         assert knock.handle == "quiet-otter"
-        await fac.do("admit", knock.member)
+        await fac.admit(knock.member)
         await wait_for(pilot, lambda: circle_ready(app), "the circle")
         await fac.post("welcome, take your time")
         await wait_for(pilot, lambda: "welcome, take your time" in transcript_texts(app), "message")
@@ -104,7 +104,7 @@ async def test_participant_flow_rules_waiting_admitted_talk(server: ServerProces
         view = circle.query_one(TranscriptView)
         circle.query_one(Composer).text = "a draft nobody should see"
         assert view.lines
-        await fac.do("moderate", "close")
+        await fac.moderate("close")
         await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "the ended screen")
         assert "facilitator closed" in str(app.screen.query("Static")[1].render())
         assert "has ended" in str(app.screen.query("Static")[0].render())
@@ -129,9 +129,7 @@ async def test_facilitator_flow_admit_moderate_close(server: ServerProcess) -> N
     )
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: circle_ready(app), "the circle")
-        await wait_for(
-            pilot, lambda: any(t.startswith("circle://") for t in transcript_texts(app)), "invite"
-        )
+        await wait_for(pilot, lambda: app.invite is not None, "the invite")
         invite = str(app.invite)
         member = await_join = None
         from circle_client.client import CircleClient
@@ -161,7 +159,7 @@ async def test_facilitator_flow_admit_moderate_close(server: ServerProcess) -> N
             pilot, lambda: "Check-in moods (anonymous): low: 1" in transcript_texts(app), "tally"
         )
         assert "Check-out moods (anonymous): none yet" in transcript_texts(app)
-        await member.do("concern", None, "someone seems to be struggling")
+        await member.concern(None, "someone seems to be struggling")
         await wait_for(
             pilot,
             lambda: "struggling" in str(app.screen.query_one("#inbox", Static).render()),
@@ -254,7 +252,7 @@ async def test_content_warning_hide_filter_retract_react(server: ServerProcess) 
         )
         msg_id = await other.post("I regret saying this")
         await wait_for(pilot, lambda: "I regret saying this" in transcript_texts(app), "regret")
-        await other.do("retract", msg_id)
+        await other.retract(msg_id)
         await wait_for(
             pilot, lambda: "I regret saying this" not in transcript_texts(app), "retraction"
         )
@@ -327,15 +325,25 @@ async def test_lobby_lists_and_joins(server: ServerProcess) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the rules")
         await click(pilot, "#accept")
         knock = await fac.next_event(ev.KnockReceived)  # listed: someone decides (S2)
-        await fac.do("admit", knock.member)
+        await fac.admit(knock.member)
         await wait_for(pilot, lambda: circle_ready(app), "the circle")
     await fac.close()
 
 
 async def test_invite_dialog_shows_the_whole_invite() -> None:
+    """The invite is shown on one line in its own dialog (F4, /invite), and never written into
+    the conversation, where it would wrap over two lines and stay in view."""
     app = make_app(open_defaults={"title": "Invite test", "handle": "calm-heron"}, auto_open=True)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: circle_ready(app), "the circle")
+        await wait_for(pilot, lambda: any("F4" in t for t in transcript_texts(app)), "the note")
+        secret = str(app.invite).rpartition("#")[2]
+        assert len(secret) > 20
+        assert not any(secret in t or "circle://" in t for t in transcript_texts(app))
+        drawn = "".join(strip.text for strip in app.screen.query_one(TranscriptView).lines).replace(
+            " ", ""
+        )
+        assert secret[:12] not in drawn
         composer = app.screen.query_one(Composer)
         composer.focus()
         composer.text = "/invite"
@@ -346,6 +354,10 @@ async def test_invite_dialog_shows_the_whole_invite() -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, InviteScreen), "the invite dialog")
         shown = app.screen.query_one("#invite-text", Input).value
         assert shown == str(app.invite)
+        too_wide = app.screen.query_one("#invite-too-wide")
+        assert too_wide.display  # 80 columns: it says how to get all of it
+        await pilot.resize_terminal(220, 30)
+        await wait_for(pilot, lambda: not too_wide.display, "the whole invite on one line")
         from protocol.invite import Invite
 
         assert Invite.parse(shown).circle_id == app.invite.circle_id  # type: ignore[union-attr]
@@ -403,7 +415,7 @@ async def test_go_around_shows_whose_turn_the_share_timer_and_pass(server: Serve
         screen = app.screen
         assert isinstance(screen, CircleScreen)
         me = app.client.session.member  # type: ignore[union-attr]
-        await fac.do("moderate", "round_start", order=(me, fac.session.member), seconds=90)
+        await fac.moderate("round_start", order=(me, fac.session.member), seconds=90)
 
         def status() -> str:
             return str(screen.query_one("#status", Static).render())
@@ -421,7 +433,7 @@ async def test_go_around_shows_whose_turn_the_share_timer_and_pass(server: Serve
         while rnd.speaker != fac.session.member:
             rnd = await fac.next_event(ev.RoundChanged)
         assert rnd.share_seconds == 90
-        await fac.do("moderate", "round_end")
+        await fac.moderate("round_end")
         await wait_for(pilot, lambda: "Go-around" not in status(), "the end of the round")
     await fac.close()
 
@@ -476,9 +488,9 @@ async def test_a_muted_member_sees_it_until_unmuted(server: ServerProcess) -> No
         def status() -> str:
             return str(screen.query_one("#status", Static).render())
 
-        await fac.do("moderate", "mute", target=me, minutes=5)
+        await fac.moderate("mute", target=me, minutes=5)
         await wait_for(pilot, lambda: "you are muted (4:5" in status(), "the mute")
-        await fac.do("moderate", "unmute", target=me)
+        await fac.moderate("unmute", target=me)
         await wait_for(pilot, lambda: "muted" not in status(), "the unmute")
         assert any("talk again" in n.message for n in app._notifications)
     await fac.close()
@@ -565,7 +577,7 @@ async def test_talking_me_reply_takeback_concern_pin_and_check_out(server: Serve
             fac_id,
         )
 
-        await fac.do("pin", "Topic: first weeks")
+        await fac.pin("Topic: first weeks")
         pinned = screen.query_one("#pinned", Static)
         await wait_for(pilot, lambda: "Topic: first weeks" in str(pinned.render()), "the pin")
 
@@ -622,7 +634,7 @@ async def test_idle_lock_hides_the_transcript_and_holds_notifications(
         await pilot.pause()
         assert "something&#160;only&#160;the&#160;circle" not in app.export_screenshot()
         me = app.client.session.member  # type: ignore[union-attr]
-        await fac.do("moderate", "warn", target=me, note="please keep names out")
+        await fac.moderate("warn", target=me, note="please keep names out")
         await wait_for(
             pilot,
             lambda: (
@@ -688,7 +700,7 @@ async def test_leave_key_asks_first_and_offers_a_check_out_mood(server: ServerPr
 
 async def test_the_agenda_phase_shows_by_the_clock_for_a_member(server: ServerProcess) -> None:
     fac, invite = await facilitator(server.url, auto_admit=True)
-    await fac.do("set_phase", "check-in")  # before the member arrives: they learn it on entry
+    await fac.set_phase("check-in")  # before the member arrives: they learn it on entry
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await enter_circle(pilot, app, invite)
@@ -700,11 +712,11 @@ async def test_the_agenda_phase_shows_by_the_clock_for_a_member(server: ServerPr
 
         await wait_for(pilot, lambda: "  ·  Check-in, " in status(), "the phase")
         assert re.search(r"  ·  Check-in, \d\d:\d\d left", status())  # with the clock
-        await fac.do("set_phase", "sharing")
+        await fac.set_phase("sharing")
         await wait_for(pilot, lambda: "  ·  Sharing, " in status(), "the next phase")
         assert "Agenda phase: sharing" in transcript_texts(app)
         assert "Agenda phase: check-in" not in transcript_texts(app)  # state, not news
-        await fac.do("set_phase", None)
+        await fac.set_phase(None)
         await wait_for(pilot, lambda: "Sharing" not in status(), "the phase cleared")
         assert "The agenda phase was cleared" in transcript_texts(app)
         screen.query_one(Composer).text = "/phase sharing"

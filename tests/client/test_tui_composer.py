@@ -78,7 +78,7 @@ async def test_a_post_refused_by_the_server_is_not_glued_to_the_next(
     async with app.run_test(size=SIZE) as pilot:
         await enter_circle(pilot, app, invite)
         other = await guest(server.url, fac, invite, "brave-finch")
-        await fac.do("moderate", "round_start", order=(other.session.member,))
+        await fac.moderate("round_start", order=(other.session.member,))
         screen = app.screen
         assert isinstance(screen, CircleScreen)
         await wait_for(pilot, lambda: bool(screen.round), "the go-around")
@@ -86,7 +86,7 @@ async def test_a_post_refused_by_the_server_is_not_glued_to_the_next(
         await type_and_send(pilot, "I want to jump in")
         await wait_for(pilot, lambda: composer.text == "I want to jump in", "the draft back")
         assert composer.selection == Selection((0, 0), composer.document.end)
-        await fac.do("moderate", "round_end")
+        await fac.moderate("round_end")
         await wait_for(pilot, lambda: not screen.round, "the end of the go-around")
         await type_and_send(pilot, "sorry, go on")
         assert await next_post(other) == "sorry, go on"

@@ -124,7 +124,7 @@ async def test_close_asks_and_the_bell_rings_for_knocks_and_concerns(
         await wait_for(pilot, lambda: len(rings) == 1, "the bell for the knock")
         await pilot.press("f3", "enter")
         await member.next_event(ev.Admitted)
-        await member.do("concern", None, "someone seems to be struggling")
+        await member.concern(None, "someone seems to be struggling")
         await wait_for(pilot, lambda: len(rings) == 2, "the bell for the concern")
         composer = app.screen.query_one(Composer)
         composer.text = "/warn gentle-lynx please keep names out of it"

@@ -159,6 +159,33 @@ async def test_acting_on_a_message_without_typing_its_number(server: ServerProce
     await fac.close()
 
 
+async def test_a_click_on_a_message_acts_on_that_message(server: ServerProcess) -> None:
+    """The mouse picks a message too: a click on an older message's line offers what to do
+    with that one, and the others see the reaction land on it (not on the newest)."""
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        older = await fac.post("the first week was the worst")
+        await fac.post("now it is a little easier")
+        await wait_for(pilot, lambda: "now it is a little easier" in transcript_texts(app), "it")
+        view = app.screen.query_one(TranscriptView)
+        number = app.screen.transcript.entry_for(older).number
+        await wait_for(pilot, lambda: number in view.owners, "the line drawn")
+        notice = view.owners.index(None)  # a notice line (joined): a click there does nothing
+        assert await pilot.click("#transcript", offset=(20, notice + 1))  # +1: the border
+        await pilot.pause()
+        assert circle_ready(app)
+        row = view.owners.index(number) - int(view.scroll_offset.y)
+        assert await pilot.click("#transcript", offset=(20, row + 1))
+        await wait_for(pilot, lambda: isinstance(app.screen, MessagePicker), "the picker")
+        assert app.screen.chosen is not None and app.screen.chosen.id == older
+        await pilot.press("down", "down", "enter")  # Reply, I hear you, same here
+        reaction: ev.ReactionReceived = await fac.next_event(ev.ReactionReceived)
+        assert (reaction.target, reaction.reaction) == (older, "same_here")
+    await fac.close()
+
+
 async def test_the_composer_has_the_focus_when_the_circle_opens(server: ServerProcess) -> None:
     fac, invite = await facilitator(server.url, auto_admit=True)
     app = make_app()

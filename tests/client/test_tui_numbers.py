@@ -36,7 +36,7 @@ async def test_the_same_message_has_the_same_number_on_every_screen(
         # The second arrives later: the first sees a notice that it joined, it does not.
         await enter_by_keyboard(two, second, invite, "brave-finch")
         sent = [await fac.post("welcome, both of you")]
-        await fac.do("react", sent[0], "thank_you")  # takes a relay sequence too
+        await fac.react(sent[0], "thank_you")  # takes a relay sequence too
         for pilot, text in ((one, "thank you"), (two, "glad to be here")):
             await pilot.press(*text)
             await pilot.press("enter")

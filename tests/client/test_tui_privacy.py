@@ -1,16 +1,18 @@
 """Nothing written, nothing in history: no built-in command saves the
-screen to disk; the invite need not be typed on the command line; a wrapped paste works."""
+screen to disk; the invite need not be typed on the command line (it is piped in, taken from
+the clipboard, or pasted); a wrapped paste works."""
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from textual import events
 
-from circle_client import cli
+from circle_client import cli, clipboard
 from circle_client.tui.screens import HISTORY_WARNING, InviteInput, JoinScreen
 from circle_client.tui.wording import clean_invite
 from protocol.invite import Invite
@@ -84,3 +86,71 @@ async def test_an_invite_given_as_an_argument_is_warned_about() -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
         assert not app.screen.query("#history-warning")
         assert app.screen.query_one(InviteInput).has_focus
+
+
+def fake_tool(directory: Path, name: str, prints: str, status: int = 0) -> None:
+    """A clipboard tool on a private PATH: prints what a desktop's clipboard would hold."""
+    tool = directory / name
+    tool.write_text(f"#!/bin/sh\nprintf '%s' '{prints}'\nexit {status}\n")
+    tool.chmod(0o700)
+
+
+def test_the_clipboard_is_read_with_the_desktops_own_tool(tmp_path: Path) -> None:
+    fake_tool(tmp_path, "wl-paste", "from wayland")
+    fake_tool(tmp_path, "xclip", "from x11")
+    fake_tool(tmp_path, "xsel", "", status=1)  # installed, but no clipboard to read
+
+    def which(name: str) -> str | None:
+        return shutil.which(name, path=str(tmp_path))
+
+    assert clipboard.read_clipboard({"WAYLAND_DISPLAY": "wayland-0"}, which) == "from wayland"
+    assert clipboard.read_clipboard({"DISPLAY": ":0"}, which) == "from x11"
+    (tmp_path / "xclip").unlink()
+    assert clipboard.read_clipboard({"DISPLAY": ":0"}, which) is None  # xsel failed
+    assert clipboard.read_clipboard({}, which) is None  # no desktop: no X or Wayland tool
+
+
+def test_circle_join_takes_only_an_invite_from_the_clipboard() -> None:
+    half = len(INVITE) // 2
+    assert clipboard.invite_from_clipboard(lambda: f"{INVITE[:half]}\n{INVITE[half:]}\n") == (
+        INVITE
+    )
+    for other in ("hunter2", "", None, "x" * 10_000, INVITE[:-3]):
+        assert clipboard.invite_from_clipboard(lambda other=other: other) is None
+
+
+def test_circle_join_at_a_terminal_fills_in_the_clipboards_invite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``circle join`` with no argument, at a terminal, with an invite on the clipboard: the
+    app starts on the join screen with it filled in and says where it came from;
+    ``--no-clipboard`` leaves the clipboard alone."""
+    started: list[dict[str, object]] = []
+
+    class App:
+        def __init__(self, **options: object) -> None:
+            started.append(options)
+
+        def run(self) -> None:
+            return None
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("circle_client.tui.app.CircleApp", App)
+    monkeypatch.setattr(cli, "invite_from_clipboard", lambda: INVITE)
+    monkeypatch.setattr("sys.stdin", Terminal())
+    cli.main(["join"])
+    cli.main(["join", "--no-clipboard"])
+    assert started[0]["invite"] == INVITE and started[0]["invite_from_clipboard"] is True
+    assert started[1]["invite"] == "" and started[1]["invite_from_clipboard"] is False
+
+
+async def test_the_join_screen_says_the_invite_came_from_the_clipboard() -> None:
+    app = make_app(invite=INVITE, invite_from_clipboard=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+        assert "from your clipboard" in str(app.screen.query_one("#from-clipboard").render())
+        assert app.screen.query_one(InviteInput).value == INVITE
+        assert not app.screen.query("#history-warning")

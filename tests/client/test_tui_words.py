@@ -71,7 +71,7 @@ async def test_declined_says_so_not_ended(server: ServerProcess) -> None:
         await join_through_tui(pilot, app, invite)
         await click(pilot, "#accept")
         knock: ev.KnockReceived = await fac.next_event(ev.KnockReceived)
-        await fac.do("decline", knock.member)
+        await fac.decline(knock.member)
         await ended_with(pilot, app, "You were not let in this time")
     await fac.close()
 
@@ -90,7 +90,7 @@ async def test_removed_and_banned_say_which(server: ServerProcess, action: str, 
         await enter_circle(pilot, app, invite)
         screen = app.screen
         assert isinstance(screen, CircleScreen)
-        await fac.do("moderate", action, target=screen.session.member)
+        await fac.moderate(action, target=screen.session.member)
         await ended_with(pilot, app, title)
     await fac.close()
 

@@ -59,7 +59,7 @@ async def guest(url: str, fac: CircleClient, invite: str, handle: str) -> Circle
     await client.knock(handle)
     if not fac.session.auto_admit:
         knock = await fac.next_event(ev.KnockReceived)
-        await fac.do("admit", knock.member)
+        await fac.admit(knock.member)
     await client.next_event(ev.Admitted)
     return client
 

@@ -155,36 +155,36 @@ async def test_a_session_across_nodes_keeps_every_rule(
     assert len({m.session.fingerprint() for m in (fac, m1, m2)}) == 1
 
     # Mute, slow mode and go-around turns, enforced by the owner for a member on another node.
-    await fac.do("moderate", "mute", target=m1.session.member, minutes=5)
+    await fac.moderate("mute", target=m1.session.member, minutes=5)
     notice = await m2.next_event(ev.NoticeReceived)
     assert notice.text == f"{HANDLES[1]} was muted for 5 min"
     await m1.post("am I muted")
     assert await error(m1) == ErrorCode.MUTED
-    await fac.do("moderate", "unmute", target=m1.session.member)
-    await fac.do("moderate", "slow", seconds=60)
+    await fac.moderate("unmute", target=m1.session.member)
+    await fac.moderate("slow", seconds=60)
     await m2.post(BODIES[2])
     await message(fac, BODIES[2])
     await m2.post("and again at once")
     assert await error(m2) == ErrorCode.SLOW_MODE
-    await fac.do("moderate", "slow", seconds=0)
+    await fac.moderate("slow", seconds=0)
     order = (m1.session.member, m2.session.member)
-    await fac.do("moderate", "round_start", order=order)
+    await fac.moderate("round_start", order=order)
     await m2.next_event(ev.RoundChanged)
     await m2.post("my turn?")
     assert await error(m2) == ErrorCode.NOT_YOUR_TURN
-    await fac.do("moderate", "round_end")
+    await fac.moderate("round_end")
 
     # Capacity 4 holds across nodes: a fourth joins on a, a fifth is refused on c.
     m3 = await join(a.url, fac, invite, HANDLES[3])
     assert "full" in await refused_join(c.url, invite)
 
     # Lock: no new admissions, whichever node a joiner comes through.
-    await fac.do("moderate", "remove", target=m3.session.member)
+    await fac.moderate("remove", target=m3.session.member)
     assert "removed" in (await m3.next_event(ev.Disconnected)).reason
-    await fac.do("moderate", "lock")
+    await fac.moderate("lock")
     await m1.next_event(ev.NoticeReceived)
     assert "not admitting" in await refused_join(b.url, invite)
-    await fac.do("moderate", "unlock")
+    await fac.moderate("unlock")
     await m1.next_event(ev.NoticeReceived)
 
     # A decline reaches a knock that came through another node.
@@ -192,23 +192,23 @@ async def test_a_session_across_nodes_keeps_every_rule(
     await knocker.connect()
     await knocker.join(invite)
     await knocker.knock(HANDLES[4])
-    await fac.do("decline", (await fac.next_event(ev.KnockReceived)).member)
+    await fac.decline((await fac.next_event(ev.KnockReceived)).member)
     assert isinstance(await knocker.next_event(ev.Declined), ev.Declined)
     await knocker.close()
 
     # A ban reaches a member on another node, and holds for its address on every node: the
     # nodes hash addresses with one shared salt (all test clients come from 127.0.0.1).
-    await fac.do("moderate", "ban", target=m2.session.member)
+    await fac.moderate("ban", target=m2.session.member)
     await m2.next_event(ev.Disconnected)
     assert "cannot join" in await refused_join(b.url, invite)
 
     # Extend and close: every node's members hear it; no key of the circle is left.
-    await fac.do("moderate", "extend", minutes=10)
+    await fac.moderate("extend", minutes=10)
     timer = await m1.next_event(ev.TimerChanged)
     assert timer.ends_at > time.time() + 60 * 60
     circle = fac.session.circle.circle_id  # type: ignore[union-attr]
     assert await circle_keys(redis_client, circle)
-    await fac.do("moderate", "close")
+    await fac.moderate("close")
     assert (await m1.next_event(ev.CircleClosed)).reason == "facilitator"
     await eventually(lambda: _no_keys(redis_client, circle), "Redis to forget the closed circle")
     monitor.cancel()
@@ -247,7 +247,7 @@ async def test_knocks_and_admission_cross_nodes_and_the_lobby_lists_everywhere(
     await seeker.connect()
 
     async def listed_on_b() -> bool:
-        await seeker.do("request_lobby")
+        await seeker.request_lobby()
         lobby: ev.LobbyListed = await seeker.next_event(ev.LobbyListed)
         return any(c.title == "Night owls" for c in lobby.circles)
 
@@ -358,7 +358,7 @@ async def test_the_owner_dies_and_the_circle_lives_on_another_node(
     assert bodies == [BODIES[1], BODIES[2]]  # its own, then the reply: nothing came twice
     for events in seen.values():  # no stale "No facilitator is connected" for anyone
         assert not [e for e in events if getattr(e, "action", None) == "paused"], events
-    await fac.do("moderate", "close")
+    await fac.moderate("close")
     assert (await member.next_event(ev.CircleClosed)).reason == "facilitator"
     await balancer.stop()
     for client in (fac, member):

@@ -25,7 +25,7 @@ async def refused_join(url: str, invite: str) -> ev.ErrorReceived:
     """Try to join with fresh keys; return the server's refusal."""
     newcomer = CircleClient(url)
     await newcomer.connect()
-    await newcomer.do("join", invite)
+    await newcomer.send_join(invite)
     error: ev.ErrorReceived = await newcomer.next_event(ev.ErrorReceived)
     await newcomer.close()
     return error
@@ -46,7 +46,7 @@ async def close_all(*clients: CircleClient) -> None:
 
 async def test_private_warning_reaches_only_the_target(server: ServerProcess) -> None:
     fac, (a, b) = await seated(server.url, 2)
-    await fac.do("moderate", "warn", target=a.session.member, note="Please no advice.")
+    await fac.moderate("warn", target=a.session.member, note="Please no advice.")
     assert (await a.next_event(ev.PrivateWarning)).text == "Please no advice."
     await fac.post("marker")  # a warning sent to b as well would arrive before this
     seen = await events_until(b, "marker")
@@ -59,7 +59,7 @@ async def test_ban_closes_with_4003_and_keeps_fresh_keys_from_that_address_out(
 ) -> None:
     fac, (a, b) = await seated(server.url, 2)
     invite, banned = str(fac.session.invite), b.session.member
-    await fac.do("moderate", "ban", target=banned)
+    await fac.moderate("ban", target=banned)
     gone = await b.next_event(ev.Disconnected)
     assert gone.reason == FINAL_CLOSE[4003]
     assert (await next_notice(a, "ban")).target == banned
@@ -72,11 +72,11 @@ async def test_ban_closes_with_4003_and_keeps_fresh_keys_from_that_address_out(
 async def test_lock_refuses_joiners_until_unlocked(server: ServerProcess) -> None:
     fac, (a,) = await seated(server.url, 1)
     invite = str(fac.session.invite)
-    await fac.do("moderate", "lock")
+    await fac.moderate("lock")
     await next_notice(a, "lock")
     error = await refused_join(server.url, invite)
     assert error.code == ErrorCode.CIRCLE_LOCKED
-    await fac.do("moderate", "unlock")
+    await fac.moderate("unlock")
     await next_notice(a, "unlock")
     late = await join(server.url, fac, invite, HANDLES[3])
     await close_all(fac, a, late)
@@ -84,7 +84,7 @@ async def test_lock_refuses_joiners_until_unlocked(server: ServerProcess) -> Non
 
 async def test_slow_mode_refuses_a_second_post(server: ServerProcess) -> None:
     fac, (a,) = await seated(server.url, 1)
-    await fac.do("moderate", "slow", seconds=60)
+    await fac.moderate("slow", seconds=60)
     assert (await next_notice(a, "slow")).text == "Slow mode: one message every 60 s"
     await a.post("first")
     await a.post("too soon")
@@ -98,10 +98,10 @@ async def test_slow_mode_refuses_a_second_post(server: ServerProcess) -> None:
 
 async def test_co_facilitator_moderation_is_accepted(server: ServerProcess) -> None:
     fac, (a, b) = await seated(server.url, 2)
-    await fac.do("moderate", "delegate", target=a.session.member)
+    await fac.moderate("delegate", target=a.session.member)
     while a.session.role() != "co":
         await a.next_event(ev.RosterChanged)
-    await a.do("moderate", "mute", target=b.session.member, minutes=3)
+    await a.moderate("mute", target=b.session.member, minutes=3)
     muted = await next_notice(fac, "mute")
     assert muted.target == b.session.member and muted.text == f"{HANDLES[2]} was muted for 3 min"
     await b.post("can I still talk")
@@ -114,7 +114,7 @@ async def test_go_around_refuses_out_of_turn_posts_but_not_the_facilitator(
 ) -> None:
     fac, (a, b) = await seated(server.url, 2)
     order = (a.session.member, b.session.member)
-    await fac.do("moderate", "round_start", order=order)
+    await fac.moderate("round_start", order=order)
     while (await b.next_event(ev.RoundChanged)).speaker != a.session.member:
         pass
     await b.post("me first")
@@ -134,7 +134,7 @@ async def test_decline_closes_the_joiner_with_4004(server: ServerProcess) -> Non
     await joiner.join(invite)
     await joiner.knock(HANDLES[1])
     knock = await fac.next_event(ev.KnockReceived)
-    await fac.do("decline", knock.member)
+    await fac.decline(knock.member)
     await joiner.next_event(ev.Declined)
     gone = await joiner.next_event(ev.Disconnected)
     assert gone.reason == FINAL_CLOSE[4004]

@@ -42,7 +42,7 @@ async def test_full_session(server: ServerProcess) -> None:
         assert (msg.content.body, msg.handle) == (BODIES[0], HANDLES[1])
     assert len({m.session.fingerprint() for m in (fac, a, b, c)}) == 1
 
-    await fac.do("moderate", "mute", target=b.session.member, minutes=5)
+    await fac.moderate("mute", target=b.session.member, minutes=5)
     notice = await c.next_event(ev.NoticeReceived)
     assert notice.text == f"{HANDLES[2]} was muted for 5 min"
     await b.post("am I muted")
@@ -50,7 +50,7 @@ async def test_full_session(server: ServerProcess) -> None:
     assert err.code == ErrorCode.MUTED
 
     old_epoch = c.session.circle.epoch  # type: ignore[union-attr]
-    await fac.do("moderate", "remove", target=c.session.member)
+    await fac.moderate("remove", target=c.session.member)
     gone = await c.next_event(ev.Disconnected)
     assert "removed" in gone.reason
     await a.post(BODIES[1])
@@ -59,10 +59,10 @@ async def test_full_session(server: ServerProcess) -> None:
         msg = await fac.next_event(ev.MessageReceived)
     assert a.session.circle.epoch > old_epoch  # type: ignore[union-attr]
 
-    await fac.do("moderate", "extend", minutes=10)
+    await fac.moderate("extend", minutes=10)
     timer = await a.next_event(ev.TimerChanged)
     assert timer.ends_at > 0
-    await fac.do("moderate", "close")
+    await fac.moderate("close")
     closed = await a.next_event(ev.CircleClosed)
     assert closed.reason == "facilitator"
     for client in (fac, a, b, c):
@@ -146,7 +146,8 @@ async def test_moderation_with_a_bad_signature_is_refused(server: ServerProcess)
     member = await join(server.url, fac, invite, HANDLES[1])
     await settle((fac, member))
     tampered = dataclasses.replace(fac.session.sign_moderation("lock"), action="close")
-    await fac.do("_send", tampered)  # signed for "lock", claims "close"
+    fac.session._send(tampered)  # signed for "lock", claims "close"
+    await fac._flush()
     error = await fac.next_event(ev.ErrorReceived)
     assert error.code == ErrorCode.BAD_SIGNATURE and error.ref == "moderate"
     await member.post("the circle is still open")

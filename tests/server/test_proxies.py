@@ -69,11 +69,11 @@ async def ban_and_cap(url: str, tls: ssl.SSLContext, cap: bool = True) -> None:
     )
     a = await seat(url, tls, PEOPLE + "11", fac, invite, HANDLES[1])
     b = await seat(url, tls, PEOPLE + "12", fac, invite, HANDLES[2])
-    await fac.do("moderate", "ban", target=a.session.member)
+    await fac.moderate("ban", target=a.session.member)
     await a.next_event(ev.Disconnected)
     again = AddressedClient(url, PEOPLE + "11", tls)  # the banned person, with fresh keys
     await again.connect()
-    await again.do("join", invite)
+    await again.send_join(invite)
     assert (await again.next_event(ev.ErrorReceived)).code == ErrorCode.BANNED
     await again.close()
     c = await seat(url, tls, PEOPLE + "13", fac, invite, HANDLES[3])  # someone else: admitted

@@ -37,7 +37,7 @@ async def join(url: str, fac: CircleClient, invite: str, handle: str) -> CircleC
     if not fac.session.auto_admit:
         knock = await fac.next_event(ev.KnockReceived)
         assert knock.handle == handle
-        await fac.do("admit", knock.member)
+        await fac.admit(knock.member)
     await member.next_event(ev.Admitted)
     return member
 
