@@ -19,6 +19,9 @@ MAX_ENTRIES = 10_000
 
 MessageId = tuple[int, int, int]
 
+HIDDEN_BY_YOU = "you hid this person"
+"""Why a message is not shown when the reader hid its sender with /hide."""
+
 
 @dataclass(slots=True)
 class Entry:
@@ -143,7 +146,7 @@ class Transcript:
     def hidden(self, entry: Entry) -> str | None:
         """Why the reader's own settings hide this message, or None."""
         if entry.sender is not None and entry.sender in self.muted:
-            return "muted by you"
+            return HIDDEN_BY_YOU
         if entry.kind == "message" and self.filters and not entry.opened:
             from circle_client.safety import matches_filter
 

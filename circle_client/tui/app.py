@@ -133,7 +133,9 @@ class CircleApp(App[str]):
                     from_clipboard=self.invite_from_clipboard,
                 )
             )
-            if self.start_handle and self.start_invite:
+            if self.start_handle and self.start_invite and not self.invite_from_clipboard:
+                # An invite found on the clipboard is shown for the person to confirm: it may
+                # be an old one, or someone else's, so Circle never joins with it unasked.
                 self.call_after_refresh(self._auto_join)
         elif self.auto_open:
             self.push_screen(self.open_screen())
@@ -482,6 +484,15 @@ class CircleApp(App[str]):
         self.last_activity = time.monotonic()
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.last_activity = time.monotonic()
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        self.last_activity = time.monotonic()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.last_activity = time.monotonic()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         self.last_activity = time.monotonic()
 
     def _check_idle(self) -> None:

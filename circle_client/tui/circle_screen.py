@@ -503,7 +503,7 @@ class CircleScreen(CircleScreenBase):
         chosen = self.transcript.find(number) if number is not None else None
         if chosen is not None and (chosen.kind != "message" or chosen.retracted):
             chosen = None
-        picker = MessagePicker(messages, self.facilitating, set(self.transcript.muted), chosen)
+        picker = MessagePicker(messages, self.facilitating, self.transcript.hidden, chosen)
         choice: Choice | None = await self.app.push_screen_wait(picker)
         composer = self.composer
         composer.focus()
@@ -525,7 +525,9 @@ class CircleScreen(CircleScreenBase):
         composer.insert(message.character)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("waiting_room", "invite"):
+        if action == "invite":  # a lead handed the circle may not hold its invite
+            return self.lead and self.invite is not None
+        if action == "waiting_room":
             return self.lead
         return True
 

@@ -5,6 +5,7 @@ the keyboard (arrows, Enter) and the mouse. The answer is a command line such as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import on
@@ -15,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from circle_client.transcript import Entry
+from circle_client.transcript import HIDDEN_BY_YOU, Entry
 
 SHOWN = 40
 """Recent messages offered, newest first."""
@@ -29,8 +30,14 @@ class Choice:
     complete: bool
 
 
-def actions(entry: Entry, facilitating: bool, hidden: bool) -> list[tuple[str, str, bool]]:
-    """(label, command line, complete) for what this person may do with ``entry``."""
+Hidden = Callable[[Entry], str | None]
+"""Why the reader's own settings hide an entry (Transcript.hidden), or None."""
+
+
+def actions(entry: Entry, facilitating: bool, hidden: str | None) -> list[tuple[str, str, bool]]:
+    """(label, command line, complete) for what this person may do with ``entry``. A message
+    hidden by a filter can be opened; one from someone the reader hid stays hidden until
+    they are shown again (the reader chose not to see that person)."""
     n = entry.number
     found = [
         ("Reply to it", f"/reply {n} ", False),
@@ -39,7 +46,9 @@ def actions(entry: Entry, facilitating: bool, hidden: bool) -> list[tuple[str, s
         ("React: sending strength", f"/react {n} strength", True),
         ("React: thank you", f"/react {n} thanks", True),
     ]
-    if (entry.warning and not entry.opened) or hidden:
+    if hidden == HIDDEN_BY_YOU:
+        found.insert(0, (f"Show {entry.handle}'s messages again", f"/unhide {entry.handle}", True))
+    elif (entry.warning and not entry.opened) or hidden:
         found.insert(0, ("Open it (it is collapsed)", f"/open {n}", True))
     if entry.mine:
         found.append(("Take it back from everyone's screen", f"/takeback {n}", True))
@@ -55,9 +64,13 @@ def actions(entry: Entry, facilitating: bool, hidden: bool) -> list[tuple[str, s
     return found
 
 
-def summary(entry: Entry, width: int = 60) -> str:
+def summary(entry: Entry, hidden: str | None = None, width: int = 60) -> str:
+    """One line for the list: never the words of a message the reader's settings hide or a
+    content warning still covers."""
     words = " ".join(entry.text.split())
-    if entry.warning and not entry.opened:
+    if hidden:
+        words = f"[hidden: {hidden}]"
+    elif entry.warning and not entry.opened:
         words = f"[content warning: {entry.warning}]"
     text = f"#{entry.number}  {entry.handle}: {words}"
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -73,7 +86,7 @@ class MessagePicker(ModalScreen[Choice | None]):
         self,
         entries: list[Entry],
         facilitating: bool,
-        hidden: set[int],
+        hidden: Hidden,
         chosen: Entry | None = None,
     ) -> None:
         super().__init__()
@@ -90,7 +103,8 @@ class MessagePicker(ModalScreen[Choice | None]):
             yield Static("Act on a message", classes="title")
             yield Static("Pick a message (newest first), then what to do.", id="picker-hint")
             options = [
-                Option(summary(e), id=str(n)) for n, e in sorted(self.entries.items(), reverse=True)
+                Option(summary(e, self.hidden(e)), id=str(n))
+                for n, e in sorted(self.entries.items(), reverse=True)
             ][:SHOWN]
             yield OptionList(*options, id="picker-messages")
             actions_list = OptionList(id="picker-actions")
@@ -115,12 +129,12 @@ class MessagePicker(ModalScreen[Choice | None]):
         self.chosen = entry
         menu = self.query_one("#picker-actions", OptionList)
         menu.clear_options()
-        hidden = entry.sender in self.hidden
+        hidden = self.hidden(entry)
         for index, (label, _line, _complete) in enumerate(
             actions(entry, self.facilitating, hidden)
         ):
             menu.add_option(Option(label, id=str(index)))
-        self.query_one("#picker-hint", Static).update(summary(entry, 70))
+        self.query_one("#picker-hint", Static).update(summary(entry, hidden, 70))
         self.query_one("#picker-messages").display = False
         menu.display = True
         menu.highlighted = 0
@@ -129,7 +143,7 @@ class MessagePicker(ModalScreen[Choice | None]):
     @on(OptionList.OptionSelected, "#picker-actions")
     def action_picked(self, event: OptionList.OptionSelected) -> None:
         assert self.chosen is not None
-        hidden = self.chosen.sender in self.hidden
+        hidden = self.hidden(self.chosen)
         _label, line, complete = actions(self.chosen, self.facilitating, hidden)[
             int(event.option.id or 0)
         ]

@@ -36,9 +36,10 @@ DEFAULT_RULES = (
 class Request(Message):
     """What a person asked a screen for, for the App to do.
 
-    ``what`` is one of: ``show`` (``screen``: join, open, lobby or help; ``invite`` to fill
-    in), ``join`` (``invite``, ``handle``), ``knock`` (``handle``, ``mood``), ``knock_again``,
-    ``open`` (``options``), ``lobby`` (``url``), ``home``.
+    ``what`` is one of: ``show`` (``screen``: join, open, lobby, crisis or help; ``invite``
+    to fill in), ``join`` (``invite``, ``handle``), ``knock`` (``handle``, ``mood``),
+    ``knock_again``, ``open`` (``options``), ``lobby`` (``url``), ``leave`` (``mood``, how the
+    person felt, or None), ``home``.
     """
 
     def __init__(self, what: str, **details: Any) -> None:

@@ -247,7 +247,7 @@ async def test_content_warning_hide_filter_retract_react(server: ServerProcess) 
         await pilot.press("enter")
         await wait_for(
             pilot,
-            lambda: "hidden: muted by you" in entry_words(entry, screen.transcript).plain,
+            lambda: "hidden: you hid this person" in entry_words(entry, screen.transcript).plain,
             "the personal mute",
         )
         msg_id = await other.post("I regret saying this")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from circle_client import events as ev
 from circle_client.client import CircleClient
+from circle_client.transcript import Transcript
 from circle_client.tui.circle_screen import CircleScreen
 from circle_client.tui.modals import LockScreen
-from circle_client.tui.picker import MessagePicker
+from circle_client.tui.picker import MessagePicker, actions, summary
 from circle_client.tui.widgets import Composer, TranscriptView, WaitingRoom
 from tests.conftest import ServerProcess
 
@@ -157,6 +158,34 @@ async def test_acting_on_a_message_without_typing_its_number(server: ServerProce
             reply = await fac.next_event(ev.MessageReceived)
         assert reply.content.reply_to == sent
     await fac.close()
+
+
+def test_the_picker_never_shows_what_the_readers_settings_hide() -> None:
+    """A filtered message, a hidden person's message and one under a content warning are
+    listed without their words; the filtered one can be opened, the hidden person shown
+    again; the warned one opened."""
+    transcript = Transcript(clock=lambda: 0.0)
+    transcript.filters.add("funeral")
+    filtered = transcript.add_message(
+        (2, 1, 1), 2, "brave-finch", "the funeral is friday", number=3
+    )
+    hid = transcript.add_message((3, 1, 1), 3, "kind-hare", "my sister called", number=4)
+    warned = transcript.add_message(
+        (2, 1, 2), 2, "brave-finch", "it was bad", warning="grief", number=5
+    )
+    transcript.muted.add(3)
+    lines = {e.number: summary(e, transcript.hidden(e)) for e in (filtered, hid, warned)}
+    assert lines == {
+        3: "#3  brave-finch: [hidden: matches your filter]",
+        4: "#4  kind-hare: [hidden: you hid this person]",
+        5: "#5  brave-finch: [content warning: grief]",
+    }
+    first = {
+        n: actions(e, False, transcript.hidden(e))[0][1]
+        for n, e in ((3, filtered), (4, hid), (5, warned))
+    }
+    assert first == {3: "/open 3", 4: "/unhide kind-hare", 5: "/open 5"}
+    assert transcript.open_warning(3) and transcript.hidden(filtered) is None
 
 
 async def test_a_click_on_a_message_acts_on_that_message(server: ServerProcess) -> None:

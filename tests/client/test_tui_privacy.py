@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,42 @@ def test_the_clipboard_is_read_with_the_desktops_own_tool(tmp_path: Path) -> Non
     assert clipboard.read_clipboard({}, which) is None  # no desktop: no X or Wayland tool
 
 
+def test_each_system_reads_its_own_clipboard_within_one_deadline(tmp_path: Path) -> None:
+    """macOS has pbpaste, Windows its own PowerShell by full path (never whatever PATH calls
+    powershell.exe), WSL the Windows clipboard after X and Wayland; and all the tools together
+    get two seconds, so a desktop that hangs cannot hold up the join screen."""
+    assert clipboard.readers({}, "darwin") == [(None, ("pbpaste",))]
+    (_, (windows, *_)), *rest = clipboard.readers({"SystemRoot": r"D:\Win"}, "win32")
+    assert windows == r"D:\Win\System32\WindowsPowerShell\v1.0\powershell.exe" and not rest
+    assert all("pbpaste" not in c and "powershell" not in c[0] for _, c in clipboard.readers({}))
+    assert clipboard.readers({"WSL_DISTRO_NAME": "Debian"}, "linux")[-1][1][0].startswith("/mnt/c/")
+
+    fake_tool(tmp_path, "wl-paste", "")
+    fake_tool(tmp_path, "xclip", "")
+    fake_tool(tmp_path, "xsel", "")
+    now = [100.0]
+    given: list[float] = []
+
+    def slow(command: object, timeout: float) -> str | None:
+        given.append(timeout)
+        now[0] += timeout * 0.75  # a tool that takes most of its time, then fails
+        return None
+
+    def which(name: str) -> str | None:
+        return shutil.which(name, path=str(tmp_path))
+
+    env = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}
+    assert clipboard.read_clipboard(env, which, slow, "linux", lambda: now[0]) is None
+    assert given == [2.0, 0.5, 0.125]  # what is left of one deadline, never a fresh one each
+
+
+def test_a_clipboard_tool_never_reads_the_terminal(tmp_path: Path) -> None:
+    tool = tmp_path / "reads-stdin"
+    tool.write_text("#!/bin/sh\ncat\n")
+    tool.chmod(0o700)
+    assert clipboard.run_tool([str(tool)], 2.0) == ""  # end of input at once: no hang
+
+
 def test_circle_join_takes_only_an_invite_from_the_clipboard() -> None:
     half = len(INVITE) // 2
     assert clipboard.invite_from_clipboard(lambda: f"{INVITE[:half]}\n{INVITE[half:]}\n") == (
@@ -154,3 +191,27 @@ async def test_the_join_screen_says_the_invite_came_from_the_clipboard() -> None
         assert "from your clipboard" in str(app.screen.query_one("#from-clipboard").render())
         assert app.screen.query_one(InviteInput).value == INVITE
         assert not app.screen.query("#history-warning")
+
+
+async def test_an_invite_from_the_clipboard_is_never_joined_unasked() -> None:
+    """The clipboard may hold an old invite or someone else's: even with a handle given, the
+    join screen waits for the person to confirm, and nothing is sent to the server."""
+    app = make_app(invite=INVITE, handle="quiet-otter", invite_from_clipboard=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, JoinScreen), "the join screen")
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, JoinScreen)
+        assert app.handle == "" and app.client is None  # join_circle never ran
+
+
+async def test_moving_the_mouse_through_the_transcript_keeps_the_lock_away() -> None:
+    """Reading with the mouse is activity: a click or a scroll restarts the idle timer."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.last_activity -= 1000
+        await pilot.click()
+        assert app.last_activity > time.monotonic() - 5
+        app.last_activity -= 1000
+        await pilot.mouse_down()
+        assert app.last_activity > time.monotonic() - 5
