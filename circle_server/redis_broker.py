@@ -52,6 +52,7 @@ from circle_server.cluster import (
     channel,
     circle_key,
 )
+from circle_server.held import Held
 from circle_server.snapshot import SnapshotError, dump_circle, load_circle
 from protocol.errors import ErrorCode, RemoteProtocolError
 from protocol.frames import (
@@ -67,6 +68,11 @@ from protocol.frames import (
 )
 
 log = logging.getLogger("circle_server.redis")
+
+HELD = (
+    "This server lost touch with the rest of the circle for a moment. What you send waits "
+    "here and goes out, in order, as soon as it is back: there is no need to send it again."
+)
 
 __all__ = ["BrokerUnavailable", "RedisBroker"]
 
@@ -100,6 +106,7 @@ class RedisBroker(MemoryBroker):
         self.leaving = False
         self._taking: dict[bytes, asyncio.Event] = {}
         self.resuming: set[int] = set()
+        self.held = Held()
         self.seq_out: defaultdict[str, int] = defaultdict(int)
         self.seq_in: dict[str, int] = {}
         self.missing: Counter[str] = Counter()
@@ -321,14 +328,24 @@ class RedisBroker(MemoryBroker):
             return  # closing so that the member resumes; it re-sends nothing twice
         owner, _ = self.forwards[conn]
         if not self._ok:
-            message = (
-                "Not delivered: the server is reconnecting to its peers. Try again in a moment."
-            )
-            self._error(conn, ErrorCode.UNAVAILABLE, message, None)
+            if self.held.hold(conn, data):
+                self._error(conn, ErrorCode.UNAVAILABLE, HELD, None)
             return
         self._send_to(owner, FRAME, conn, data)
 
+    def _release_held(self) -> None:
+        """Redis is back: what waited goes to the owners, in order, before anything newer;
+        connections that sent more than could be held resume instead."""
+        frames, overflowed = self.held.release()
+        for conn, held in frames:
+            owner = self.forwards.get(conn, ("",))[0]
+            for data in held if owner else ():
+                self._send_to(owner, FRAME, conn, data)
+        for conn in overflowed:
+            self._make_resume(conn)
+
     def disconnected(self, conn: int) -> None:
+        self.held.drop(conn)
         self.resuming.discard(conn)
         forward = self.forwards.pop(conn, None)
         if forward is not None:
@@ -522,15 +539,21 @@ class RedisBroker(MemoryBroker):
         log.warning("messages between nodes were lost; members concerned resume")
         for conn, (owner, _) in list(self.forwards.items()):
             if owner == node:
-                # Nothing more reaches this connection: a later frame would move the member's
-                # resume point past the lost ones.
-                self.forwards.pop(conn)
-                self.resuming.add(conn)
-                self._send_to(node, DETACH, conn)
-                self.server.close(conn, CloseCode.RESUME, "reconnect and resume")
+                self._make_resume(conn)
         for origin, there in list(self.remote_conns.values()):
             if origin == node:
                 self._send_to(node, CLOSE, there, CloseCode.RESUME, "reconnect and resume")
+
+    def _make_resume(self, conn: int) -> None:
+        """Close a forwarded connection so its member resumes. Nothing more reaches it
+        meanwhile: a later frame would move the member's resume point past lost ones."""
+        forward = self.forwards.pop(conn, None)
+        if forward is None:
+            return
+        self.held.drop(conn)
+        self.resuming.add(conn)
+        self._send_to(forward[0], DETACH, conn)
+        self.server.close(conn, CloseCode.RESUME, "reconnect and resume")
 
     def _node_died(self, node: str) -> None:
         log.warning("a node stopped answering; its members resume elsewhere")
@@ -554,9 +577,19 @@ class RedisBroker(MemoryBroker):
         except (RedisError, OSError):
             self._down("writing")
             return
-        for result in results:
+        unheard: set[str] = set()
+        for command, result in zip(batch, results, strict=True):
             if isinstance(result, Exception):
                 log.error("a Redis command failed: %s", type(result).__name__)
+            elif command[0] == "PUBLISH" and result == 0:
+                unheard.add(command[1])
+        if unheard and time.time() < self.recovering_until:
+            # Just after an outage, a node may not be listening again yet: what no one heard
+            # is lost, so the members concerned resume rather than wait for it. (Otherwise a
+            # node that does not listen has stopped, and is taken over in due course.)
+            prefix = channel("")
+            for name in unheard:
+                self._lost_from(name.removeprefix(prefix))
 
     async def _write_forever(self) -> None:
         while True:
@@ -616,6 +649,7 @@ class RedisBroker(MemoryBroker):
             self._ok = True
             self.recovering_until = now + 2 * NODE_TTL_MS / 1000
             self._resync()
+            self._release_held()
             return
         for cid, until in list(self.closing.items()):
             if until < now:
