@@ -50,14 +50,18 @@ class MemoryBroker:
         """Whether this local connection's frames go to another node's circle."""
         return False
 
-    def forward(self, conn: int, data: bytes) -> None:
+    def forward(self, conn: int, data: bytes, since: float) -> None:
+        """Send a local connection's frame, which reached this node at ``since``, to the
+        node running its circle."""
         raise AssertionError("nothing is forwarded in one process")
 
     def remote(self, conn: int) -> bool:
         """Whether a registry connection id stands for a connection on another node."""
         return False
 
-    def deliver(self, conns: list[int], data: bytes) -> None:
+    def deliver(self, conns: list[int], data: bytes, since: float | None = None) -> None:
+        """Write a frame to connections on other nodes; ``since``: when the message it
+        carries reached the server, if it is one."""
         raise AssertionError("nothing is remote in one process")
 
     def close_remote(self, conn: int, code: int, reason: str) -> None:

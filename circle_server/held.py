@@ -28,15 +28,16 @@ TOTAL_BYTES = 32 * 1024 * 1024
 class Held:
     per_connection: int = PER_CONNECTION_BYTES
     total: int = TOTAL_BYTES
-    frames: dict[int, list[bytes]] = field(default_factory=dict)
+    frames: dict[int, list[tuple[bytes, float]]] = field(default_factory=dict)
+    """Per connection: each frame and when it reached this node."""
     sizes: dict[int, int] = field(default_factory=dict)
     overflowed: set[int] = field(default_factory=set)
     """Connections whose frames no longer fit: they resume when Redis is back."""
     held_bytes: int = 0
 
-    def hold(self, conn: int, data: bytes) -> bool:
-        """Keep ``data`` for ``conn``. True the first time this connection has to wait (so it
-        can be told), False after."""
+    def hold(self, conn: int, data: bytes, since: float) -> bool:
+        """Keep ``data``, which reached this node at ``since``, for ``conn``. True the first
+        time this connection has to wait (so it can be told), False after."""
         first = conn not in self.frames and conn not in self.overflowed
         if conn in self.overflowed:
             return False
@@ -45,7 +46,7 @@ class Held:
             self.drop(conn)
             self.overflowed.add(conn)
             return first
-        self.frames.setdefault(conn, []).append(data)
+        self.frames.setdefault(conn, []).append((data, since))
         self.sizes[conn] = size
         self.held_bytes += len(data)
         return first
@@ -56,7 +57,7 @@ class Held:
         self.held_bytes -= self.sizes.pop(conn, 0)
         self.overflowed.discard(conn)
 
-    def release(self) -> tuple[list[tuple[int, list[bytes]]], set[int]]:
+    def release(self) -> tuple[list[tuple[int, list[tuple[bytes, float]]]], set[int]]:
         """Everything held, in order per connection, and the connections that overflowed;
         holding starts empty again."""
         frames, overflowed = list(self.frames.items()), self.overflowed

@@ -38,6 +38,7 @@ CLOSE_NAMES = {
 }
 FRAME_SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 LAG_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+DELIVERY_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10)
 
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -166,6 +167,26 @@ class Metrics:
             "circle_event_loop_lag_seconds",
             "How late the event loop ran the half-second timer (time others waited for it)",
             buckets=LAG_SECONDS,
+            registry=r,
+        )
+        self.delivery = Histogram(
+            "circle_delivery_seconds",
+            "Time from a message reaching the server (any node) to its copies being written to "
+            "the members' connections on this node; observed once per message and node",
+            buckets=DELIVERY_SECONDS,
+            registry=r,
+        )
+        self.node_link = Histogram(
+            "circle_node_link_seconds",
+            "Time from another node sending a message through Redis to this node handling it "
+            "(scale-out; the nodes' clocks must agree)",
+            buckets=DELIVERY_SECONDS,
+            registry=r,
+        )
+        self.redis_round_trip = Histogram(
+            "circle_redis_round_trip_seconds",
+            "Time this node's heartbeat to Redis took, there and back (scale-out)",
+            buckets=DELIVERY_SECONDS,
             registry=r,
         )
         self._seen_in = self._seen_out = self._seen_opened = self._seen_take_overs = 0

@@ -323,15 +323,15 @@ class RedisBroker(MemoryBroker):
     def forwarded(self, conn: int) -> bool:
         return conn in self.forwards or conn in self.resuming
 
-    def forward(self, conn: int, data: bytes) -> None:
+    def forward(self, conn: int, data: bytes, since: float) -> None:
         if conn in self.resuming:
             return  # closing so that the member resumes; it re-sends nothing twice
         owner, _ = self.forwards[conn]
         if not self._ok:
-            if self.held.hold(conn, data):
+            if self.held.hold(conn, data, since):
                 self._error(conn, ErrorCode.UNAVAILABLE, HELD, None)
             return
-        self._send_to(owner, FRAME, conn, data)
+        self._send_to(owner, FRAME, conn, data, since)
 
     def _release_held(self) -> None:
         """Redis is back: what waited goes to the owners, in order, before anything newer;
@@ -339,8 +339,8 @@ class RedisBroker(MemoryBroker):
         frames, overflowed = self.held.release()
         for conn, held in frames:
             owner = self.forwards.get(conn, ("",))[0]
-            for data in held if owner else ():
-                self._send_to(owner, FRAME, conn, data)
+            for data, since in held if owner else ():
+                self._send_to(owner, FRAME, conn, data, since)
         for conn in overflowed:
             self._make_resume(conn)
 
@@ -355,13 +355,13 @@ class RedisBroker(MemoryBroker):
     def remote(self, conn: int) -> bool:
         return conn in self.remote_conns
 
-    def deliver(self, conns: list[int], data: bytes) -> None:
+    def deliver(self, conns: list[int], data: bytes, since: float | None = None) -> None:
         by_node: defaultdict[str, list[int]] = defaultdict(list)
         for conn in conns:
             node, there = self.remote_conns[conn]
             by_node[node].append(there)
         for node, there_conns in by_node.items():
-            self._send_to(node, SEND, there_conns, data)
+            self._send_to(node, SEND, there_conns, data, since)
 
     def close_remote(self, conn: int, code: int, reason: str) -> None:
         node, there = self.remote_conns[conn]
@@ -458,25 +458,27 @@ class RedisBroker(MemoryBroker):
         self.seq_out[node] += 1
         if not self._ok:
             return
-        body = msgpack.packb([op, self.node, self.seq_out[node], *fields], use_bin_type=True)
+        header = [op, self.node, self.seq_out[node], time.time()]
+        body = msgpack.packb([*header, *fields], use_bin_type=True)
         self._queue.append(("PUBLISH", channel(node), body))
         self._wake.set()
 
     def _on_message(self, data: bytes) -> None:
         try:
-            op, src, seq, *fields = msgpack.unpackb(data, raw=False)
+            op, src, seq, sent, *fields = msgpack.unpackb(data, raw=False)
         except (ValueError, msgpack.UnpackException):
             log.error("unreadable message from another node")
             return
+        self.server.metrics.node_link.observe(max(0.0, time.time() - sent))
         last = self.seq_in.get(src)
         self.seq_in[src] = seq
         if last is not None and seq != last + 1:
             self._lost_from(src)
         server, registry = self.server, self.server.registry
         if op == SEND:
-            conns, frame = fields
+            conns, frame, since = fields
             mine = [c for c in conns if self.forwards.get(c, ("",))[0] == src]
-            server.deliver([c for c in mine if c in server.sockets], frame)
+            server.deliver([c for c in mine if c in server.sockets], frame, since)
         elif op == REROUTE:
             conn, frame = fields
             if self.forwards.get(conn, ("",))[0] == src:
@@ -497,19 +499,21 @@ class RedisBroker(MemoryBroker):
             self.by_origin[(src, conn)] = local
             self._feed(local, frame, first=True)
         elif op == FRAME:
-            conn, frame = fields
+            conn, frame, since = fields
             local_id = self.by_origin.get((src, conn))
             if local_id is None:  # its attach was lost, or it moved: it resumes
                 self._send_to(src, CLOSE, conn, CloseCode.RESUME, "reconnect and resume")
             else:
-                self._feed(local_id, frame)
+                self._feed(local_id, frame, since=since)
         elif op == DETACH:
             (conn,) = fields
             local_id = self.by_origin.pop((src, conn), None)
             if local_id is not None:
                 self._drop_remote(local_id)
 
-    def _feed(self, conn: int, data: bytes, first: bool = False) -> None:
+    def _feed(
+        self, conn: int, data: bytes, first: bool = False, since: float | None = None
+    ) -> None:
         registry = self.server.registry
         try:
             frame = decode_frame(data, self.server.config.max_frame_bytes)
@@ -527,7 +531,7 @@ class RedisBroker(MemoryBroker):
             registry.disconnect(conn)
             self._send_to(node, REROUTE, there, data)
             return
-        self.server.process(conn, lambda: registry.receive(conn, frame), frame.TYPE)
+        self.server.process(conn, lambda: registry.receive(conn, frame), frame.TYPE, since)
 
     def _drop_remote(self, conn: int) -> None:
         node, there = self.remote_conns.pop(conn)
@@ -644,6 +648,7 @@ class RedisBroker(MemoryBroker):
         pipe.zremrangebyscore(LOBBY_KEY, "-inf", now)
         pipe.zrange(LOBBY_KEY, 0, -1)
         _, *alive, _, listed = await pipe.execute()
+        self.server.metrics.redis_round_trip.observe(max(0.0, time.time() - now))
         if not self._ok:
             log.warning("Redis is back: writing this node's circles again")
             self._ok = True

@@ -69,6 +69,8 @@ class CircleServer:
         self.trusted = TrustedProxies(config.trusted_proxies)
         self._doomed: dict[int, asyncio.Future[None]] = {}
         """Connections the server decided to close: nothing more is read from them."""
+        self.since: float | None = None
+        """When the frame being handled reached the server (wall clock), if it is one."""
         self.gate = Gate(
             trusted=self.trusted,
             websocket_path=config.websocket_path,
@@ -330,12 +332,13 @@ class CircleServer:
         """One websocket message from a local connection (or handed back by another node)."""
         if self._closing or conn_id in self._doomed:
             return  # stopping, or this connection is being closed: nothing more from it
+        arrived = time.time()
         if isinstance(message, str):
             error = RemoteProtocolError("frames are binary msgpack, not text")
             self.apply(self.registry.receive_garbage(conn_id, error))
             return
         if self.broker.forwarded(conn_id):
-            self.broker.forward(conn_id, message)
+            self.broker.forward(conn_id, message, arrived)
             return
         try:
             frame = decode_frame(message, self.config.max_frame_bytes)
@@ -346,22 +349,31 @@ class CircleServer:
             conn_id, frame, message
         ):
             return
-        self.process(conn_id, lambda: self.registry.receive(conn_id, frame), frame.TYPE)
+        self.process(conn_id, lambda: self.registry.receive(conn_id, frame), frame.TYPE, arrived)
 
     def process(
-        self, conn_id: int, step: Callable[[], list[Action]], kind: str | None = None
+        self,
+        conn_id: int,
+        step: Callable[[], list[Action]],
+        kind: str | None = None,
+        since: float | None = None,
     ) -> None:
         """Run one registry step for a connection and carry out its actions; tell the broker
         which circle it touched (before and after: a join enters one, a close leaves one).
         Messages change nothing a new owner would need but the resume buffer, which the
-        broker keeps as frames are published."""
+        broker keeps as frames are published. ``since``: when the frame reached the server
+        (on this node or the one that forwarded it), for the delivery-latency histogram."""
         conn = self.registry.conns.get(conn_id)
         before = conn.circle if conn is not None else None
         if kind is None:
             self.apply(step())
         else:
             started = time.perf_counter()
-            self.apply(step())
+            self.since = since
+            try:
+                self.apply(step())
+            finally:
+                self.since = None
             self.metrics.frame_seconds.observe(time.perf_counter() - started)
             self.frame_types[kind] += 1
             if kind in MESSAGE_FRAMES:
@@ -386,16 +398,17 @@ class CircleServer:
                 rseq = getattr(action.frame, "rseq", 0)
                 if isinstance(rseq, int) and rseq > 0:
                     self.broker.published(action.circle, rseq, data)
-                self.deliver(self.registry.audience(action.circle), data)
+                self.deliver(self.registry.audience(action.circle), data, self.since)
             elif isinstance(action, Close):
                 if action.conn in self.sockets:
                     self.close(action.conn, action.code, action.reason)
                 elif self.broker.remote(action.conn):
                     self.broker.close_remote(action.conn, action.code, action.reason)
 
-    def deliver(self, conns: list[int], data: bytes) -> None:
+    def deliver(self, conns: list[int], data: bytes, since: float | None = None) -> None:
         """One encoded frame to connections here (``websockets.broadcast``: never waits on a
-        slow reader) and, through the broker, to those on other nodes."""
+        slow reader) and, through the broker, to those on other nodes. ``since``: when the
+        message it carries reached the server, if it is one."""
         targets, remote = [], []
         for conn in conns:
             ws = self.sockets.get(conn)
@@ -406,8 +419,10 @@ class CircleServer:
         if targets:
             broadcast(targets, data)
             self.registry.stats.frames_out += len(targets)
+            if since is not None:
+                self.metrics.delivery.observe(max(0.0, time.time() - since))
         if remote:
-            self.broker.deliver(remote, data)
+            self.broker.deliver(remote, data, since)
 
     def close(self, conn_id: int, code: int, reason: str) -> None:
         """Close a local connection once: later frames from it are ignored, and a second

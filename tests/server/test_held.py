@@ -7,36 +7,36 @@ from circle_server.held import Held
 
 def test_frames_come_back_in_order_and_the_member_is_told_once() -> None:
     held = Held()
-    assert held.hold(1, b"a") is True
-    assert held.hold(1, b"b") is False
-    assert held.hold(2, b"c") is True
+    assert held.hold(1, b"a", 0.0) is True
+    assert held.hold(1, b"b", 0.0) is False
+    assert held.hold(2, b"c", 0.0) is True
     frames, overflowed = held.release()
-    assert frames == [(1, [b"a", b"b"]), (2, [b"c"])]
+    assert frames == [(1, [(b"a", 0.0), (b"b", 0.0)]), (2, [(b"c", 0.0)])]
     assert not overflowed
     assert held.held_bytes == 0 and held.release() == ([], set())
 
 
 def test_a_connection_over_its_share_resumes_instead_and_frees_its_bytes() -> None:
     held = Held(per_connection=4, total=100)
-    held.hold(1, b"abc")
-    held.hold(2, b"x")
-    assert held.hold(1, b"de") is False  # 5 bytes > 4: dropped, not told again
+    held.hold(1, b"abc", 0.0)
+    held.hold(2, b"x", 0.0)
+    assert held.hold(1, b"de", 0.0) is False  # 5 bytes > 4: dropped, not told again
     assert held.held_bytes == 1
-    assert held.hold(1, b"f") is False  # still overflowed: nothing more is kept
+    assert held.hold(1, b"f", 0.0) is False  # still overflowed: nothing more is kept
     frames, overflowed = held.release()
-    assert frames == [(2, [b"x"])] and overflowed == {1}
+    assert frames == [(2, [(b"x", 0.0)])] and overflowed == {1}
 
 
 def test_the_node_total_bounds_everyone() -> None:
     held = Held(per_connection=10, total=6)
-    held.hold(1, b"abcd")
-    assert held.hold(2, b"efg") is True  # 7 > 6: the newcomer overflows, told once
+    held.hold(1, b"abcd", 0.0)
+    assert held.hold(2, b"efg", 0.0) is True  # 7 > 6: the newcomer overflows, told once
     frames, overflowed = held.release()
-    assert frames == [(1, [b"abcd"])] and overflowed == {2}
+    assert frames == [(1, [(b"abcd", 0.0)])] and overflowed == {2}
 
 
 def test_a_connection_that_goes_is_forgotten() -> None:
     held = Held()
-    held.hold(1, b"abc")
+    held.hold(1, b"abc", 0.0)
     held.drop(1)
     assert held.held_bytes == 0 and held.release() == ([], set())

@@ -28,6 +28,8 @@ async def text(url: str) -> str:
 async def test_a_session_shows_in_the_metrics_by_name(server: ServerProcess) -> None:
     fac, invite = await open_circle(server.url)
     member = await join(server.url, fac, invite, HANDLES[1])
+    await settle((fac, member))
+    delivered = (await scrape(server.url))["circle_delivery_seconds_count"]
     await member.post(BODIES[0])
     await fac.next_event(ev.MessageReceived)
     ws = await raw(server.url)
@@ -51,6 +53,10 @@ async def test_a_session_shows_in_the_metrics_by_name(server: ServerProcess) -> 
     for series in expected:
         assert series in body, series
     assert values["circle_frame_seconds_count"] >= 4
+    # The post, fanned out once, is timed once, and took less than the top bucket.
+    assert values["circle_delivery_seconds_count"] == delivered + 1
+    assert values['circle_delivery_seconds_bucket{le="10.0"}'] == delivered + 1
+    assert values["circle_redis_round_trip_seconds_count"] == 0  # no Redis here
     assert HANDLES[1] not in body and BODIES[0] not in body
     await member.close()
     await fac.close()
@@ -83,6 +89,16 @@ async def test_connections_summed_over_nodes_count_each_member_once() -> None:
         owner = await scrape(nodes[0].url)  # every frame it handled, counted by its type
         assert owner['circle_frames_handled_total{type="open"}'] == 1
         assert owner['circle_frames_handled_total{type="knock"}'] == 2
+        # A post from node 1 crosses to the owner and back: both nodes deliver it (the
+        # owner to the facilitator, node 1 to the other member) and time the whole way.
+        before = [(await scrape(node.url))["circle_delivery_seconds_count"] for node in nodes]
+        await clients[1].post(BODIES[0])
+        for client in (fac, clients[2]):
+            assert (await client.next_event(ev.MessageReceived)).content.body == BODIES[0]
+        for node, was in zip(nodes, before, strict=True):
+            await metric_reaches(node.url, "circle_delivery_seconds_count", lambda v, w=was: v > w)
+            await metric_reaches(node.url, "circle_node_link_seconds_count", lambda v: v > 0)
+            await metric_reaches(node.url, "circle_redis_round_trip_seconds_count", bool)
     finally:
         for client in clients:
             await client.close()
