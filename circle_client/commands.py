@@ -217,8 +217,7 @@ async def do_warn(circle: Circle, call: Call) -> None:
     note = call.after_first()
     if not note:
         raise call.usage()
-    await circle.actions.moderate("warn", target=target, note=note)
-    circle.note(f"Your private note went to {circle.handle(target)}; only they see it.")
+    await circle.actions.moderate("warn", target=target, note=note)  # confirmed on delivery
 
 
 async def do_mute(circle: Circle, call: Call) -> None:

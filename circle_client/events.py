@@ -164,6 +164,15 @@ class PrivateWarning(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class WarningDelivered(Event):
+    """The server delivered this facilitator's private note to ``handle`` (it does not say
+    they have read it)."""
+
+    target: int
+    handle: str
+
+
+@dataclass(frozen=True, slots=True)
 class ListedCircle:
     """One circle in the lobby. ``approved_by`` is the hex of a host-approved key this client
     pins that vouches for its facilitator; None means only the server vouches for it."""

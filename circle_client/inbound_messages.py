@@ -167,6 +167,8 @@ class MessageHandlers(RosterHandlers):
         handles = dict(circle.ever_seated)
         about_me = frame.target is not None and frame.target == self.member
         if action == "warn":
+            if not about_me:
+                return self._warning_delivered(signed, handles)
             return self._private_warning(signed)
         out: list[ev.Event] = []
         if action == "mute" and about_me:
@@ -276,6 +278,17 @@ class MessageHandlers(RosterHandlers):
         except UnicodeDecodeError:
             raise TamperedError("the private note is not text") from None
         return [ev.PrivateWarning(text)]
+
+    def _warning_delivered(
+        self, signed: Moderate | None, handles: dict[int, str]
+    ) -> list[ev.Event]:
+        """The copy of this facilitator's own private note that the server sends back once it
+        has delivered it. Someone else's note is nobody's business here: it is dropped."""
+        keys = self.keys
+        if signed is None or keys is None or signed.signer != keys.sign.public:
+            return []
+        target = signed.target or 0
+        return [ev.WarningDelivered(target, handles.get(target, "someone"))]
 
     def _on_phase(self, frame: Notice) -> list[ev.Event]:
         """A numbered phase notice is news for the transcript; an unnumbered one is the phase

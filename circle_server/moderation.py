@@ -54,7 +54,8 @@ def apply_moderation(
         if target.conn is None:
             raise Rejection(ErrorCode.UNAVAILABLE, "That person is not connected right now.")
         notice = registry.notice(circle, "warn", target.id, stream=False, signed=frame)
-        return [Send(target.conn, notice)]
+        delivered = [Send(actor.conn, notice)] if actor.conn is not None else []
+        return [Send(target.conn, notice), *delivered]  # the sender's copy: it was delivered
     if action == "mute":
         if not frame.minutes:
             raise Rejection(ErrorCode.BAD_FIELD, "Say for how many minutes to mute.")

@@ -261,6 +261,8 @@ class CircleScreen(CircleScreenBase):
             self.side.add_concern(f"{event.handle}{about}: {event.note}")
             self.notify("A member raised a concern (see the Concerns box)", timeout=8)
             self.ring()
+        elif isinstance(event, ev.WarningDelivered):
+            self.note(f"Your private note reached {event.handle}; only they see it.", "system")
         elif isinstance(event, ev.PrivateWarning):
             self.note(f"Private note from a facilitator: {event.text}", "system")
             self.notify(event.text, title="A facilitator's private note", timeout=15)

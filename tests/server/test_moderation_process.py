@@ -48,6 +48,8 @@ async def test_private_warning_reaches_only_the_target(server: ServerProcess) ->
     fac, (a, b) = await seated(server.url, 2)
     await fac.moderate("warn", target=a.session.member, note="Please no advice.")
     assert (await a.next_event(ev.PrivateWarning)).text == "Please no advice."
+    delivered: ev.WarningDelivered = await fac.next_event(ev.WarningDelivered)
+    assert delivered.target == a.session.member
     await fac.post("marker")  # a warning sent to b as well would arrive before this
     seen = await events_until(b, "marker")
     assert not [e for e in seen if isinstance(e, ev.PrivateWarning)]

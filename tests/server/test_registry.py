@@ -423,7 +423,19 @@ def test_private_warning_reaches_only_the_target(net: Net) -> None:
     fac.session.moderate("warn", target=a.session.member, note="Please keep advice out of it.")
     net.pump()
     assert a.last(ev.PrivateWarning).text == "Please keep advice out of it."
-    assert not b.of(ev.PrivateWarning)
+    assert not b.of(ev.PrivateWarning) and not b.of(ev.WarningDelivered)
+    # The facilitator learns it was delivered, not what it said twice.
+    assert fac.last(ev.WarningDelivered) == ev.WarningDelivered(a.session.member, "member-0")
+    assert not fac.of(ev.PrivateWarning)
+
+
+def test_no_delivery_is_confirmed_to_someone_not_connected(net: Net) -> None:
+    fac, (a, _) = circle_of(net, 2)
+    net.drop(a)
+    fac.session.moderate("warn", target=a.session.member, note="Are you alright?")
+    net.pump()
+    assert errors(fac)[-1] == ErrorCode.UNAVAILABLE
+    assert not fac.of(ev.WarningDelivered)
 
 
 def test_pin_and_retract(net: Net) -> None:
