@@ -146,7 +146,8 @@ def facilitator_init(path: Path) -> int:
 
 
 HISTORY_WARNING = (
-    "circle: note that an invite typed on the command line stays in your shell history. "
+    "circle: note that an invite typed on the command line stays in your shell history, and "
+    "others on this computer can see it (in 'ps') while Circle runs. "
     "Next time, run 'circle join' and paste it when asked."
 )
 

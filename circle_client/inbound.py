@@ -306,6 +306,8 @@ class Inbound(MessageHandlers):
 
     def _on_timer(self, frame: Timer) -> list[ev.Event]:
         self.ends_at = frame.ends_at
+        if not frame.warning:  # the clock restated: a facilitator is back, or an extension
+            self.paused = False
         return [ev.TimerChanged(frame.ends_at, frame.warning)]
 
     def _on_closed(self, frame: Closed) -> list[ev.Event]:

@@ -68,6 +68,10 @@ class MessageHandlers(RosterHandlers):
         muted_until: float
         round: tuple[int, ...]
         share_seconds: int | None
+        turn_started: float
+        locked: bool
+        slow_seconds: int
+        paused: bool
         phase: str | None
         _unreadable: dict[tuple[int, int, int], None]
         _mod_seen: dict[bytes, int]
@@ -175,11 +179,20 @@ class MessageHandlers(RosterHandlers):
             self.muted_until = self.clock() + (frame.minutes or 0) * 60
         if action == "unmute" and about_me:
             self.muted_until = 0.0
+        if action in ("lock", "unlock"):
+            self.locked = action == "lock"
+        elif action == "slow":
+            self.slow_seconds = frame.seconds or 0
+        elif action == "paused":
+            self.paused = True
+        elif action in ("joined", "handover", "delegate"):
+            self.paused = False
         out.append(ev.NoticeReceived(action, frame.target, notice_text(frame, handles), about_me))
         if action in ("round_start", "round_next", "pass"):
             if action == "round_start":
                 self.share_seconds = frame.seconds or None
             self.round = frame.order
+            self.turn_started = self.clock()
             speaker = frame.order[0] if frame.order else None
             out.append(ev.RoundChanged(frame.order, speaker, self.share_seconds))
         elif action == "round_end":

@@ -38,6 +38,7 @@ class RosterHandlers:
         circle: CircleCrypto | None
         lead: Facilitation | None
         member: int | None
+        members: tuple[tuple[int, str, str], ...]
         last_rseq: int
         _pending: deque[Frame]
         _held: list[Notice]
@@ -166,4 +167,5 @@ class RosterHandlers:
     def _roster_event(self) -> ev.RosterChanged:
         assert self.circle is not None
         members = tuple((e.member, e.handle, e.role) for _, e in sorted(self.circle.roster.items()))
+        self.members = members
         return ev.RosterChanged(members, f"epoch {self.circle.epoch} · {self.circle.fingerprint()}")

@@ -144,6 +144,11 @@ class Session(Inbound):
         self.mod_seq = 0
         self.round: tuple[int, ...] = ()
         self.share_seconds: int | None = None  # the go-around's share timer, from round_start
+        self.turn_started = 0.0  # when the go-around's current turn began, by self.clock
+        self.members: tuple[tuple[int, str, str], ...] = ()  # the roster as last shown
+        self.locked = False  # a facilitator locked the circle (F17)
+        self.slow_seconds = 0  # slow mode: seconds between one member's messages; 0 is off
+        self.paused = False  # no facilitator connected: admissions wait (PROTOCOL.md 3.3)
         self.phase: str | None = None  # the agenda phase (F4)
         self._open_request: tuple[OpenCircle, InfoContent, str] | None = None
         self._pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
@@ -198,6 +203,11 @@ class Session(Inbound):
             self._held_out[:0] = [f for f in kept if not isinstance(f, Hello)]
             kept = [f for f in kept if isinstance(f, Hello)]
         self._outbox[:0] = kept
+
+    @property
+    def resuming(self) -> bool:
+        """The connection dropped and the circle has not been resumed yet."""
+        return self._resuming
 
     def reconnecting(self) -> None:
         """The connection dropped: the next connection starts with hello, then resumes and
@@ -565,6 +575,8 @@ class Session(Inbound):
         self._knock = None
         self.handle = ""
         self.phase = None
+        self.members = ()
+        self.round = ()
         self._pending.clear()
         self._unconfirmed.clear()
         self._held_out.clear()

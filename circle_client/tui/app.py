@@ -83,7 +83,7 @@ class CircleApp(App[str]):
         auto_open: bool = False,
         clock: Callable[[], float] = time.time,
         suggest: Callable[[], str] = suggest_handle,
-        session_factory: Callable[[], Session] = Session,
+        session_factory: Callable[[], Session] | None = None,
         idle_lock_seconds: float = 300.0,
         local_port: int = 8765,
         share: str | None = None,
@@ -99,7 +99,8 @@ class CircleApp(App[str]):
         self.auto_open = auto_open
         self.clock = clock
         self.suggest = suggest
-        self.session_factory = session_factory
+        self.session_factory = session_factory or (lambda: Session(clock=clock))
+        """Sessions keep the screen's clock: the share timer and a mute count down on one."""
         self.idle_lock_seconds = idle_lock_seconds
         self.local_port = local_port
         self.share = share
@@ -176,6 +177,7 @@ class CircleApp(App[str]):
             "lobby": lambda: self.fetch_lobby(details["url"]),
             "leave": lambda: self.leave_circle(details["mood"]),
             "home": self.back_home,
+            "quit": self.action_quit,
         }[what]
         self.run_worker(work(), group=what, exclusive=what in ("join", "open", "lobby"))
 
@@ -303,9 +305,10 @@ class CircleApp(App[str]):
 
     @property
     def lives_here(self) -> str | None:
-        """Words for the status line when the circle's server runs in this window: after a
-        hand-over too, since the circle still ends when this window closes."""
-        if self.embedded is None or self.circle_screen is None:
+        """Words for the status line when a circle's server runs in this window and a circle
+        is open there: after a hand-over or after leaving it too, since it still ends for
+        everyone when this window closes."""
+        if self.embedded is None or not self.embedded.registry.circles:
             return None
         return lives_here_short(self.share)
 
@@ -314,8 +317,12 @@ class CircleApp(App[str]):
             event = await client.events.get()
             try:
                 self.route(event)
-            except Exception as exc:  # noqa: BLE001 - keep the connection alive; show it
-                self.notify(f"Display error: {type(exc).__name__}", severity="error")
+            except Exception:  # noqa: BLE001 - keep the connection alive; say so plainly
+                self.notify(
+                    "Something went wrong showing the latest update. You are still connected; "
+                    "if the screen looks wrong, leave and join again.",
+                    severity="error",
+                )
 
     # ------------------------------------------------------------------ routing
     def route(self, event: ev.Event) -> None:  # noqa: C901 - one switch over event types

@@ -88,13 +88,9 @@ class CircleScreen(CircleScreenBase):
         self.bell_on = bell
         self.lead = client.session.lead is not None
         self.transcript = Transcript(clock=clock)
-        self.roster: tuple[tuple[int, str, str], ...] = ()
         self.last_draft = ""
         self.risk_check = True  # the person's own choice for this circle; never sent (F13)
         self.risk_prompted = False  # at most once per draft: until the next message is sent
-        self.turn_started = 0.0
-        """When this screen saw the current turn begin (for the share timer's countdown)."""
-        self.flags: dict[str, str] = {}
         self.told_renamed = False
         self.away = False
         """The idle lock is up: the first message that arrives gets an unread marker."""
@@ -111,6 +107,11 @@ class CircleScreen(CircleScreenBase):
     @property
     def round(self) -> tuple[int, ...]:
         return self.session.round
+
+    @property
+    def roster(self) -> tuple[tuple[int, str, str], ...]:
+        """(member id, handle, role) as last shown: the session's, never a copy."""
+        return self.session.members
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
@@ -160,14 +161,7 @@ class CircleScreen(CircleScreenBase):
     def refresh_status(self) -> None:
         if self.session.closed:  # the circle was left or ended; this screen is on its way out
             return
-        line = status_line(
-            self.circle_title,
-            self.session,
-            self.clock(),
-            turn_started=self.turn_started,
-            lives_here=self.lives_here,
-            flags=self.flags.values(),
-        )
+        line = status_line(self.circle_title, self.session, self.clock(), self.lives_here)
         self.query_one("#status", Static).update(line)
 
     def handle(self, member: int) -> str:
@@ -185,7 +179,6 @@ class CircleScreen(CircleScreenBase):
         self.transcript.wipe()
         self.transcript.muted.clear()
         self.transcript.filters.clear()
-        self.roster = ()
         self.last_draft = ""
         self.invite = None
         if self.is_mounted:
@@ -228,7 +221,6 @@ class CircleScreen(CircleScreenBase):
             plural = "s" if event.count > 1 else ""
             self.note(f"{event.count} message{plural} from {event.handle} never arrived", "gap")
         elif isinstance(event, ev.RosterChanged):
-            self.roster = event.members
             self.tell_renamed()
             self.update_members()
             self.show_role()
@@ -236,7 +228,6 @@ class CircleScreen(CircleScreenBase):
             self.note(event.text)
             self.notice_flags(event)
         elif isinstance(event, ev.RoundChanged):
-            self.turn_started = self.clock()
             if event.speaker is not None and event.speaker == self.session.member:
                 self.notify("Your turn to share. /pass if you would rather not.", timeout=8)
             self.update_members()
@@ -247,8 +238,6 @@ class CircleScreen(CircleScreenBase):
             if event.warning:
                 self.note(f"{event.warning} minute{'s' if event.warning > 1 else ''} left")
                 self.notify(f"{event.warning} min left in this circle", timeout=6)
-            else:  # the clock restated: a facilitator is back, or the circle was extended
-                self.flags.pop("paused", None)
             self.refresh_status()
         elif isinstance(event, ev.KnockReceived):
             self.side.add_knock(event.member, event.handle)
@@ -275,10 +264,8 @@ class CircleScreen(CircleScreenBase):
             self.note(event.message, "gap")
             self.notify(event.message, severity="error", timeout=10)
         elif isinstance(event, ev.Reconnecting):
-            self.flags["net"] = "reconnecting..."
             self.refresh_status()
         elif isinstance(event, ev.Resumed):
-            self.flags.pop("net", None)
             if event.lost:
                 self.note("Some messages from while you were away could not be recovered", "gap")
             self.refresh_status()
@@ -307,23 +294,11 @@ class CircleScreen(CircleScreenBase):
             self.note(f"Someone here already uses {wanted}, so you are {mine} in this circle.")
 
     def notice_flags(self, event: ev.NoticeReceived) -> None:
-        if event.action == "lock":
-            self.flags["lock"] = "locked"
-        elif event.action == "unlock":
-            self.flags.pop("lock", None)
-        elif event.action == "slow":
-            if "off" in event.text:
-                self.flags.pop("slow", None)
-            else:
-                self.flags["slow"] = event.text.lower()
-        elif event.action == "mute" and event.about_me:
+        """What a notice changes on screen; the state itself is the session's."""
+        if event.action == "mute" and event.about_me:
             self.notify("A facilitator muted you for a while.", severity="warning")
         elif event.action == "unmute" and event.about_me:
             self.notify("You can talk again.")
-        elif event.action == "paused":
-            self.flags["paused"] = "admissions paused"
-        elif event.action in ("joined", "handover", "delegate"):
-            self.flags.pop("paused", None)
         if event.action == "joined" and event.target is not None:
             self.knock_answered(event.target)
         self.refresh_status()

@@ -39,7 +39,7 @@ class Request(Message):
     ``what`` is one of: ``show`` (``screen``: join, open, lobby, crisis or help; ``invite``
     to fill in), ``join`` (``invite``, ``handle``), ``knock`` (``handle``, ``mood``),
     ``knock_again``, ``open`` (``options``), ``lobby`` (``url``), ``leave`` (``mood``, how the
-    person felt, or None), ``home``.
+    person felt, or None), ``home``, ``quit``.
     """
 
     def __init__(self, what: str, **details: Any) -> None:
@@ -103,7 +103,8 @@ class InviteInput(Input):
 
 
 HISTORY_WARNING = (
-    "The invite you typed on the command line stays in your shell's history. Next time, run "
+    "The invite you typed on the command line stays in your shell's history, and others on "
+    "this computer could see it while Circle runs. Next time, run "
     "'circle join' and paste the invite here instead."
 )
 FROM_CLIPBOARD = (
@@ -440,4 +441,4 @@ class EndedScreen(CircleScreenBase):
 
     @on(Button.Pressed, "#quit")
     def action_quit(self) -> None:
-        self.app.exit()
+        self.request("quit")  # the App asks first if a circle still lives in this window

@@ -8,7 +8,6 @@ happened, and what they can do next. Pure functions and data: tested without Tex
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -172,14 +171,14 @@ def ends_here(doing: str) -> str:
     )
 
 
-def round_status(session: Session, turn_started: float, now: float) -> str:
+def round_status(session: Session, now: float) -> str:
     """Whose turn it is in a go-around, the share timer (F9) and who is next; "you" for the
     person reading it."""
     speaker, *rest = session.round
     who = "you are" if speaker == session.member else f"{session.handle_of(speaker)} is"
     text = f"Go-around: {who} sharing"
     if session.share_seconds:
-        left = max(0, int(turn_started + session.share_seconds - now))
+        left = max(0, int(session.turn_started + session.share_seconds - now))
         text += f" ({left // 60}:{left % 60:02d} left)"
     if rest:
         following = rest[0]
@@ -191,17 +190,9 @@ def round_status(session: Session, turn_started: float, now: float) -> str:
     return text
 
 
-def status_line(
-    title: str,
-    session: Session,
-    now: float,
-    *,
-    turn_started: float,
-    lives_here: str | None,
-    flags: Iterable[str],
-) -> str:
-    """The circle's status line: title, clock and phase, where it lives, the go-around,
-    a mute, and flags (locked, slow mode, reconnecting)."""
+def status_line(title: str, session: Session, now: float, lives_here: str | None) -> str:
+    """The circle's status line, all from the session: title, clock and phase, where it
+    lives, the go-around, a mute, locked, slow mode, admissions paused, reconnecting."""
     left = max(0, int(session.ends_at - now)) if session.ends_at else 0
     clock = f"{left // 60:02d}:{left % 60:02d} left"
     if session.phase:  # the agenda phase goes with the clock (F4): "Sharing, 41:59 left"
@@ -210,9 +201,16 @@ def status_line(
     if lives_here:
         parts.append(lives_here)
     if session.round:
-        parts.append(round_status(session, turn_started, now))
+        parts.append(round_status(session, now))
     muted = int(session.muted_until - now)
     if muted > 0:
         parts.append(f"you are muted ({muted // 60}:{muted % 60:02d} left)")
-    parts += list(flags)
+    if session.locked:
+        parts.append("locked")
+    if session.slow_seconds:
+        parts.append(f"slow mode: one message every {session.slow_seconds} s")
+    if session.paused:
+        parts.append("admissions paused")
+    if session.resuming:
+        parts.append("reconnecting...")
     return "  ·  ".join(parts)

@@ -46,7 +46,15 @@ class FakeSession:
     closed = False
     round = (3, 2)  # the session's state after the RoundChanged and PhaseChanged below
     share_seconds = 120
+    turn_started = NOW
     phase = "sharing"
+    members = (  # the roster as the RosterChanged below shows it
+        (1, "calm-heron", "facilitator"),
+        (2, "quiet-otter", "member"),
+        (3, "gentle-lynx", "member"),
+    )
+    locked = paused = resuming = False
+    slow_seconds = 0
 
     def handle_of(self, member: int) -> str:
         return HANDLES.get(member, "someone")
@@ -85,14 +93,7 @@ def post(body: str, sender: int, seq: int, rseq: int, **kwargs: Any) -> ev.Messa
 
 
 CIRCLE_EVENTS: list[ev.Event] = [
-    ev.RosterChanged(
-        (
-            (1, "calm-heron", "facilitator"),
-            (2, "quiet-otter", "member"),
-            (3, "gentle-lynx", "member"),
-        ),
-        "1234 5678 9012 3456 7890",
-    ),
+    ev.RosterChanged(FakeSession.members, "1234 5678 9012 3456 7890"),
     ev.NoticeReceived("joined", 3, "gentle-lynx joined the circle", False),
     post("Welcome, everyone. We have about forty minutes tonight.", 1, 1, 4),
     post("I have not slept well since the move.\nThe boxes are still everywhere.", 3, 1, 5),
@@ -121,6 +122,7 @@ def settle(lead: bool, extra: list[ev.Event] | None = None) -> Any:
     async def run_before(pilot: Any) -> None:
         await setup_circle(pilot.app, lead, CIRCLE_EVENTS + (extra or []))
         await pilot.pause()
+        pilot.app.clear_notifications()  # toasts fade; the layout under them is what is kept
         pilot.app.screen.query_one(Composer).cursor_blink = False
         await pilot.pause()
 

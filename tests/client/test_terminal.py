@@ -89,7 +89,10 @@ def test_two_terminals_talk(server: ServerProcess, tmux: Tmux) -> None:
             "--now",
         ],
     )
-    screen = tmux.wait("host", lambda s: "F4 (or /invite) shows" in s, "the circle")
+    # The transcript and the footer are painted in separate frames: wait for both.
+    screen = tmux.wait(
+        "host", lambda s: "F4 (or /invite) shows" in s and "Quick exit" in s, "the circle"
+    )
     assert "Quick exit" in screen and "Crisis help" in screen
     assert not INVITE.search(screen)  # never written into the conversation
     tmux.keys("host", "F4")  # the invite on one line, ready to copy

@@ -435,6 +435,10 @@ async def test_go_around_shows_whose_turn_the_share_timer_and_pass(server: Serve
         assert rnd.share_seconds == 90
         await fac.moderate("round_end")
         await wait_for(pilot, lambda: "Go-around" not in status(), "the end of the round")
+        await fac.moderate("round_start", order=(fac.session.member, me))
+        await wait_for(pilot, lambda: "calm-heron is sharing" in status(), "a second round")
+        assert ", then you" in status()  # never my own handle
+        assert f"then {app.client.session.handle_of(me)}" not in status()  # type: ignore[union-attr]
     await fac.close()
 
 

@@ -145,9 +145,7 @@ async def test_close_and_handover_ask_first() -> None:
 async def test_warn_sends_the_note_and_round_takes_everyone() -> None:
     done = await run("/warn gentle-lynx please keep names out")
     # Only the note goes: the confirmation waits for the server's delivery (WarningDelivered).
-    assert done == [
-        ("act", "moderate", ("warn",), {"target": 3, "note": "please keep names out"})
-    ]
+    assert done == [("act", "moderate", ("warn",), {"target": 3, "note": "please keep names out"})]
     assert await run("/round 60") == [
         ("act", "moderate", ("round_start",), {"order": (1, 2, 3), "seconds": 60})
     ]

@@ -15,7 +15,7 @@ from circle_client import events as ev
 from circle_client.client import CircleClient
 from circle_client.tui.circle_screen import CircleScreen
 from circle_client.tui.modals import ConfirmScreen
-from circle_client.tui.screens import OpenScreen
+from circle_client.tui.screens import EndedScreen, OpenScreen
 from circle_client.tui.widgets import Composer
 from tests.conftest import ServerProcess
 
@@ -200,5 +200,17 @@ async def test_after_handing_over_a_circle_living_here_quitting_still_asks() -> 
         assert "ends for everyone" in flat(static_text(app.screen.query(Static)[1]))
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "still here")
+        assert app.is_running
+        # Having left, the circle still lives here: quitting from the closing screen asks too.
+        screen.query_one(Composer).text = "/leave"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "leave, asked")
+        await pilot.click("#yes")
+        await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "the closing screen")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "quit, asked")
+        assert "ends for everyone" in flat(static_text(app.screen.query(Static)[1]))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "still here")
         assert app.is_running
         await member.close()

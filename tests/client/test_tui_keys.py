@@ -238,9 +238,13 @@ async def test_admissions_paused_clears_when_the_facilitator_is_back(
         screen = app.screen
         assert isinstance(screen, CircleScreen)
         await fac.drop_connection()  # gone for a moment; it reconnects and resumes
-        await wait_for(pilot, lambda: "paused" in screen.flags, "admissions paused")
+
+        def status() -> str:
+            return str(screen.query_one("#status").render())
+
+        await wait_for(pilot, lambda: "admissions paused" in status(), "admissions paused")
+        assert app.client is not None and app.client.session.paused
         await fac.next_event(ev.Resumed, timeout=15)
-        await wait_for(pilot, lambda: "paused" not in screen.flags, "the flag to go")
-        status = str(screen.query_one("#status").render())
-        assert "admissions paused" not in status
+        await wait_for(pilot, lambda: "admissions paused" not in status(), "the flag to go")
+        assert not app.client.session.paused
     await fac.close()

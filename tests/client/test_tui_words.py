@@ -7,11 +7,12 @@ import pytest
 from textual.widgets import Static
 
 from circle_client import events as ev
+from circle_client.session import Session
 from circle_client.tui.circle_screen import CircleScreen
 from circle_client.tui.modals import HelpScreen
 from circle_client.tui.screens import EndedScreen, JoinScreen
 from circle_client.tui.widgets import NUMBER_WIDTH, Composer, TranscriptView
-from circle_client.tui.wording import GENTLE, ending, plain_error
+from circle_client.tui.wording import GENTLE, ending, plain_error, status_line
 from protocol.limits import MAX_BODY
 from tests.conftest import ServerProcess, start_server
 
@@ -195,3 +196,18 @@ def test_members_have_distinct_colours_and_the_handle_is_always_written() -> Non
     words = entry_words(entry, transcript)
     assert words.plain.startswith("gentle-lynx: ")
     assert member_style(3, False) in {str(span.style) for span in words.spans}
+
+
+def test_the_status_line_comes_from_the_session_alone() -> None:
+    """A screen built afresh (after a resize, a resume) says the same: it keeps no copy."""
+    session = Session(clock=lambda: 1_000.0)
+    session.ends_at = 1_000.0 + 600
+    session.locked, session.slow_seconds, session.paused = True, 30, True
+    session.round, session.share_seconds, session.turn_started = (7, 8), 120, 1_000.0 - 20
+    line = status_line("Evening", session, 1_000.0, None)
+    assert line.startswith("Evening  ·  10:00 left  ·  Go-around: someone is sharing (1:40 left)")
+    for part in ("locked", "slow mode: one message every 30 s", "admissions paused"):
+        assert part in line
+    assert "reconnecting" not in line
+    session.locked, session.slow_seconds, session.paused, session.round = False, 0, False, ()
+    assert status_line("Evening", session, 1_000.0, None) == "Evening  ·  10:00 left"
