@@ -4,9 +4,10 @@ Run ``python -m bench.safety`` from the repository root. It prints, for the risk
 and the oversharing guard, a confusion table per label and per language (caught / missed for
 sentences that should prompt, quiet / false alarm for those that should not), recall and false
 alarm rate for the whole set and for each batch (each was measured before the lexicons were
-tuned on it), the same for the unseen sets (written after the last change and never tuned on:
-the honest measure), and the time per check on a 2,000-character draft. ``--misses`` also
-lists the sentences the checks got wrong.
+tuned on it), the same for the unseen sets (written after an earlier change and never tuned on:
+the honest measure) and for the fresh risk set (written before the structural layer, never
+tuned on), and the time per check on a 2,000-character draft. ``--misses`` also lists the
+sentences the checks got wrong.
 """
 
 from __future__ import annotations
@@ -85,20 +86,32 @@ class Score:
         return self.false_alarms / max(self.false_alarms + self.quiet, 1)
 
 
+HELD_OUT = {
+    "unseen": "unseen: written after an earlier change, never tuned on",
+    "fresh": "fresh: written before the structural layer, never tuned on",
+}
+"""The sets that were never tuned on, by suffix ("risk_unseen.tsv", "risk_fresh.tsv")."""
+
 CHECKS: dict[str, Callable[[str], bool]] = {
     "risk": risk_language,
     "oversharing": lambda text: bool(oversharing(text, region="GB")),
 }
 
 
+def held_out(name: str) -> list[str]:
+    """The suffixes of the held-out sets that ``name`` has ("unseen", and "fresh" for risk)."""
+    return [suffix for suffix in HELD_OUT if (EVAL_DIR / f"{name}_{suffix}.tsv").exists()]
+
+
 def evaluate(
-    name: str, batch: int | None = None, unseen: bool = False
+    name: str, batch: int | None = None, unseen: bool | str = False
 ) -> tuple[Score, list[Sentence]]:
-    """The score of one check on its set (or one batch of it, or its unseen set), and the
+    """The score of one check on its set (or one batch of it, or a held-out set: ``unseen``
+    is True or "unseen" for ``<name>_unseen.tsv``, "fresh" for ``<name>_fresh.tsv``), and the
     sentences it got wrong."""
     check = CHECKS[name]
     score, wrong = Score(), []
-    for sentence in load(f"{name}_unseen" if unseen else name):
+    for sentence in load(_set_name(name, unseen)):
         if batch is not None and sentence.batch != batch:
             continue
         prompted = check(sentence.text)
@@ -108,16 +121,22 @@ def evaluate(
     return score, wrong
 
 
-def _table(name: str, unseen: bool = False) -> None:
+def _set_name(name: str, unseen: bool | str) -> str:
+    suffix = "unseen" if unseen is True else unseen or ""
+    return f"{name}_{suffix}" if suffix else name
+
+
+def _table(name: str, unseen: bool | str = False) -> None:
     check = CHECKS[name]
     by_label: dict[str, Score] = defaultdict(Score)
     by_language: dict[str, Score] = defaultdict(Score)
-    sentences = load(f"{name}_unseen" if unseen else name)
+    sentences = load(_set_name(name, unseen))
     for sentence in sentences:
         prompted = check(sentence.text)
         by_label[sentence.label].add(sentence, prompted)
         by_language[sentence.language].add(sentence, prompted)
-    print(f"\n== {name}" + (" (unseen: written after the last change, never tuned on)" * unseen))
+    suffix = "unseen" if unseen is True else unseen or ""
+    print(f"\n== {name}" + (f" ({HELD_OUT[suffix]})" if suffix else ""))
     print(f"{'':16} {'caught':>7} {'missed':>7} {'quiet':>7} {'f.alarm':>7}")
     for title, table in (("label", by_label), ("language", by_language)):
         print(f"-- by {title}")
@@ -164,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--misses", action="store_true", help="list the sentences gotten wrong")
     args = parser.parse_args(argv)
     for name in CHECKS:
-        for unseen in (False, True):
+        for unseen in ("", *held_out(name)):
             _table(name, unseen)
             if args.misses:
                 for s in evaluate(name, unseen=unseen)[1]:

@@ -11,6 +11,9 @@ canonical tokens of ``text.canonical_tokens``:
 - ``slot?`` an optional slot; ``...`` up to three tokens that are not a negation or a clause end;
   ``....`` up to six; ``$`` the end of a clause; ``,?`` an optional comma.
 
+Each file also has a ``[structure]`` table and ``[harm.<kind>]`` tables: the word lists of the
+structural layer (``structure``: who is the writer, which words are wishes, which are harm).
+
 Host phrases (delivered by the server with the crisis resources) are plain text: they are
 normalised like a draft and must appear in it word for word, e.g. "quiero dejar de existir".
 """
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
+from circle_client.safety.structure import Checker, Structure, compile_words
 from circle_client.safety.text import BOUNDARY, COMMA, canonical_tokens, fold, lemma
 
 LANGUAGES = ("en", "es", "de", "fr")
@@ -90,6 +94,7 @@ class Lexicon:
     markers: dict[str, frozenset[str]]
     units: frozenset[str]
     fillers: frozenset[str]
+    structure: Checker  # the structural layer (``structure``), built from ``[structure]``
 
     def people_of(self, tokens: Sequence[str]) -> People:
         """The people words of the draft's most likely language, or of all when it is unclear."""
@@ -220,6 +225,7 @@ def shipped() -> Lexicon:
         },
         units=_words(w for t in tables for w in _strings(t, "units")),
         fillers=_words(w for t in tables for w in _strings(t, "fillers")),
+        structure=_structure(tables, negations),
     )
     for table in tables:
         sets = table.get("sets", {})
@@ -232,6 +238,21 @@ def shipped() -> Lexicon:
                 rule, first = compiler.compile(category, source, self_words)
                 lexicon.rules.add(first, rule)
     return lexicon
+
+
+def _structure(tables: Sequence[Mapping[str, object]], negations: frozenset[str]) -> Checker:
+    words = {}
+    for language, table in zip(LANGUAGES, tables, strict=True):
+        structure, harm = table.get("structure", {}), table.get("harm", {})
+        if not isinstance(structure, dict) or not isinstance(harm, dict):
+            raise ValueError("structure and harm must be tables")
+        structure = {**structure, "markers": _strings(table, "markers")}
+        words[language] = compile_words(language, structure, harm)
+    people = {
+        lang: (_words(_strings(t, "self")), _words(_strings(t, "others")))
+        for lang, t in zip(LANGUAGES, tables, strict=True)
+    }
+    return Checker(Structure(words, negations, people))
 
 
 @lru_cache(maxsize=8)

@@ -12,10 +12,21 @@ why drafts are normalised and entries are stems, not exact strings. Perceived bu
 ("everyone would be better off without me") comes from Joiner's interpersonal theory of suicide,
 and hopelessness from Beck's hopelessness scale.
 
-Fillers ("just", "einfach", "juste") are left out before matching. A phrase is ignored when it
+Two layers run on the same canonical tokens (``text``). The phrase lists of the lexicons catch
+wordings written down in advance. The structural layer (``structure``) catches new ones from
+their shape: a harm word (die, kill, end, hurt, cut, overdose, disappear, not wake up, hang,
+jump ...) with the writer as its object ("burn myself", "me corto", "mich ritzen", "end my
+life") or as its subject with a wish, plan or thought before it ("I keep praying I'll die"),
+in one clause. This follows the way the C-SSRS items and Joiner's theory are worded (the self
+as the object of the harm) and the lexico-syntactic approach of clinical NLP tools such as
+NegEx (Chapman et al., 2001: a trigger word, a target and a window that ends at the clause),
+whose negation window works the same way.
+
+Fillers ("just", "einfach", "juste") are left out before matching. A match is ignored when it
 is negated just before ("I'm not suicidal"), quoted, part of an idiom ("dying to see", "Suicide
-Squad"), about someone else ("she's suicidal"), or "kms" after a number. How well this works,
-on sentences it was and was not tuned on, is in README.md and ``python -m bench.safety``.
+Squad", "could kill for"), about someone else ("she's suicidal"), about a film, book or song
+("a documentary on suicide"), or "kms" after a number. How well this works, on sentences it
+was and was not tuned on, is in README.md and ``python -m bench.safety``.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ from circle_client.safety.lexicon import Index, Lexicon, People, Rule, host_rule
 from circle_client.safety.text import BOUNDARY, COMMA, canonical_tokens, is_number
 
 IDIOM = "idioms"
-NEGATION_WINDOW = 4
+NEGATION_WINDOW = 5
 SUBJECT_WINDOW = 8
 
 
@@ -86,6 +97,7 @@ def risk_categories(text: str, extra: Sequence[str] = ()) -> set[str]:
     idioms = [(i, j) for i, j, rule in matches if rule.category == IDIOM]
     found: set[str] = set()
     people: People | None = None
+    languages: set[str] | None = None
     for i, j, rule in matches:
         if rule.category in found or rule.category == IDIOM:
             continue
@@ -97,9 +109,14 @@ def risk_categories(text: str, extra: Sequence[str] = ()) -> set[str]:
             people = people or lexicon.people_of(tokens)
             if _about_someone_else(tokens, i, people):
                 continue
+            languages = languages or lexicon.structure.languages(tokens)
+            if lexicon.structure.about_a_story(tokens, i, languages):
+                continue
         if tokens[i] in lexicon.units and i > 0 and is_number(tokens[i - 1]):
             continue
         found.add(rule.category)
+    for category in lexicon.structure.categories(tokens, idioms, languages):
+        found.add(category)
     return found
 
 

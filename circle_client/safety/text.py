@@ -3,7 +3,8 @@
 People in distress rarely type the dictionary form: they use curly apostrophes, drop accents,
 stretch words ("dieee"), swap letters for digits ("k1ll") or space letters out ("s u i c i d e").
 ``canonical_tokens`` undoes those habits so one lexicon entry matches all of them; ``lemma`` folds
-common inflections ("killing", "killed", "kills" -> "kil") so entries need not list each form.
+common inflections ("killing", "killed", "kills" -> "kil") so entries need not list each form
+(the Spanish, German and French endings are dropped by ``structure.stem`` on top of this).
 Quoted text is dropped (someone else's words, a title), and clause ends become ``#`` tokens
 (commas ``,``) so that negation and gaps never reach across a sentence.
 """

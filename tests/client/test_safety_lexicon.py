@@ -17,6 +17,7 @@ def test_every_language_ships_every_category_as_package_data() -> None:
         table = tomllib.loads(folder.joinpath(f"{language}.toml").read_text(encoding="utf-8"))
         for category in CATEGORIES:
             assert table["categories"][category], (language, category)
+        assert table["structure"]["cue"] and table["harm"]["self"], language
 
 
 def test_the_lexicons_compile() -> None:
