@@ -103,7 +103,11 @@ async def tui_rows(messages: int = 10_000) -> list[tuple[str, list[float], str]]
         muted_until = 0.0
         round: tuple[int, ...] = ()
         share_seconds = None
+        turn_started = 0.0
         phase = None
+        members: tuple[tuple[int, str, str], ...] = ()
+        locked = paused = resuming = False
+        slow_seconds = 0
 
         def handle_of(self, member: int) -> str:
             return f"member-{member}"
