@@ -8,14 +8,13 @@ every connected member of a circle, :class:`Close` a connection. Every rejection
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from circle_server import admission
+from circle_server import admission, talk
 from circle_server.actions import Action, Close, CloseCode, Publish, Rejection, Send
 from circle_server.circle import WARNING_MINUTES, Circle, Member
 from circle_server.config import ServerConfig
@@ -28,10 +27,8 @@ from protocol.frames import (
     Admit,
     Approval,
     Checkout,
-    CheckoutNotice,
     Closed,
     Concern,
-    ConcernNotice,
     Decline,
     Delegation,
     Error,
@@ -48,12 +45,9 @@ from protocol.frames import (
     Notice,
     OpenCircle,
     PassTurn,
-    Post,
     Rekey,
-    Relayed,
     Resume,
     Roster,
-    SealedTo,
     ServerHello,
     Timer,
 )
@@ -70,8 +64,6 @@ log = logging.getLogger("circle_server.registry")
 
 MAX_GARBAGE = 5
 """Malformed or out-of-order frames tolerated from one connection before it is closed."""
-CONCERN_LIMIT = (3, 600.0)
-"""At most 3 concerns per member per 10 minutes (F16)."""
 TAKE_OVER_SETTLE = 10.0
 """Seconds the members of a circle taken over from a dead node have to resume before a
 facilitator who has not come back counts as gone (capped by ``resume_grace``)."""
@@ -279,15 +271,15 @@ class Registry:
         if isinstance(frame, Leave):
             return self._leave(circle, member, frame)
         if frame.TYPE in MESSAGE_FRAMES:
-            return self._message(circle, member, frame, now)  # type: ignore[arg-type]
+            return talk.message(self, circle, member, frame, now)  # type: ignore[arg-type]
         if isinstance(frame, PassTurn):
-            return self._pass(circle, member, now)
+            return talk.pass_turn(self, circle, member, now)
         if isinstance(frame, Concern):
-            return self._concern(circle, member, frame, now)
+            return talk.concern(circle, member, frame, now)
         if isinstance(frame, Checkout):
-            return self._checkout(circle, member, frame)
+            return talk.checkout(circle, member, frame)
         if isinstance(frame, KeyUpdate):
-            return self._key_update(circle, member, frame)
+            return talk.key_update(self, circle, member, frame)
         if not member.is_facilitator:
             raise Rejection(ErrorCode.NOT_ALLOWED, "Only a facilitator can do that.")
         if isinstance(frame, Admit):
@@ -295,7 +287,7 @@ class Registry:
         if isinstance(frame, Decline):
             return admission.decline(self, circle, frame)
         if isinstance(frame, Roster | Rekey):
-            return self._stream(circle, frame)
+            return talk.stream(self, circle, frame)
         if isinstance(frame, Moderate):
             return self._moderate(circle, member, frame, now)
         raise Rejection(ErrorCode.OUT_OF_ORDER, f"A {frame.TYPE!r} frame is not for the server.")
@@ -378,85 +370,6 @@ class Registry:
                 circle, self.notice(circle, notice, member.id, stream=False)
             )
         return out
-
-    # ------------------------------------------------------------------ talking
-    def _message(self, circle: Circle, member: Member, frame: Post, now: float) -> list[Action]:
-        kind = frame.TYPE
-        if kind == "pin" and not member.is_facilitator:
-            raise Rejection(ErrorCode.NOT_ALLOWED, "Only a facilitator can pin a note.")
-        if kind in ("post", "react") and member.muted_until > now:
-            left = int((member.muted_until - now + 59) // 60)
-            raise Rejection(ErrorCode.MUTED, f"You are muted for {left} more min.")
-        if kind == "post" and not member.is_facilitator:
-            speaker = circle.round.speaker if circle.round else None
-            if speaker is not None and speaker != member.id:
-                raise Rejection(ErrorCode.NOT_YOUR_TURN, "Not your turn: someone is sharing.")
-            if circle.slow_seconds and now - member.last_post < circle.slow_seconds:
-                wait = int(circle.slow_seconds - (now - member.last_post)) + 1
-                raise Rejection(ErrorCode.SLOW_MODE, f"Slow mode: you can post again in {wait} s.")
-            member.last_post = now
-        relayed = Relayed.trusted(
-            kind=kind, sender=member.id, rseq=self.next_rseq(circle), env=frame.env
-        )
-        return self.publish(circle, relayed)
-
-    def _pass(self, circle: Circle, member: Member, now: float) -> list[Action]:
-        if circle.round is None or member.id not in circle.round.order:
-            raise Rejection(ErrorCode.OUT_OF_ORDER, "There is no go-around to pass in.")
-        was_speaker = circle.round.speaker == member.id
-        circle.round.order.remove(member.id)
-        if was_speaker:
-            circle.round.turn_started = now
-        return self.publish(
-            circle, self.notice(circle, "pass", member.id, order=circle.round.order)
-        )
-
-    def _concern(self, circle: Circle, member: Member, frame: Concern, now: float) -> list[Action]:
-        count, window = CONCERN_LIMIT
-        recent = [t for t in member.concerns if now - t < window]
-        if len(recent) >= count:
-            raise Rejection(
-                ErrorCode.RATE_LIMITED,
-                "You have raised several concerns; a facilitator will look at them.",
-            )
-        member.concerns.append(now)
-        out: list[Action] = []
-        for entry in _one_each(frame.to):
-            target = circle.members.get(entry.member)
-            if target and target.is_facilitator and target.conn is not None:
-                out.append(Send(target.conn, ConcernNotice(sender=member.id, sealed=entry.sealed)))
-        if not out:
-            raise Rejection(ErrorCode.UNAVAILABLE, "No facilitator is connected right now.")
-        return out
-
-    def _checkout(self, circle: Circle, member: Member, frame: Checkout) -> list[Action]:
-        """Pass a check-out mood to the facilitators without saying whose it is (F11)."""
-        if member.checked_out:
-            raise Rejection(ErrorCode.OUT_OF_ORDER, "You have checked out already.")
-        member.checked_out = True
-        out: list[Action] = []
-        for entry in _one_each(frame.to):
-            target = circle.members.get(entry.member)
-            if target and target.is_facilitator and target.conn is not None:
-                out.append(Send(target.conn, CheckoutNotice(sealed=entry.sealed)))
-        return out
-
-    def _key_update(self, circle: Circle, member: Member, frame: KeyUpdate) -> list[Action]:
-        """A member's fresh epoch key: public, signed by the member, relayed to everyone in
-        order with the commits it is for (PROTOCOL.md 9.3). One per member per epoch, for the
-        next epoch at most: not metered as chat, and no way to flood the circle either."""
-        if frame.epoch <= member.key_epoch:
-            return []  # sent again after a reconnect, or older than one relayed: nothing new
-        if frame.epoch > circle.epoch + 1:
-            raise Rejection(ErrorCode.OUT_OF_ORDER, "A key update is for the next epoch only.")
-        member.key_epoch = frame.epoch
-        return self._stream(circle, dataclasses.replace(frame, member=member.id))
-
-    def _stream(self, circle: Circle, frame: Roster | Rekey | KeyUpdate) -> list[Action]:
-        if isinstance(frame, Rekey):
-            circle.epoch = max(circle.epoch, frame.epoch)
-        numbered = dataclasses.replace(frame, rseq=self.next_rseq(circle))
-        return self.publish(circle, numbered)
 
     # ------------------------------------------------------------------ moderation
     def _moderate(
@@ -648,12 +561,3 @@ class Registry:
             "waiting": sum(c.waiting_count() for c in self.circles.values()),
             "connections": len(self.conns),
         }
-
-
-def _one_each(entries: tuple[SealedTo, ...]) -> list[SealedTo]:
-    """The first box for each recipient: a frame naming someone twice is not two concerns or
-    two check-outs, and the rate limits count members, not boxes."""
-    seen: dict[int, SealedTo] = {}
-    for entry in entries:
-        seen.setdefault(entry.member, entry)
-    return list(seen.values())
