@@ -18,6 +18,7 @@ from circle_server.config import SETTINGS, ConfigError, broker_url, load_config
 from protocol import limits
 from protocol.frames import Hello, ServerHello, decode_frame, encode_frame
 from tests.conftest import ROOT
+from tests.support.proxies import snippet
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -217,6 +218,15 @@ def test_check_config_lists_every_problem_and_suggests_names(tmp_path: Path) -> 
     result = cli("--check-config", str(semantic))
     assert result.returncode == 2
     assert "'max_circles'" in result.stderr and "'rate_burst'" in result.stderr  # both listed
+
+
+def test_the_example_config_in_hosting_md_passes_check_config(tmp_path: Path) -> None:
+    """A host copies the example as it stands: it must be valid, and trust the local proxy."""
+    example = snippet("example-config")
+    result = cli("--check-config", str(write(tmp_path, example)))
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    config = load_config(write(tmp_path, example), env={})
+    assert config.host == "127.0.0.1" and config.trusted_proxies
 
 
 def test_print_config_masks_the_broker_password_and_reads_back(tmp_path: Path) -> None:

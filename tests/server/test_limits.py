@@ -107,11 +107,12 @@ async def test_connections_in_the_handshake_are_capped_in_total_and_per_address(
         proc.stop()
 
 
-def start_limited(nofile: int, env: dict[str, str]) -> ServerProcess:
-    """``circle-server --port 0`` with RLIMIT_NOFILE soft and hard set to ``nofile``."""
+def start_limited(nofile: int, env: dict[str, str], soft: int | None = None) -> ServerProcess:
+    """``circle-server --port 0`` with RLIMIT_NOFILE's hard limit ``nofile`` and its soft
+    limit ``soft`` (the same when not given)."""
 
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft or nofile, nofile))
 
     process = subprocess.Popen(
         [sys.executable, "-m", "circle_server.cli", "--port", "0"],
@@ -130,6 +131,16 @@ def start_limited(nofile: int, env: dict[str, str]) -> ServerProcess:
         if match:
             return ServerProcess(process, match.group(1), output)
     raise AssertionError("circle-server did not start:\n" + "\n".join(output))
+
+
+async def test_the_soft_fd_limit_is_raised_to_the_hard_one_and_logged() -> None:
+    proc = start_limited(1024, {}, soft=256)
+    try:
+        assert any("file descriptors: limit 1024 (raised from 256)" in line for line in proc.output)
+        assert (await scrape(proc.url))["process_max_fds"] == 1024
+        await circle_works(proc.url)
+    finally:
+        proc.stop()
 
 
 async def test_near_the_fd_limit_new_connections_get_a_clean_refusal() -> None:

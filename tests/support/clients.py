@@ -89,7 +89,8 @@ def get(url: str) -> tuple[int, str, dict[str, str]]:
 async def scrape(url: str) -> dict[str, float]:
     """The server's /metrics as ``{'name{labels}': value}``."""
     _, body, _ = await asyncio.to_thread(get, url.replace("ws", "http", 1) + "/metrics")
-    pairs = (line.rsplit(" ", 1) for line in body.splitlines() if line.startswith("circle_"))
+    ours = ("circle_", "process_")
+    pairs = (line.rsplit(" ", 1) for line in body.splitlines() if line.startswith(ours))
     return {name: float(value) for name, value in pairs}
 
 
