@@ -24,7 +24,7 @@ from circle_client.inbound_roster import (
     EchoKey,
 )
 from protocol import limits
-from protocol.content import InfoContent, RosterContent, RosterEntry
+from protocol.content import KIND_CONTENT, InfoContent, RosterContent, RosterEntry
 from protocol.errors import (
     CircleError,
     CryptoError,
@@ -66,6 +66,7 @@ class Inbound(MessageHandlers):
     if TYPE_CHECKING:
         # More of the session state, read and changed here; Session.__init__ sets it.
         _outbox: list[Frame]
+        _refused: list[tuple[int, int]]
         _resuming: bool
         _held_out: list[Frame]
         server: ev.Connected | None
@@ -365,6 +366,8 @@ class Inbound(MessageHandlers):
         for key in self._unconfirmed:
             if key[0] == frame.ref:
                 del self._unconfirmed[key]
+                if key[0] in KIND_CONTENT:  # its number is never relayed: say so next time
+                    self._refused.append((key[1], key[2]))
                 break
         return [ev.ErrorReceived(frame.code, frame.message, frame.ref)]
 

@@ -10,6 +10,7 @@ the user interface; that half, the inbound frame handlers, lives in
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from circle_client.inbound import OVERDUE_SECONDS, PENDING_LIMIT, EchoKey, Inbou
 from protocol import crypto, limits
 from protocol.codec import pack
 from protocol.content import (
+    MAX_SKIPPED,
     ConcernContent,
     InfoContent,
     KnockContent,
@@ -127,6 +129,7 @@ class Session(Inbound):
         self._resuming = False
         self._held_out: list[Frame] = []
         self._unconfirmed: dict[EchoKey, Frame] = {}
+        self._refused: list[tuple[int, int]] = []  # (epoch, seq) of posts the server refused
         self.server: ev.Connected | None = None
         self.challenge = b""
         self.invite: Invite | None = None
@@ -379,7 +382,12 @@ class Session(Inbound):
         self, kind: str, content: PostContent | ReactContent | RetractContent | PinContent
     ) -> tuple[int, int, int]:
         circle = self._require_circle()
+        # The numbers the server refused in this epoch go along, so nobody counts them lost.
+        skipped = tuple(seq for epoch, seq in self._refused if epoch == circle.epoch)
+        if skipped:
+            content = dataclasses.replace(content, skipped=skipped[-MAX_SKIPPED:])
         env = circle.seal(kind, content)
+        self._refused.clear()
         self._send(MESSAGE_FRAMES[kind](env=env))
         return (circle.member, env.epoch, env.seq)
 
@@ -579,5 +587,6 @@ class Session(Inbound):
         self.round = ()
         self._pending.clear()
         self._unconfirmed.clear()
+        self._refused.clear()
         self._held_out.clear()
         self._resuming = False

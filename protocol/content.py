@@ -40,6 +40,11 @@ MessageRef = ListOf(Int(0, limits.MAX_SEQ), 3)
 
 Body = Utf8(limits.MAX_BODY)
 
+MAX_SKIPPED = 8
+Skipped = ListOf(Int(1, limits.MAX_SEQ), MAX_SKIPPED)
+"""The sender's own numbers in this epoch that the server refused (muted, not their turn,
+slow mode): never relayed, so receivers do not count them as gaps (PROTOCOL.md 5.5)."""
+
 
 class _CharsAndBytes(Utf8):
     """At most ``max_chars`` characters and ``max_len`` bytes of UTF-8."""
@@ -68,22 +73,26 @@ class PostContent(Struct):
     reply_to: tuple[int, ...] | None = spec(Opt(MessageRef))
     warning: str | None = spec(Opt(Str(80)))
     me: bool = spec(Bool())
+    skipped: tuple[int, ...] = spec(Skipped, default=())
 
 
 @dataclass(frozen=True, slots=True)
 class ReactContent(Struct):
     target: tuple[int, ...] = spec(MessageRef)
     reaction: str = spec(Str(32, REACTIONS))
+    skipped: tuple[int, ...] = spec(Skipped, default=())
 
 
 @dataclass(frozen=True, slots=True)
 class RetractContent(Struct):
     target: tuple[int, ...] = spec(MessageRef)
+    skipped: tuple[int, ...] = spec(Skipped, default=())
 
 
 @dataclass(frozen=True, slots=True)
 class PinContent(Struct):
     body: str = spec(Str(1000))
+    skipped: tuple[int, ...] = spec(Skipped, default=())
 
 
 KIND_CONTENT: dict[str, type[Struct]] = {

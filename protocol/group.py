@@ -327,6 +327,15 @@ class SenderWindow:
         self.highest = seq
         return new_gaps, False
 
+    def close(self, seqs: Iterable[int]) -> None:
+        """Numbers the sender says were never relayed: no longer gaps, and refused as
+        duplicates should they turn up after all."""
+        for seq in seqs:
+            try:
+                self._fill(seq)
+            except ReplayError:
+                pass  # not a gap here: already received, or already forgotten
+
     def _fill(self, seq: int) -> None:
         i = bisect_right(self._gaps, seq, key=itemgetter(0)) - 1
         if i < 0 or self._gaps[i][1] < seq:
@@ -1037,6 +1046,10 @@ class CircleCrypto:
             ratchets.consume(frame.sender, env.seq)
         window = self._windows.setdefault((frame.sender, env.epoch), SenderWindow())
         new_gaps, filled = window.accept(env.seq)
+        skipped = set(getattr(content, "skipped", ()))
+        if skipped:  # refused by the server, the sender says: not lost, and never to come
+            new_gaps = [n for n in new_gaps if n not in skipped]
+            window.close(n for n in skipped if n < env.seq)
         return Opened(
             kind=frame.kind,
             sender=frame.sender,

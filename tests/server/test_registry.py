@@ -11,8 +11,8 @@ import pytest
 from circle_client import events as ev
 from circle_server.actions import CloseCode
 from circle_server.circle import frame_size
-from protocol.errors import ErrorCode
-from protocol.frames import Hello, Knock, Post
+from protocol.errors import ErrorCode, ReplayError
+from protocol.frames import Hello, Knock, Post, Relayed
 from tests.pair import Net
 
 
@@ -227,6 +227,53 @@ def test_slow_mode(net: Net) -> None:
     a.session.post("third, later")
     net.pump()
     assert [m.content.body for m in b.of(ev.MessageReceived)] == ["first", "third, later"]
+
+
+def test_a_post_the_server_refused_is_no_gap_for_anyone(net: Net) -> None:
+    """Muted, slow mode or not one's turn: the number the refused post used is never
+    relayed; the sender's next message says so, signed, and nobody is told of a lost one."""
+    fac, (a, b) = circle_of(net, 2)
+    fac.session.moderate("mute", target=a.session.member, minutes=1)
+    fac.session.moderate("slow", seconds=30)
+    net.pump()
+    a.session.post("while muted")  # refused: MUTED
+    net.pump()
+    net.tick(61)
+    a.session.post("after the mute")
+    a.session.post("too soon")  # refused: SLOW_MODE
+    net.pump()
+    net.tick(31)
+    a.session.post("back again")
+    net.pump()
+    assert errors(a)[-2:] == [ErrorCode.MUTED, ErrorCode.SLOW_MODE]
+    for peer in (fac, b, a):
+        bodies = [m.content.body for m in peer.of(ev.MessageReceived)]
+        assert bodies == ["after the mute", "back again"], bodies
+        assert not peer.of(ev.Gap), peer.of(ev.Gap)
+
+
+def test_a_refused_number_that_turns_up_later_is_dropped(net: Net) -> None:
+    """A server that refuses a post to its sender but relays it later gains nothing: the
+    sender's next message closed that number, so the late copy is a duplicate."""
+    fac, (a, b) = circle_of(net, 2)
+    fac.session.moderate("slow", seconds=30)
+    net.pump()
+    a.session.post("first")
+    net.pump()
+    refused = a.session.post("refused, the sender was told")
+    frame = a.session.take_outgoing()[-1]  # what the server would hold back
+    net.send_raw(a, frame)
+    assert errors(a)[-1] == ErrorCode.SLOW_MODE
+    net.tick(31)
+    a.session.post("after the wait")
+    net.pump()
+    assert not b.of(ev.Gap)
+    circle = b.session.circle
+    assert circle is not None and not circle.open_gaps()
+    env = frame.env  # type: ignore[attr-defined]
+    late = Relayed.trusted(kind="post", sender=refused[0], rseq=999, env=env)
+    with pytest.raises(ReplayError):
+        circle.open(late)
 
 
 def test_go_around_enforces_turns(net: Net) -> None:
