@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -42,6 +42,8 @@ RISK_CHECK_NOTES = {
     False: "The private check of your drafts is off for this circle. That is your choice; it "
     "is not sent anywhere. F2 still shows the crisis resources, and /riskcheck on turns it back.",
 }
+HINT = "Enter sends · Ctrl+J new line · PageUp reads back · F5 or a click acts on a message"
+HINT_SHORT = "Enter sends · Ctrl+J new line · PageUp reads back · F5 acts on a message"
 REFUSALS = {ErrorCode.MUTED, ErrorCode.NOT_YOUR_TURN, ErrorCode.SLOW_MODE, ErrorCode.RATE_LIMITED}
 INVITE_NOTE = (
     "Your circle is open. F4 (or /invite) shows its invite on one line, ready to copy; share "
@@ -121,11 +123,13 @@ class CircleScreen(CircleScreenBase):
         composer = Composer(id="composer", soft_wrap=True, show_line_numbers=False)
         composer.facilitator = self.lead
         yield composer
-        yield Static(
-            "Enter sends · Ctrl+J new line · PageUp reads back · F5 or a click acts on a message",
-            id="composer-hint",
-        )
+        yield Static(HINT, id="composer-hint", markup=False)
         yield Footer(compact=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """The composer's hint, whole: shorter when the terminal is narrow."""
+        fits = event.size.width >= len(HINT) + 2
+        self.query_one("#composer-hint", Static).update(HINT if fits else HINT_SHORT)
 
     def on_mount(self) -> None:
         self.composer.focus()

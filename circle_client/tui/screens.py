@@ -299,6 +299,9 @@ class OpenScreen(CircleScreenBase):
         defaults = self.defaults
         with Center(), VerticalScroll(id="open"):
             yield Static("Open a circle", classes="title")
+            # Where the circle will live comes first: it decides who can reach it at all.
+            where = f"Server: {self.server_url}" if self.server_url else lives_here(self.share)
+            yield Static(where, classes="hint where", id="where", markup=False)
             yield Label("Title (seen by people you invite; by everyone if listed):")
             yield Input(defaults.get("title", "An evening circle"), id="title", max_length=120)
             yield Label("Ground rules (everyone accepts these before knocking):")
@@ -320,8 +323,6 @@ class OpenScreen(CircleScreenBase):
             )
             yield Label("Your handle in the circle:")
             yield Input(defaults.get("handle") or self.suggestion, id="handle", max_length=32)
-            where = f"Server: {self.server_url}" if self.server_url else lives_here(self.share)
-            yield Static(where, classes="hint where", id="where", markup=False)
             yield Button("Open the circle", id="open-button", variant="primary")
             yield Label("", id="error", classes="error")
         yield Footer(compact=True)

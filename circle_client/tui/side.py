@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import OptionList, Static
@@ -16,6 +17,10 @@ from circle_client.tui.widgets import WaitingRoom
 
 ROLE_MARKS = {"facilitator": " (facilitator)", "co": " (co-facilitator)"}
 CONCERNS_SHOWN = 8
+
+
+ROOM_KEYS = "Enter admits · d declines"
+ROOM_KEYS_SHORT = "Enter: yes · d: no"
 
 
 class SidePanel(Vertical):
@@ -33,9 +38,14 @@ class SidePanel(Vertical):
         self.query_one("#members", Static).border_title = "In the circle"
         room = self.query_one(WaitingRoom)
         room.border_title = "Waiting room"
-        room.border_subtitle = "Enter admits · d declines"
+        room.border_subtitle = ROOM_KEYS
         self.query_one("#inbox", Static).border_title = "Concerns"
         self.query_one("#pinned", Static).border_title = "Pinned"
+
+    def on_resize(self, event: events.Resize) -> None:
+        """The waiting room's keys, whole: in short words when the panel is narrow."""
+        fits = event.size.width >= len(ROOM_KEYS) + 4  # two corners and two spaces
+        self.query_one(WaitingRoom).border_subtitle = ROOM_KEYS if fits else ROOM_KEYS_SHORT
 
     def show_members(
         self,
