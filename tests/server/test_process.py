@@ -368,12 +368,14 @@ async def restart_notice(client: CircleClient) -> ev.NoticeReceived:
             return notice
 
 
-@pytest.mark.parametrize("second_signal", [False, True])
+@pytest.mark.parametrize(
+    ("first", "second_signal"), [("SIGTERM", False), ("SIGTERM", True), ("SIGUSR1", False)]
+)
 async def test_sigterm_with_drain_fails_health_and_warns_members_first(
-    second_signal: bool,
+    first: str, second_signal: bool
 ) -> None:
-    """drain_seconds: /healthz fails and members are told before the server stops; a second
-    SIGTERM while draining stops it at once."""
+    """drain_seconds: /healthz fails and members are told before the server stops (SIGTERM,
+    or SIGUSR1 from a deploy script); a second SIGTERM while draining stops it at once."""
     import signal
 
     proc = start_server(env={"CIRCLE_DRAIN_SECONDS": "600" if second_signal else "1"})
@@ -381,7 +383,7 @@ async def test_sigterm_with_drain_fails_health_and_warns_members_first(
     fac, invite = await open_circle(proc.url, auto_admit=True)
     member = await join(proc.url, fac, invite, HANDLES[1])
     assert (await asyncio.to_thread(get, http + "/healthz"))[0] == 200
-    proc.process.send_signal(signal.SIGTERM)
+    proc.process.send_signal(getattr(signal, first))
     notice = await restart_notice(member)
     assert notice.text == ("This server restarts in 600 s" if second_signal else
                            "This server restarts in 1 s")  # fmt: skip
