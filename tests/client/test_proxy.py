@@ -4,6 +4,7 @@ server's name: microsocks logs the name it was asked for."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from circle_client import events as ev
 from circle_client.client import CircleClient, ConnectError
 from circle_client.proxy import ProxySettingError, check_proxy, proxy_from_environment, shown
+from protocol.invite import Invite
 from tests.conftest import ROOT, ServerProcess
 from tests.support.clients import BODIES, HANDLES, next_message, settle
 from tests.support.cluster import free_port
@@ -102,7 +104,6 @@ def test_cli_refuses_a_proxy_that_is_not_socks5() -> None:
 
 def test_invites_for_an_onion_service_round_trip() -> None:
     from protocol import crypto
-    from protocol.invite import Invite
 
     onion = "vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd.onion"
     fpr = crypto.fingerprint(crypto.SigningKeys.generate().public)
@@ -110,3 +111,72 @@ def test_invites_for_an_onion_service_round_trip() -> None:
     again = Invite.parse(str(invite))
     assert (again.host, again.port, again.tls) == (onion, 80, False)
     assert again.server_url == f"ws://{onion}:80/"
+
+
+class OnionProxy:
+    """A SOCKS5 proxy that plays Tor's part for one onion service: it takes names only (as
+    Tor does with socks5h), connects ``.onion`` names to the local server (where Tor would
+    reach the service) and refuses every other name. It records what it was asked for."""
+
+    def __init__(self, service_port: int) -> None:
+        self.service_port = service_port
+        self.asked: list[str] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            _, methods = await reader.readexactly(2)
+            await reader.readexactly(methods)
+            writer.write(b"\x05\x00")  # no authentication
+            _, command, _, kind = await reader.readexactly(4)
+            if command != 1 or kind != 3:  # CONNECT to a name only: never an address
+                writer.write(b"\x05\x08\x00\x01" + bytes(6))
+                return
+            name = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+            port = int.from_bytes(await reader.readexactly(2), "big")
+            self.asked.append(f"{name}:{port}")
+            if not name.endswith(".onion"):
+                writer.write(b"\x05\x04\x00\x01" + bytes(6))  # host unreachable
+                return
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.service_port)
+            writer.write(b"\x05\x00\x00\x01" + bytes(6))
+
+            async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+                dst.close()
+
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_session_with_an_onion_invite(server: ServerProcess) -> None:
+    """An onion service: the facilitator opens on the .onion address, the invite carries it,
+    and a member who has only the invite reaches the circle through the proxy by that name."""
+    onion = "vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd.onion"
+    tor = OnionProxy(server.port)
+    listening = await asyncio.start_server(tor.serve, "127.0.0.1", 0)
+    proxy = f"socks5h://127.0.0.1:{listening.sockets[0].getsockname()[1]}"
+    fac = CircleClient(f"ws://{onion}:80", proxy=proxy)
+    member: CircleClient | None = None
+    try:
+        await fac.connect()
+        invite = await fac.open_circle(handle=HANDLES[0], title="t", rules="r", auto_admit=True)
+        assert invite.host == onion
+        member = CircleClient(Invite.parse(str(invite)).server_url, proxy=proxy)
+        await member.connect()
+        await member.join(str(invite))
+        await member.knock(HANDLES[1])
+        await member.next_event(ev.Admitted)
+        await settle((fac, member))
+        await member.post(BODIES[0])
+        assert (await next_message(fac, BODIES[0])).handle == HANDLES[1]
+        assert tor.asked == [f"{onion}:80", f"{onion}:80"]  # by name, both of them
+    finally:
+        for client in (member, fac):
+            if client is not None:
+                await client.close()
+        listening.close()
