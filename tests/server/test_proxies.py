@@ -178,7 +178,7 @@ async def through(
             node.stop()
         await asyncio.to_thread(fail_upstream, nodes[0], proxy, control, tls)
         if kind in ("nginx", "caddy"):
-            control_log = proxy.log_dir / f"control-{'error' if kind == 'nginx' else 'access'}.log"
+            control_log = proxy.log_dir / f"control-{'error' if kind == 'nginx' else 'default'}.log"
             wait_for(lambda: PEOPLE + "31" in _text(control_log), f"{kind}'s usual log line")
         else:
             wait_for(lambda: PEOPLE + "31" in proxy.logs(), "HAProxy's usual log line")

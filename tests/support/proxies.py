@@ -228,8 +228,12 @@ frontend control
 
 class Caddy(ProxyProcess):
     """docs/hosting.md's Caddyfile, serving the test certificate on a loopback port, with no
-    admin endpoint and its state in ``directory``; a control site beside it logs requests the
-    usual way (an access log to a file), to show the search would find addresses."""
+    admin endpoint and its state in ``directory``. A second Caddy runs the same file without
+    its ``exclude http.log.error`` line, on the control port and logging to
+    ``control-default.log``: its error lines name the client, which shows that the exclusion
+    is what keeps them out."""
+
+    control: subprocess.Popen[bytes] | None = None
 
     def start(
         self, backends: dict[int, int], cert: Path, key: Path, control_port: int, name: str
@@ -239,27 +243,29 @@ class Caddy(ProxyProcess):
         text = documented(name, backends)
         site = f"https://127.0.0.1:{self.port} {{\n    tls {cert} {key}"
         body = text.replace("circle.example.org {", site)
-        upstream = re.search(r"reverse_proxy (\S+)", body)
-        assert upstream and "{\n    log default" in body, body
-        control = f"""
-https://127.0.0.1:{control_port} {{
-    tls {cert} {key}
-    log {{
-        output file {self.log_dir}/control-access.log
-    }}
-    reverse_proxy {upstream.group(1)}
-}}
-"""
+        assert "{\n    log default" in body and "exclude http.log.error" in body, body
         body = body.replace(
             "{\n    log default",
             "{\n    admin off\n    auto_https disable_certs\n    default_sni localhost"
             "\n    log default",
             1,
         )
-        conf = self.directory / "Caddyfile"
-        conf.write_text(body + control)
-        env = {"HOME": str(self.directory), "XDG_DATA_HOME": str(self.directory / "data")}
-        env["XDG_CONFIG_HOME"] = str(self.directory / "config")
+        control = re.sub(r"\n\s*exclude http\.log\.error[^\n]*", "", body)
+        control = control.replace(f"127.0.0.1:{self.port} ", f"127.0.0.1:{control_port} ")
+        self.run(*self._command(binary, "documented", body))
+        out = (self.log_dir / "control-default.log").open("wb")
+        command, env = self._command(binary, "control", control)
+        self.control = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        out.close()
+        wait_listening(control_port)
+
+    def _command(self, binary: str, name: str, text: str) -> tuple[list[str], dict[str, str]]:
+        home = self.directory / name
+        home.mkdir(exist_ok=True)
+        conf = home / "Caddyfile"
+        conf.write_text(text)
+        env = {"HOME": str(home), "XDG_DATA_HOME": str(home / "data")}
+        env["XDG_CONFIG_HOME"] = str(home / "config")
         env["PATH"] = "/usr/bin:/bin"
         check = subprocess.run(
             [binary, "validate", "--config", str(conf), "--adapter", "caddyfile"],
@@ -268,4 +274,10 @@ https://127.0.0.1:{control_port} {{
             env=env,
         )
         assert check.returncode == 0, check.stdout + check.stderr
-        self.run([binary, "run", "--config", str(conf), "--adapter", "caddyfile"], env)
+        return [binary, "run", "--config", str(conf), "--adapter", "caddyfile"], env
+
+    def stop(self) -> None:
+        super().stop()
+        if self.control is not None and self.control.poll() is None:
+            self.control.terminate()
+            self.control.wait(10)
