@@ -35,6 +35,9 @@ from protocol.invite import Invite, parse_server_url
 E = TypeVar("E", bound=ev.Event)
 
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+STABLE_SECONDS = 10.0
+"""A connection that lasted this long starts the backoff afresh; one closed sooner (a server
+that cannot resume the circle yet) waits longer each time."""
 TICK_SECONDS = 1.0
 """How often the session is asked what is overdue (a withheld rekey, S10)."""
 FINAL_CLOSE = {
@@ -135,8 +138,12 @@ class CircleClient:
 
     async def _serve(self, ws: ClientConnection) -> None:
         attempt = 0
+        loop = asyncio.get_running_loop()
         while True:
+            opened = loop.time()
             code = await self._pump(ws)
+            if loop.time() - opened >= STABLE_SECONDS:
+                attempt = 0
             if code in FINAL_CLOSE and not self.session.closed:
                 self.session.wipe()  # removed, banned, declined, ended: the keys go now (F5)
             if (
@@ -155,6 +162,7 @@ class CircleClient:
                 await self.events.put(ev.Disconnected(FINAL_CLOSE[code or 0]))
                 return
             self.session.reconnecting()
+            failures = 0
             while True:
                 delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
                 attempt += 1
@@ -165,11 +173,11 @@ class CircleClient:
                     self._ws = ws
                     break
                 except (OSError, InvalidHandshake, TimeoutError):
-                    if attempt >= self.max_retries:
+                    failures += 1
+                    if failures >= self.max_retries:
                         self.session.wipe()
                         await self.events.put(ev.Disconnected("Could not reconnect to the server."))
                         return
-            attempt = 0
 
     async def _tick(self) -> None:
         while True:

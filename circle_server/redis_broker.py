@@ -257,6 +257,11 @@ class RedisBroker(NodeLinks, MemoryBroker):
         return True
 
     def _refuse(self, conn: int, frame: Frame, what: str) -> bool:
+        if isinstance(frame, Resume):
+            # A member coming back cannot be asked to try again by hand: its client
+            # reconnects and resumes by itself, backing off, and re-sends what it wrote.
+            self.server.close(conn, CloseCode.RESUME, "reconnect and resume")
+            return True
         message = f"{what}: the server is reconnecting to its peers. Try again in a moment."
         self._error(conn, ErrorCode.UNAVAILABLE, message, frame.TYPE)
         return True

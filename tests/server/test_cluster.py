@@ -423,6 +423,37 @@ async def test_redis_outage_is_reported_refused_survived_and_recovered(
         await client.close()
 
 
+async def test_a_member_who_drops_during_a_redis_outage_resumes_once_it_is_back(
+    nodes: Callable[..., ServerProcess], redis_proc: RedisProcess
+) -> None:
+    """Its node cannot reach the circle's owner: the resume is not refused with words the
+    person would have to act on; the client is asked to come back and does, backing off,
+    until Redis is back. What it wrote meanwhile arrives once."""
+    a, b = nodes(), nodes()
+    fac, invite = await open_circle(a.url, auto_admit=True)
+    remote = await join(b.url, fac, invite, HANDLES[1])
+    await settle((fac, remote))
+    redis_proc.stop()
+    await eventually(lambda: health(b) == 503, "node b to say unhealthy")
+    await remote.drop_connection()
+    seen: list[ev.Event] = []
+    while len([e for e in seen if isinstance(e, ev.Reconnecting)]) < 3:
+        seen.append(await remote.next_event(timeout=15))  # turned away, and trying again
+    await remote.post("written while apart")
+    assert not [e for e in seen if isinstance(e, ev.ErrorReceived | ev.Disconnected)], seen
+    waits = [e.delay for e in seen if isinstance(e, ev.Reconnecting)]
+    assert waits == sorted(waits) and waits[-1] > waits[0], waits  # it backs off
+    redis_proc.start()
+    while not isinstance(event := await remote.next_event(timeout=30), ev.Resumed):
+        assert not isinstance(event, ev.Disconnected | ev.ErrorReceived), event
+    assert not event.lost
+    assert (await message(fac, "written while apart")).handle == HANDLES[1]
+    await fac.post(BODIES[1])
+    assert (await message(remote, BODIES[1])).handle == HANDLES[0]
+    for client in (fac, remote):
+        await client.close()
+
+
 async def test_a_node_stopping_hands_its_circles_over(
     nodes: Callable[..., ServerProcess],
 ) -> None:
