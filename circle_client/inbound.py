@@ -361,14 +361,18 @@ class Inbound(MessageHandlers):
     def _on_error(self, frame: Error) -> list[ev.Event]:
         if frame.ref == "admit" and self.lead is not None and self.lead.admitting:
             self._unseat(self.lead.admitting[0])  # the server answers in order
-        # The server answers frames in order: a refused post is the oldest one not yet back.
-        # It is not sent again after a resume (muted, slow mode, not one's turn).
-        for key in self._unconfirmed:
-            if key[0] == frame.ref:
-                del self._unconfirmed[key]
-                if key[0] in KIND_CONTENT:  # its number is never relayed: say so next time
-                    self._refused.append((key[1], key[2]))
-                break
+        # A refused message is not sent again after a resume (muted, slow mode, not one's
+        # turn). The server names it; an older server's error is matched by order (it answers
+        # frames in order: the oldest of that kind not yet back).
+        if frame.seq is not None:  # already back (a re-send after a resume): nothing refused
+            named = (frame.ref or "", frame.epoch or 0, frame.seq)
+            keys = [named] if named in self._unconfirmed else []
+        else:
+            keys = [k for k in self._unconfirmed if k[0] == frame.ref][:1]
+        for key in keys:
+            del self._unconfirmed[key]
+            if key[0] in KIND_CONTENT:  # its number is never relayed: say so next time
+                self._refused.append((key[1], key[2]))
         return [ev.ErrorReceived(frame.code, frame.message, frame.ref)]
 
 

@@ -27,7 +27,14 @@ from protocol.content import (
     RetractContent,
 )
 from protocol.crypto import CircleSecrets, MemberKeys, Random
-from protocol.errors import CircleError, EpochError, ForkError, ReplayError, TamperedError
+from protocol.errors import (
+    CircleError,
+    EpochError,
+    ForkError,
+    RefusedRelayedError,
+    ReplayError,
+    TamperedError,
+)
 from protocol.frames import (
     PHASE_ACTIONS,
     CheckoutNotice,
@@ -92,6 +99,8 @@ class MessageHandlers(RosterHandlers):
             return self._hold(frame)
         try:
             opened = circle.open(frame)
+        except RefusedRelayedError:
+            return [self._refused_but_relayed(frame.sender)]
         except ReplayError:
             return []
         except EpochError:
@@ -104,6 +113,8 @@ class MessageHandlers(RosterHandlers):
         out: list[ev.Event] = []
         if opened.new_gaps:
             out.append(ev.Gap(opened.sender, handle, len(opened.new_gaps)))
+        if opened.relayed_refused:
+            out.append(self._refused_but_relayed(opened.sender))
         content = opened.content
         if isinstance(content, PostContent):
             mine = opened.sender == self.member
@@ -123,6 +134,16 @@ class MessageHandlers(RosterHandlers):
         if self.lead is not None:  # every kind counts towards the epoch's end
             self._send(*self.lead.count_message())
         return out
+
+    def _refused_but_relayed(self, sender: int) -> ev.SecurityAlert:
+        """A message its sender was told the server refused, which reached this member all
+        the same: the server shows members different conversations (S6)."""
+        who = (self.circle.handle_of(sender) if self.circle else None) or "someone"
+        return ev.SecurityAlert(
+            f"The server delivered a message from {who} that it told {who} it had refused: "
+            "members may be seeing different conversations." + COMPARE,
+            "withheld",
+        )
 
     def _unreadable_gap(self, frame: Relayed) -> list[ev.Event]:
         """A message from an epoch this member holds no key for: from before it was admitted
@@ -296,10 +317,17 @@ class MessageHandlers(RosterHandlers):
         self, signed: Moderate | None, handles: dict[int, str]
     ) -> list[ev.Event]:
         """The copy of this facilitator's own private note that the server sends back once it
-        has delivered it. Someone else's note is nobody's business here: it is dropped."""
+        has delivered it. Someone else's note has no business here: the server says who was
+        warned to someone it should not."""
         keys = self.keys
         if signed is None or keys is None or signed.signer != keys.sign.public:
-            return []
+            return [
+                ev.SecurityAlert(
+                    "The server showed this member a private note meant for someone else; it "
+                    "was ignored." + COMPARE,
+                    "malformed",
+                )
+            ]
         target = signed.target or 0
         return [ev.WarningDelivered(target, handles.get(target, "someone"))]
 

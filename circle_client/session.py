@@ -383,11 +383,11 @@ class Session(Inbound):
     ) -> tuple[int, int, int]:
         circle = self._require_circle()
         # The numbers the server refused in this epoch go along, so nobody counts them lost.
-        skipped = tuple(seq for epoch, seq in self._refused if epoch == circle.epoch)
+        skipped = [seq for epoch, seq in self._refused if epoch == circle.epoch]
         if skipped:
-            content = dataclasses.replace(content, skipped=skipped[-MAX_SKIPPED:])
+            content = dataclasses.replace(content, skipped=tuple(skipped[:MAX_SKIPPED]))
         env = circle.seal(kind, content)
-        self._refused.clear()
+        self._refused = [(env.epoch, seq) for seq in skipped[MAX_SKIPPED:]]  # the next one
         self._send(MESSAGE_FRAMES[kind](env=env))
         return (circle.member, env.epoch, env.seq)
 

@@ -31,6 +31,7 @@ from protocol.frames import (
     Concern,
     Decline,
     Delegation,
+    Envelope,
     Error,
     Frame,
     Hello,
@@ -225,7 +226,9 @@ class Registry:
                 raise Rejection(ErrorCode.RATE_LIMITED, "Slow down: too many messages.", close)
             return self._dispatch(conn, frame, now)
         except Rejection as rej:
-            return self._reject(conn, rej.code, str(rej), frame.TYPE, rej.close)
+            # A message: name the number that is never relayed, for its sender's next one.
+            env = getattr(frame, "env", None) if frame.TYPE in MESSAGE_FRAMES else None
+            return self._reject(conn, rej.code, str(rej), frame.TYPE, rej.close, env)
         except ProtocolError as exc:
             conn.garbage += 1
             close = CloseCode.POLICY if conn.garbage >= MAX_GARBAGE else None
@@ -242,11 +245,19 @@ class Registry:
         return self._reject(conn, error.code, str(error), None, close)
 
     def _reject(
-        self, conn: Conn, code: ErrorCode, message: str, ref: str | None, close: int | None
+        self,
+        conn: Conn,
+        code: ErrorCode,
+        message: str,
+        ref: str | None,
+        close: int | None,
+        env: Envelope | None = None,
     ) -> list[Action]:
         self.stats.rejects[int(code)] = self.stats.rejects.get(int(code), 0) + 1
         log.debug("rejected a %s frame: code %d", ref or "undecodable", int(code))
-        out: list[Action] = [Send(conn.id, Error(code=int(code), message=message[:500], ref=ref))]
+        epoch, seq = (env.epoch, env.seq) if env is not None else (None, None)
+        error = Error(code=int(code), message=message[:500], ref=ref, epoch=epoch, seq=seq)
+        out: list[Action] = [Send(conn.id, error)]
         if close is not None:
             out.append(Close(conn.id, close, code.name.lower()))
         return out

@@ -98,6 +98,11 @@ class ReplayError(CryptoError):
     """A message was seen before (duplicate) and is dropped."""
 
 
+class RefusedRelayedError(CryptoError):
+    """The server relayed a message whose sender it told the message was refused: it shows
+    members different conversations (S6)."""
+
+
 class ForkError(CryptoError):
     """A welcome, rekey or roster would roll the group back, skip ahead, or fork its history
     (S10): it does not follow, by exactly one step, the state this member holds."""

@@ -648,12 +648,18 @@ class Resumed(Frame):
 @_frame
 @dataclass(frozen=True, slots=True)
 class Error(Frame):
-    """Server -> client: a rejection with a stable code and a human message (PROTOCOL.md 6)."""
+    """Server -> client: a rejection with a stable code and a human message (PROTOCOL.md 6).
+
+    ``epoch`` and ``seq`` name the refused message when the rejected frame was one (a post
+    refused for a mute, slow mode or someone else's turn), so its sender knows exactly which
+    number was never relayed."""
 
     TYPE: ClassVar[str] = "error"
     code: int = spec(Int(1000, 9999))
     message: str = spec(Str(500))
     ref: str | None = spec(Opt(Str(32)))
+    epoch: int | None = spec(Opt(Int(0, limits.MAX_EPOCH)), default=None)
+    seq: int | None = spec(Opt(Int(0, limits.MAX_SEQ)), default=None)
 
 
 # --------------------------------------------------------------------------- codec

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TypeVar
@@ -32,6 +32,7 @@ from protocol.errors import (
     EpochError,
     ForkError,
     LocalProtocolError,
+    RefusedRelayedError,
     RemoteProtocolError,
     ReplayError,
     TamperedError,
@@ -300,6 +301,10 @@ class SenderWindow:
     highest: int = 0
     _gaps: list[list[int]] = field(default_factory=list)
     _count: int = 0
+    _refused: set[int] = field(default_factory=set)
+    """Numbers the sender named as refused by the server: never relayed, so never to come."""
+    _forgotten: int = 0
+    """Numbers up to here may have been gaps forgotten over the cap: received or not, unknown."""
 
     @property
     def missing(self) -> frozenset[int]:
@@ -309,32 +314,47 @@ class SenderWindow:
     def gaps(self) -> tuple[int, ...]:
         return tuple(sorted(self.missing))
 
-    def accept(self, seq: int) -> tuple[list[int], bool]:
+    def accept(self, seq: int, refused: Collection[int] = ()) -> tuple[list[int], bool]:
         """Record ``seq``; return (newly missing seqs, whether it filled an old gap).
+        ``refused``: numbers its sender says the server refused, which are not gaps.
 
-        Raises ReplayError for a duplicate and RemoteProtocolError for an absurd jump.
+        Raises ReplayError for a duplicate, RefusedRelayedError for a number its sender was
+        told the server refused, and RemoteProtocolError for an absurd jump.
         """
+        if seq in self._refused:
+            raise RefusedRelayedError("the server relayed a message it told its sender it refused")
         if seq <= self.highest:
             self._fill(seq)
             return [], True
         if seq - self.highest > limits.MAX_SEQ_JUMP:
             raise RemoteProtocolError("sequence number jumps too far ahead")
-        new_gaps = list(range(self.highest + 1, seq))
-        if new_gaps:
-            self._gaps.append([self.highest + 1, seq - 1])
-            self._count += len(new_gaps)
-            self._forget_oldest()
+        new_gaps = [n for n in range(self.highest + 1, seq) if n not in refused]
+        self._refused.update(n for n in refused if self.highest < n < seq)
+        first = self.highest + 1
+        for cut in [*sorted(n for n in refused if self.highest < n < seq), seq]:
+            if first < cut:  # the missing numbers between refused ones, as ranges
+                self._gaps.append([first, cut - 1])
+            first = cut + 1
+        self._count += len(new_gaps)
+        self._forget_oldest()
         self.highest = seq
         return new_gaps, False
 
-    def close(self, seqs: Iterable[int]) -> None:
-        """Numbers the sender says were never relayed: no longer gaps, and refused as
-        duplicates should they turn up after all."""
+    def close(self, seqs: Iterable[int]) -> list[int]:
+        """Older numbers the sender says the server refused: no longer gaps, and refused
+        should they turn up after all. Returns those that had already arrived: the server
+        relayed them to this member and told the sender it had not."""
+        relayed = []
         for seq in seqs:
+            if seq in self._refused or seq > self.highest:
+                continue
             try:
                 self._fill(seq)
+                self._refused.add(seq)
             except ReplayError:
-                pass  # not a gap here: already received, or already forgotten
+                if seq > self._forgotten:
+                    relayed.append(seq)
+        return relayed
 
     def _fill(self, seq: int) -> None:
         i = bisect_right(self._gaps, seq, key=itemgetter(0)) - 1
@@ -355,9 +375,11 @@ class SenderWindow:
                 del self._gaps[0]
                 self._count -= size
                 excess -= size
+                self._forgotten = max(self._forgotten, last)
             else:
                 self._gaps[0][0] = first + excess
                 self._count -= excess
+                self._forgotten = max(self._forgotten, first + excess - 1)
                 excess = 0
 
 
@@ -371,6 +393,8 @@ class Opened:
     seq: int
     content: Struct
     new_gaps: tuple[int, ...] = ()
+    relayed_refused: tuple[int, ...] = ()
+    """Numbers this member received that their sender was told the server refused."""
     filled_gap: bool = False
 
     @property
@@ -1045,11 +1069,11 @@ class CircleCrypto:
             content = _decode_inner(KIND_CONTENT[frame.kind], plain)
             ratchets.consume(frame.sender, env.seq)
         window = self._windows.setdefault((frame.sender, env.epoch), SenderWindow())
-        new_gaps, filled = window.accept(env.seq)
-        skipped = set(getattr(content, "skipped", ()))
-        if skipped:  # refused by the server, the sender says: not lost, and never to come
-            new_gaps = [n for n in new_gaps if n not in skipped]
-            window.close(n for n in skipped if n < env.seq)
+        # Numbers the server refused, the sender says (signed): not lost, never to come.
+        refused = frozenset(getattr(content, "skipped", ()))
+        older = sorted(n for n in refused if n <= window.highest)
+        new_gaps, filled = window.accept(env.seq, refused)
+        relayed = window.close(older)
         return Opened(
             kind=frame.kind,
             sender=frame.sender,
@@ -1058,6 +1082,7 @@ class CircleCrypto:
             content=content,
             new_gaps=tuple(new_gaps),
             filled_gap=filled,
+            relayed_refused=tuple(relayed),
         )
 
     def open_gaps(self) -> dict[tuple[int, int], tuple[int, ...]]:

@@ -255,7 +255,10 @@ class CircleScreen(CircleScreenBase):
             self.notify("A member raised a concern (see the Concerns box)", timeout=8)
             self.ring()
         elif isinstance(event, ev.WarningDelivered):
-            self.note(f"Your private note reached {event.handle}; only they see it.", "system")
+            self.note(
+                f"The server delivered your private note to {event.handle}; only they can read it.",
+                "system",
+            )
         elif isinstance(event, ev.PrivateWarning):
             self.note(f"Private note from a facilitator: {event.text}", "system")
             self.notify(event.text, title="A facilitator's private note", timeout=15)

@@ -134,7 +134,8 @@ async def test_close_asks_and_the_bell_rings_for_knocks_and_concerns(
         await wait_for(
             pilot,
             lambda: (
-                "Your private note reached gentle-lynx; only they see it." in transcript_texts(app)
+                "The server delivered your private note to gentle-lynx; only they can read it."
+                in transcript_texts(app)
             ),
             "the confirmation line",
         )

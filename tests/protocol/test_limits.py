@@ -7,7 +7,13 @@ import pytest
 from protocol import limits
 from protocol.codec import pack
 from protocol.content import KIND_CONTENT, PinContent, PostContent
-from protocol.errors import CryptoError, LocalProtocolError, RemoteProtocolError, ReplayError
+from protocol.errors import (
+    CryptoError,
+    LocalProtocolError,
+    RefusedRelayedError,
+    RemoteProtocolError,
+    ReplayError,
+)
 from protocol.frames import Envelope, Relayed
 from protocol.group import SenderWindow
 
@@ -164,3 +170,27 @@ def test_a_post_quantum_commit_to_a_full_circle_fits_one_frame() -> None:
     assert len(encode_frame(rekey)) <= limits.hybrid_commit_frame_bytes(len(rekey.keys))
     assert limits.hybrid_commit_frame_bytes(limits.MAX_HYBRID_CAPACITY) <= limits.MAX_FRAME_BYTES
     assert len(encode_frame(rekey)) > limits.MAX_FRAME_BYTES * 0.8  # close to the limit: 9.9
+
+
+def test_numbers_the_sender_says_were_refused_are_never_gaps() -> None:
+    window = SenderWindow()
+    window.accept(1)
+    assert window.accept(5, refused={2, 4}) == ([3], False)  # only 3 is missing
+    assert window.gaps() == (3,)
+    with pytest.raises(RefusedRelayedError):  # the server relays a refused one after all
+        window.accept(2)
+    assert window.close([3]) == []  # a late word about 3: closed, no longer a gap
+    assert window.gaps() == ()
+    assert window.close([1]) == [1]  # 1 had arrived: the sender was told otherwise
+    assert window.close([9]) == []  # not yet reached: nothing to say
+
+
+def test_refused_numbers_take_no_room_among_open_gaps() -> None:
+    window = SenderWindow()
+    window.accept(1)
+    window.accept(3)  # 2 is a real gap
+    refused = set(range(4, 12))
+    window.accept(12 + limits.MAX_OPEN_GAPS - 1, refused=refused)  # 255 more missing
+    gaps = window.gaps()
+    assert len(gaps) == limits.MAX_OPEN_GAPS and gaps[0] == 2  # the real gap is kept
+    assert not refused & set(gaps)

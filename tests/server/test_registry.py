@@ -11,8 +11,8 @@ import pytest
 from circle_client import events as ev
 from circle_server.actions import CloseCode
 from circle_server.circle import frame_size
-from protocol.errors import ErrorCode, ReplayError
-from protocol.frames import Hello, Knock, Post, Relayed
+from protocol.errors import ErrorCode
+from protocol.frames import Error, Hello, Knock, Post, Relayed
 from tests.pair import Net
 
 
@@ -254,7 +254,7 @@ def test_a_post_the_server_refused_is_no_gap_for_anyone(net: Net) -> None:
 
 def test_a_refused_number_that_turns_up_later_is_dropped(net: Net) -> None:
     """A server that refuses a post to its sender but relays it later gains nothing: the
-    sender's next message closed that number, so the late copy is a duplicate."""
+    sender's next message closed that number, so the late copy is refused, with a warning."""
     fac, (a, b) = circle_of(net, 2)
     fac.session.moderate("slow", seconds=30)
     net.pump()
@@ -272,8 +272,46 @@ def test_a_refused_number_that_turns_up_later_is_dropped(net: Net) -> None:
     assert circle is not None and not circle.open_gaps()
     env = frame.env  # type: ignore[attr-defined]
     late = Relayed.trusted(kind="post", sender=refused[0], rseq=999, env=env)
-    with pytest.raises(ReplayError):
-        circle.open(late)
+    (alert,) = b.session.receive(late)  # a warning, not a message
+    assert isinstance(alert, ev.SecurityAlert) and alert.kind == "withheld"
+    assert [m.content.body for m in b.of(ev.MessageReceived)] == ["first", "after the wait"]
+
+
+def test_a_server_that_refuses_to_the_sender_but_relays_to_others_is_caught(net: Net) -> None:
+    """The server tells a its post was refused, and shows it to b all the same: when a's next
+    message names that number, b is warned that members see different conversations."""
+    fac, (a, b) = circle_of(net, 2)
+    a.session.post("meant for everyone")
+    (frame,) = [f for f in a.session.take_outgoing() if isinstance(f, Post)]
+    circle = a.session.circle
+    assert circle is not None
+    relayed = Relayed.trusted(kind="post", sender=circle.member, rseq=900, env=frame.env)
+    b.events.extend(b.session.receive(relayed))  # to b only
+    refusal = Error(code=int(ErrorCode.SLOW_MODE), message="Slow mode.", ref="post",
+                    epoch=frame.env.epoch, seq=frame.env.seq)  # fmt: skip
+    a.events.extend(a.session.receive(refusal))  # and "refused" to its sender
+    a.session.post("next")
+    net.pump()
+    alerts = b.of(ev.SecurityAlert)
+    assert [x.kind for x in alerts] == ["withheld"], alerts
+    assert "different conversations" in alerts[0].message
+    assert not fac.of(ev.SecurityAlert) and not fac.of(ev.Gap)  # fac never saw it: no gap
+
+
+def test_an_error_naming_a_message_already_relayed_changes_nothing(net: Net) -> None:
+    """A re-send after a resume can be refused although the first copy was relayed: the error
+    names that copy, whose echo already came, so nothing is listed as refused."""
+    fac, (a, b) = circle_of(net, 2)
+    a.session.post("relayed")
+    net.pump()
+    msg = a.last(ev.MessageReceived)
+    refusal = Error(code=int(ErrorCode.SLOW_MODE), message="Slow mode.", ref="post",
+                    epoch=msg.id[1], seq=msg.id[2])  # fmt: skip
+    a.events.extend(a.session.receive(refusal))
+    a.session.post("next")
+    net.pump()
+    assert not b.of(ev.SecurityAlert) and not b.of(ev.Gap)
+    assert [m.content.body for m in b.of(ev.MessageReceived)] == ["relayed", "next"]
 
 
 def test_go_around_enforces_turns(net: Net) -> None:
