@@ -12,7 +12,7 @@ from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import TextArea
 
 from circle_client import events as ev
@@ -398,6 +398,8 @@ class CircleApp(App[str]):
             screen.wipe()
         self.pending.clear()
         self.invite = None
+        while isinstance(self.screen, ModalScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()  # a dialog over the circle goes with it
         self.switch_screen(EndedScreen(ending(kind, detail), self.crisis_text))
 
     # ------------------------------------------------------------------ actions from screens

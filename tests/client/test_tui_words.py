@@ -4,13 +4,15 @@ errors as whole sentences in plain words, written into the transcript too."""
 from __future__ import annotations
 
 import pytest
+from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from circle_client import events as ev
 from circle_client.session import Session
 from circle_client.tui.circle_screen import CircleScreen
 from circle_client.tui.modals import HelpScreen
-from circle_client.tui.screens import EndedScreen, JoinScreen
+from circle_client.tui.picker import MessagePicker
+from circle_client.tui.screens import EndedScreen, HomeScreen, JoinScreen
 from circle_client.tui.widgets import NUMBER_WIDTH, Composer, TranscriptView
 from circle_client.tui.wording import GENTLE, ending, plain_error, status_line
 from protocol.limits import MAX_BODY
@@ -211,3 +213,24 @@ def test_the_status_line_comes_from_the_session_alone() -> None:
     assert "reconnecting" not in line
     session.locked, session.slow_seconds, session.paused, session.round = False, 0, False, ()
     assert status_line("Evening", session, 1_000.0, None) == "Evening  ·  10:00 left"
+
+
+async def test_an_ending_closes_an_open_dialog_and_leaves_no_circle_screen_behind(
+    server: ServerProcess,
+) -> None:
+    """A dialog open when the circle ends (here the message picker) goes with it: the closing
+    screen is on top, and nothing of the circle is left underneath."""
+    fac, invite = await facilitator(server.url, auto_admit=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_circle(pilot, app, invite)
+        await fac.post("something to act on")
+        await wait_for(pilot, lambda: bool(transcript_texts(app)), "a message")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, MessagePicker), "the picker")
+        await fac.moderate("close")
+        await ended_with(pilot, app, "The circle has ended")
+        assert not [s for s in app.screen_stack if isinstance(s, CircleScreen | ModalScreen)]
+        await pilot.press("h")  # back to the start, as the closing screen offers
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), "the home screen")
+    await fac.close()
