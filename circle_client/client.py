@@ -155,11 +155,11 @@ class CircleClient:
                 reason = FINAL_CLOSE.get(code or 0, "The connection to the server ended.")
                 if self.session.closed and code not in FINAL_CLOSE:
                     reason = "The circle has ended."
-                await self.events.put(ev.Disconnected(reason))
+                await self.events.put(ev.Disconnected(reason, code))
                 return
             if code in FINAL_CLOSE:
                 self.session.wipe()
-                await self.events.put(ev.Disconnected(FINAL_CLOSE[code or 0]))
+                await self.events.put(ev.Disconnected(FINAL_CLOSE[code or 0], code))
                 return
             self.session.reconnecting()
             failures = 0

@@ -247,9 +247,11 @@ class Reconnecting(Event):
 
 @dataclass(frozen=True, slots=True)
 class Disconnected(Event):
-    """The connection ended for good; ``reason`` says why in words a user understands."""
+    """The connection ended for good; ``reason`` says why in words a user understands;
+    ``code`` is the server's close code when it closed the connection with one."""
 
     reason: str
+    code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

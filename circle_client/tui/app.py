@@ -16,7 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import TextArea
 
 from circle_client import events as ev
-from circle_client.client import FINAL_CLOSE, CircleClient, ConnectError
+from circle_client.client import CircleClient, ConnectError
 from circle_client.commands import COMMANDS
 from circle_client.handles import suggest_handle
 from circle_client.session import Session
@@ -51,14 +51,8 @@ DEFAULT_CRISIS = (
 CLEAR_SCREEN = "\x1b[2J\x1b[3J\x1b[H"
 WRITES_FILES = {"Screenshot"}
 """Titles of Textual's built-in palette commands that would write a file."""
-DISCONNECT_KINDS = {
-    FINAL_CLOSE[1000]: "left",
-    FINAL_CLOSE[4001]: "ended",
-    FINAL_CLOSE[4002]: "removed",
-    FINAL_CLOSE[4003]: "banned",
-    FINAL_CLOSE[4004]: "declined",
-}
-"""A connection the server closed with a reason of its own: which ending that is."""
+DISCONNECT_KINDS = {1000: "left", 4001: "ended", 4002: "removed", 4003: "banned", 4004: "declined"}
+"""A connection the server closed with a close code of its own: which ending that is."""
 
 
 class CircleApp(App[str]):
@@ -348,7 +342,7 @@ class CircleApp(App[str]):
             if self.circle_screen is not None or isinstance(
                 self.screen, WaitingScreen | RulesScreen
             ):
-                self.end(DISCONNECT_KINDS.get(event.reason, "gone"), event.reason)
+                self.end(DISCONNECT_KINDS.get(event.code or 0, "gone"), event.reason)
         elif isinstance(event, ev.LobbyListed):
             if isinstance(self.screen, LobbyScreen):
                 self.screen.show_listing(event.circles, self.clock())
