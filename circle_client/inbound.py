@@ -173,8 +173,7 @@ class Inbound(MessageHandlers):
             held, self._held_out = self._held_out, []
             self._resuming = False
             self._outbox.extend([resume, *again, *held])
-            return []
-        return [self.server]
+        return [self.server]  # after a restart the host's crisis resources may be new
 
     def _on_opened(self, frame: Opened) -> list[ev.Event]:
         request = self._open_request

@@ -322,6 +322,9 @@ class CircleApp(App[str]):
     def route(self, event: ev.Event) -> None:  # noqa: C901 - one switch over event types
         if isinstance(event, ev.Connected):
             self.connected = event
+            if self.circle_screen is not None:  # back after a restart: the host's words now
+                self.circle_screen.crisis = self.crisis_text
+                self.circle_screen.risk_phrases = event.risk_phrases
         elif isinstance(event, ev.RulesToAccept):
             self.circle_title = event.title
             self.push_screen(RulesScreen(event.title, event.rules, event.guidelines, self.handle))

@@ -454,6 +454,31 @@ async def test_a_member_who_drops_during_a_redis_outage_resumes_once_it_is_back(
         await client.close()
 
 
+async def test_a_member_who_moves_to_another_node_gets_its_crisis_resources(
+    nodes: Callable[..., ServerProcess],
+) -> None:
+    """After a hand-over the member's client says hello to another node: what that host
+    shows in a crisis is what the member sees from then on."""
+    a = nodes(env={"CIRCLE_CRISIS_RESOURCES": "Call the line of node a"})
+    b = nodes(env={"CIRCLE_CRISIS_RESOURCES": "Call the line of node b"})
+    balancer = Balancer([a.port, b.port])
+    await balancer.start()
+    fac, invite = await open_circle(b.url, auto_admit=True)
+    member = await join(balancer.url, fac, invite, HANDLES[1])  # to a, forwarded to b
+    await settle((fac, member))
+    assert member.session.server is not None
+    assert member.session.server.crisis == "Call the line of node a"
+    assert a.stop(timeout=10) == 0
+    told: list[str] = []
+    while not isinstance(event := await member.next_event(timeout=15), ev.Resumed):
+        if isinstance(event, ev.Connected):
+            told.append(event.crisis)
+    assert told == ["Call the line of node b"]  # the interface is told, not only the session
+    await balancer.stop()
+    for client in (fac, member):
+        await client.close()
+
+
 async def test_a_node_stopping_hands_its_circles_over(
     nodes: Callable[..., ServerProcess],
 ) -> None:
