@@ -37,15 +37,16 @@ class Held:
 
     def hold(self, conn: int, data: bytes, since: float) -> bool:
         """Keep ``data``, which reached this node at ``since``, for ``conn``. True the first
-        time this connection has to wait (so it can be told), False after."""
-        first = conn not in self.frames and conn not in self.overflowed
+        time this connection has to wait (so it can be told), False after, and False when it
+        no longer fits (the connection resumes instead: there is nothing to wait for)."""
         if conn in self.overflowed:
             return False
+        first = conn not in self.frames
         size = self.sizes.get(conn, 0) + len(data)
         if size > self.per_connection or self.held_bytes + len(data) > self.total:
             self.drop(conn)
             self.overflowed.add(conn)
-            return first
+            return False
         self.frames.setdefault(conn, []).append((data, since))
         self.sizes[conn] = size
         self.held_bytes += len(data)

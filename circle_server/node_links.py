@@ -204,6 +204,17 @@ class NodeLinks:
             if origin == node:
                 self._send_to(node, CLOSE, there, CloseCode.RESUME, "reconnect and resume")
 
+    def _deaf(self, node: str) -> None:
+        """``node`` heard nothing we sent just after an outage: our members there resume, and
+        its members here are forgotten (telling it would go unheard too; it sees the gap in
+        our numbering once it listens, and they resume)."""
+        for conn, (owner, _) in list(self.forwards.items()):
+            if owner == node:
+                self._make_resume(conn)
+        for conn, (origin, _) in list(self.remote_conns.items()):
+            if origin == node:
+                self._drop_remote(conn)
+
     def _make_resume(self, conn: int) -> None:
         """Close a forwarded connection so its member resumes. Nothing more reaches it
         meanwhile: a later frame would move the member's resume point past lost ones."""

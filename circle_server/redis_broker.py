@@ -421,7 +421,7 @@ class RedisBroker(NodeLinks, MemoryBroker):
             # node that does not listen has stopped, and is taken over in due course.)
             prefix = channel("")
             for name in unheard:
-                self._lost_from(name.removeprefix(prefix))
+                self._deaf(name.removeprefix(prefix))
 
     async def _write_forever(self) -> None:
         while True:

@@ -369,7 +369,7 @@ class CircleServer:
             self.apply(step())
         else:
             started = time.perf_counter()
-            self.since = since
+            self.since = since if kind in MESSAGE_FRAMES else None  # messages only
             try:
                 self.apply(step())
             finally:

@@ -30,7 +30,7 @@ def test_a_connection_over_its_share_resumes_instead_and_frees_its_bytes() -> No
 def test_the_node_total_bounds_everyone() -> None:
     held = Held(per_connection=10, total=6)
     held.hold(1, b"abcd", 0.0)
-    assert held.hold(2, b"efg", 0.0) is True  # 7 > 6: the newcomer overflows, told once
+    assert held.hold(2, b"efg", 0.0) is False  # 7 > 6: the newcomer overflows: it resumes
     frames, overflowed = held.release()
     assert frames == [(1, [(b"abcd", 0.0)])] and overflowed == {2}
 
