@@ -154,7 +154,8 @@ class CircleClient:
             ):
                 reason = FINAL_CLOSE.get(code or 0, "The connection to the server ended.")
                 if self.session.closed and code not in FINAL_CLOSE:
-                    reason = "The circle has ended."
+                    code = 4001  # the session ended it (a closed notice): the circle ended
+                    reason = FINAL_CLOSE[code]
                 await self.events.put(ev.Disconnected(reason, code))
                 return
             if code in FINAL_CLOSE:

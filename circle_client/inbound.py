@@ -67,6 +67,7 @@ class Inbound(MessageHandlers):
         # More of the session state, read and changed here; Session.__init__ sets it.
         _outbox: list[Frame]
         _refused: list[tuple[int, int]]
+        _carried: dict[EchoKey, list[int]]
         _resuming: bool
         _held_out: list[Frame]
         server: ev.Connected | None
@@ -366,12 +367,13 @@ class Inbound(MessageHandlers):
         if frame.seq is not None:  # already back (a re-send after a resume): nothing refused
             named = (frame.ref or "", frame.epoch or 0, frame.seq)
             keys = [named] if named in self._unconfirmed else []
-        else:
+        else:  # an older server: which one is a guess, so nothing is said of its number
             keys = [k for k in self._unconfirmed if k[0] == frame.ref][:1]
         for key in keys:
             del self._unconfirmed[key]
-            if key[0] in KIND_CONTENT:  # its number is never relayed: say so next time
-                self._refused.append((key[1], key[2]))
+            carried = self._carried.pop(key, [])
+            if key[0] in KIND_CONTENT and frame.seq is not None:  # never relayed: say so next
+                self._refused += [(key[1], seq) for seq in [*carried, key[2]]]
         return [ev.ErrorReceived(frame.code, frame.message, frame.ref)]
 
 

@@ -35,6 +35,7 @@ class RosterHandlers:
         # The session state these handlers read and change; Session.__init__ sets it.
         clock: Callable[[], float]
         _unconfirmed: dict[EchoKey, Frame]
+        _carried: dict[EchoKey, list[int]]
         circle: CircleCrypto | None
         lead: Facilitation | None
         member: int | None
@@ -160,6 +161,7 @@ class RosterHandlers:
         sent = self._unconfirmed.get(key)
         if sent is not None and (getattr(sent, "env", sent) == echoed):
             del self._unconfirmed[key]
+            self._carried.pop(key, None)  # the refused numbers it named went with it
 
     def _note_rseq(self, rseq: int) -> None:
         self.last_rseq = max(self.last_rseq, rseq)

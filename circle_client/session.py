@@ -130,6 +130,7 @@ class Session(Inbound):
         self._held_out: list[Frame] = []
         self._unconfirmed: dict[EchoKey, Frame] = {}
         self._refused: list[tuple[int, int]] = []  # (epoch, seq) of posts the server refused
+        self._carried: dict[EchoKey, list[int]] = {}  # refused numbers a message in flight names
         self.server: ev.Connected | None = None
         self.challenge = b""
         self.invite: Invite | None = None
@@ -388,6 +389,10 @@ class Session(Inbound):
             content = dataclasses.replace(content, skipped=tuple(skipped[:MAX_SKIPPED]))
         env = circle.seal(kind, content)
         self._refused = [(env.epoch, seq) for seq in skipped[MAX_SKIPPED:]]  # the next one
+        if skipped[:MAX_SKIPPED]:  # until it is relayed: refused too, they go with the next
+            self._carried[(kind, env.epoch, env.seq)] = skipped[:MAX_SKIPPED]
+            while len(self._carried) > PENDING_LIMIT:
+                del self._carried[next(iter(self._carried))]
         self._send(MESSAGE_FRAMES[kind](env=env))
         return (circle.member, env.epoch, env.seq)
 
@@ -584,9 +589,11 @@ class Session(Inbound):
         self.handle = ""
         self.phase = None
         self.members = ()
-        self.round = ()
+        self.round, self.share_seconds, self.turn_started = (), None, 0.0
+        self.locked, self.slow_seconds, self.paused = False, 0, False
         self._pending.clear()
         self._unconfirmed.clear()
         self._refused.clear()
+        self._carried.clear()
         self._held_out.clear()
         self._resuming = False

@@ -1071,9 +1071,9 @@ class CircleCrypto:
         window = self._windows.setdefault((frame.sender, env.epoch), SenderWindow())
         # Numbers the server refused, the sender says (signed): not lost, never to come.
         refused = frozenset(getattr(content, "skipped", ()))
-        older = sorted(n for n in refused if n <= window.highest)
+        older = [n for n in refused if n <= window.highest]
         new_gaps, filled = window.accept(env.seq, refused)
-        relayed = window.close(older)
+        relayed = window.close(older) if older else []
         return Opened(
             kind=frame.kind,
             sender=frame.sender,
