@@ -77,9 +77,9 @@ class NodeLinks:
         """Redis is back: what waited goes to the owners, in order, before anything newer;
         connections that sent more than could be held resume instead."""
         frames, overflowed = self.held.release()
-        for conn, held in frames:
-            owner = self.forwards.get(conn, ("",))[0]
-            for data, since in held if owner else ():
+        for conn, held in frames:  # a connection that went or moved had its frames dropped
+            owner, _ = self.forwards[conn]
+            for data, since in held:
                 self._send_to(owner, FRAME, conn, data, since)
         for conn in overflowed:
             self._make_resume(conn)
@@ -139,6 +139,7 @@ class NodeLinks:
             conn, frame = fields
             if self.forwards.get(conn, ("",))[0] == src:
                 del self.forwards[conn]
+                self.held.drop(conn)  # routed afresh: nothing of it waits for that owner
                 asyncio.ensure_future(server.receive(conn, frame))
         elif op == CLOSE:
             conn, code, reason = fields

@@ -69,8 +69,6 @@ class CircleServer:
         self.trusted = TrustedProxies(config.trusted_proxies)
         self._doomed: dict[int, asyncio.Future[None]] = {}
         """Connections the server decided to close: nothing more is read from them."""
-        self.since: float | None = None
-        """When the frame being handled reached the server (wall clock), if it is one."""
         self.gate = Gate(
             trusted=self.trusted,
             websocket_path=config.websocket_path,
@@ -369,11 +367,7 @@ class CircleServer:
             self.apply(step())
         else:
             started = time.perf_counter()
-            self.since = since if kind in MESSAGE_FRAMES else None  # messages only
-            try:
-                self.apply(step())
-            finally:
-                self.since = None
+            self.apply(step(), since if kind in MESSAGE_FRAMES else None)  # messages are timed
             self.metrics.frame_seconds.observe(time.perf_counter() - started)
             self.frame_types[kind] += 1
             if kind in MESSAGE_FRAMES:
@@ -384,7 +378,9 @@ class CircleServer:
                 self.broker.touched(circle)
 
     # ------------------------------------------------------------------ actions
-    def apply(self, actions: list[Action]) -> None:
+    def apply(self, actions: list[Action], since: float | None = None) -> None:
+        """Carry out a registry step's actions; ``since``: when the message they publish
+        reached the server, for the delivery-latency histogram."""
         for action in actions:
             if isinstance(action, Send):
                 ws = self.sockets.get(action.conn)
@@ -398,7 +394,7 @@ class CircleServer:
                 rseq = getattr(action.frame, "rseq", 0)
                 if isinstance(rseq, int) and rseq > 0:
                     self.broker.published(action.circle, rseq, data)
-                self.deliver(self.registry.audience(action.circle), data, self.since)
+                self.deliver(self.registry.audience(action.circle), data, since)
             elif isinstance(action, Close):
                 if action.conn in self.sockets:
                     self.close(action.conn, action.code, action.reason)

@@ -6,6 +6,7 @@ private note went out."""
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
 from textual.widgets import Static
@@ -59,6 +60,15 @@ async def test_the_open_form_says_where_the_circle_will_live() -> None:
         assert "ends the circle for everyone" in where and "--share" in where
 
 
+async def warned_then_stay(pilot: Any, app: Any, back_to: type) -> None:
+    """The question before quitting a circle that lives here: it says the circle ends for
+    everyone; Escape stays, back on ``back_to``."""
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+    assert "ends for everyone" in flat(static_text(app.screen.query(Static)[1]))
+    await pilot.press("escape")  # stay
+    await wait_for(pilot, lambda: isinstance(app.screen, back_to), "still here")
+
+
 async def test_a_circle_living_here_says_so_and_quitting_asks_first() -> None:
     app = make_app(open_defaults={"title": "Here", "handle": "calm-heron"}, auto_open=True)
     async with app.run_test(size=SIZE) as pilot:
@@ -66,10 +76,7 @@ async def test_a_circle_living_here_says_so_and_quitting_asks_first() -> None:
         status = str(app.screen.query_one("#status", Static).render())
         assert "lives in this window (this computer only)" in status
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "ends for everyone" in flat(static_text(app.screen.query(Static)[1]))
-        await pilot.press("escape")  # stay
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "still here")
+        await warned_then_stay(pilot, app, CircleScreen)
         assert app.is_running and app.embedded is not None
         app.screen.query_one(Composer).text = "/leave"
         await pilot.press("enter")
@@ -197,10 +204,7 @@ async def test_after_handing_over_a_circle_living_here_quitting_still_asks() -> 
         status = str(screen.query_one("#status", Static).render())
         assert "lives in this window" in status  # the server is still here
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "ends for everyone" in flat(static_text(app.screen.query(Static)[1]))
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, CircleScreen), "still here")
+        await warned_then_stay(pilot, app, CircleScreen)
         assert app.is_running
         # Having left, the circle still lives here: quitting from the closing screen asks too.
         screen.query_one(Composer).text = "/leave"
@@ -209,9 +213,6 @@ async def test_after_handing_over_a_circle_living_here_quitting_still_asks() -> 
         await pilot.click("#yes")
         await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "the closing screen")
         await pilot.press("q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "quit, asked")
-        assert "ends for everyone" in flat(static_text(app.screen.query(Static)[1]))
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, EndedScreen), "still here")
+        await warned_then_stay(pilot, app, EndedScreen)
         assert app.is_running
         await member.close()
